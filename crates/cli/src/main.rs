@@ -1,0 +1,2 @@
+//! The aisle command.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Offline evaluation: splits, rating and ranking metrics.

@@ -1,0 +1,8 @@
+//! Every model aisle trains, each behind [`crate::ModelParams`] and [`crate::Recommender`].
+
+pub mod baseline;
+pub mod knn;
+pub mod linalg;
+pub mod popularity;
+pub mod svd;
+pub mod svdpp;

@@ -1,0 +1,252 @@
+//! The contract every model meets: [`ModelParams`] (validate, then fit) and [`Recommender`]
+//! (score known users, fold in unseen ones, similar items, rating prediction).
+
+use crate::data::Interactions;
+use crate::ids::{ItemIdx, UserIdx};
+use crate::topk::top_k;
+
+/// An item and its score; lists of these are sorted best first.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Scored {
+    /// The item.
+    pub item: ItemIdx,
+    /// Higher is better; comparable only within one list.
+    pub score: f32,
+}
+
+/// Why a trained model could not answer.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// The user index is not one the model was trained with.
+    #[error("unknown user index {index} (model knows {n} users)")]
+    UnknownUser {
+        /// The index asked for.
+        index: u32,
+        /// Users the model knows.
+        n: usize,
+    },
+    /// The item index is not one the model was trained with.
+    #[error("unknown item index {index} (model knows {n} items)")]
+    UnknownItem {
+        /// The index asked for.
+        index: u32,
+        /// Items the model knows.
+        n: usize,
+    },
+    /// The model does not do this (e.g. rating prediction from a popularity list).
+    #[error("{model} does not support {operation}")]
+    Unsupported {
+        /// The model's name.
+        model: &'static str,
+        /// What was asked.
+        operation: &'static str,
+    },
+    /// An output buffer has the wrong length.
+    #[error("score buffer has length {got}, expected {expected}")]
+    BufferLength {
+        /// `n_items`.
+        expected: usize,
+        /// What was passed.
+        got: usize,
+    },
+}
+
+/// A bad hyperparameter, named by model and field.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{model}: invalid {field}: {reason}")]
+pub struct ParamError {
+    /// The model's name.
+    pub model: &'static str,
+    /// The parameter's name as in config.
+    pub field: &'static str,
+    /// What is wrong and what is allowed.
+    pub reason: String,
+}
+
+impl ParamError {
+    /// A new error for `model.field`.
+    pub fn new(model: &'static str, field: &'static str, reason: impl Into<String>) -> Self {
+        Self { model, field, reason: reason.into() }
+    }
+}
+
+/// Why a fit failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum FitError {
+    /// A hyperparameter is out of range.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// The training data has no interactions.
+    #[error("{model}: the training data is empty")]
+    EmptyData {
+        /// The model's name.
+        model: &'static str,
+    },
+    /// The model needs data it was not given (e.g. a catalog too large for a dense method).
+    #[error("{model}: {reason}")]
+    Unfit {
+        /// The model's name.
+        model: &'static str,
+        /// What is wrong and what to do instead.
+        reason: String,
+    },
+}
+
+/// Where an iterative fit is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// The model's name.
+    pub model: &'static str,
+    /// Steps done (epochs, iterations, or rows for one-pass models).
+    pub done: usize,
+    /// Steps in all.
+    pub total: usize,
+    /// Training loss after this step, where the model computes one.
+    pub loss: Option<f64>,
+}
+
+/// Whether a fit should go on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Keep going.
+    Continue,
+    /// Stop after this step and return the model as it is (early stopping).
+    Stop,
+}
+
+/// Receives progress from fits; may stop them early. Shared across rayon workers.
+pub trait Observer: Sync {
+    /// Called after each step.
+    fn progress(&self, progress: &Progress) -> Control;
+}
+
+/// An observer that ignores progress and never stops a fit.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Silent;
+
+impl Observer for Silent {
+    fn progress(&self, _: &Progress) -> Control {
+        Control::Continue
+    }
+}
+
+/// What a fit gets besides data and params: the seed and an observer.
+#[derive(Copy, Clone)]
+pub struct FitContext<'a> {
+    /// Seed of every random choice the fit makes: same seed, same data ⇒ identical model.
+    pub seed: u64,
+    /// Progress and early stopping.
+    pub observer: &'a dyn Observer,
+}
+
+impl FitContext<'static> {
+    /// A silent context with `seed`.
+    pub fn seeded(seed: u64) -> Self {
+        Self { seed, observer: &Silent }
+    }
+}
+
+impl FitContext<'_> {
+    /// Reports progress; true when the fit should stop.
+    pub fn report(&self, model: &'static str, done: usize, total: usize, loss: Option<f64>) -> bool {
+        self.observer.progress(&Progress { model, done, total, loss }) == Control::Stop
+    }
+}
+
+/// Hyperparameters of one model: validated, then fitted to data.
+pub trait ModelParams {
+    /// The trained model.
+    type Model: Recommender;
+
+    /// Checks every field, naming the first bad one.
+    fn validate(&self) -> Result<(), ParamError>;
+
+    /// Validates, then trains on `data`. Same params, data and seed ⇒ identical model.
+    fn fit(&self, data: &Interactions, ctx: &FitContext<'_>) -> Result<Self::Model, FitError>;
+}
+
+/// What every trained model answers.
+pub trait Recommender: Send + Sync {
+    /// Short stable name (`svd`, `user-knn`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Users seen in training.
+    fn n_users(&self) -> usize;
+
+    /// Items the model can score.
+    fn n_items(&self) -> usize;
+
+    /// Writes a ranking score for every item for a training user into `out` (`n_items` long).
+    fn score_user(&self, user: UserIdx, out: &mut [f32]) -> Result<(), ModelError>;
+
+    /// Writes scores for a user the model never saw, from their history of (item, value) pairs
+    /// (ratings for explicit models, confidence for implicit ones), without refitting: fold-in.
+    fn score_history(&self, history: &[(ItemIdx, f32)], out: &mut [f32]) -> Result<(), ModelError>;
+
+    /// The `n` items most similar to `item`, never `item` itself nor any of `exclude`.
+    fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError>;
+
+    /// The predicted rating of (user, item), clipped to the training scale; `Unsupported` for
+    /// ranking-only models.
+    fn predict(&self, user: UserIdx, item: ItemIdx) -> Result<f32, ModelError>;
+
+    /// The top `n` items for a training user, skipping `exclude`.
+    fn recommend(&self, user: UserIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
+        let mut scores = vec![0f32; self.n_items()];
+        self.score_user(user, &mut scores)?;
+        Ok(top_excluding(&mut scores, n, exclude))
+    }
+
+    /// The top `n` items for an unseen user with `history`, skipping `exclude`.
+    fn recommend_history(
+        &self,
+        history: &[(ItemIdx, f32)],
+        n: usize,
+        exclude: &[ItemIdx],
+    ) -> Result<Vec<Scored>, ModelError> {
+        let mut scores = vec![0f32; self.n_items()];
+        self.score_history(history, &mut scores)?;
+        Ok(top_excluding(&mut scores, n, exclude))
+    }
+}
+
+/// Top `n` of `scores` after masking `exclude` (indexes out of range are ignored).
+pub fn top_excluding(scores: &mut [f32], n: usize, exclude: &[ItemIdx]) -> Vec<Scored> {
+    for e in exclude {
+        if let Some(s) = scores.get_mut(e.index()) {
+            *s = f32::NEG_INFINITY;
+        }
+    }
+    top_k(scores, n)
+}
+
+/// Checks a user index and an output buffer, as every `score_user` must.
+pub fn check_user(model: &dyn Recommender, user: UserIdx, out: &[f32]) -> Result<(), ModelError> {
+    if user.index() >= model.n_users() {
+        return Err(ModelError::UnknownUser { index: user.0, n: model.n_users() });
+    }
+    check_buffer(model, out)
+}
+
+/// Checks an item index against the model's catalog.
+pub fn check_item(model: &dyn Recommender, item: ItemIdx) -> Result<(), ModelError> {
+    if item.index() >= model.n_items() {
+        return Err(ModelError::UnknownItem { index: item.0, n: model.n_items() });
+    }
+    Ok(())
+}
+
+/// Checks an output buffer's length, and every history item, as every `score_history` must.
+pub fn check_history(model: &dyn Recommender, history: &[(ItemIdx, f32)], out: &[f32]) -> Result<(), ModelError> {
+    for &(item, _) in history {
+        check_item(model, item)?;
+    }
+    check_buffer(model, out)
+}
+
+fn check_buffer(model: &dyn Recommender, out: &[f32]) -> Result<(), ModelError> {
+    if out.len() != model.n_items() {
+        return Err(ModelError::BufferLength { expected: model.n_items(), got: out.len() });
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Integration tests of aisle-core: the model conformance suite and metric properties.

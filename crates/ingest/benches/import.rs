@@ -1,0 +1,2 @@
+//! Import benchmark (in progress).
+fn main() {}

@@ -1,0 +1,1 @@
+//! aisle-ingest (in progress)
