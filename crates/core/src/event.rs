@@ -110,7 +110,15 @@ pub struct EventWeights {
 
 impl Default for EventWeights {
     fn default() -> Self {
-        Self { view: 1.0, click: 1.0, add_to_cart: 3.0, purchase: 5.0, like: 4.0, dislike: 0.0, impression: 0.0 }
+        Self {
+            view: 1.0,
+            click: 1.0,
+            add_to_cart: 3.0,
+            purchase: 5.0,
+            like: 4.0,
+            dislike: 0.0,
+            impression: 0.0,
+        }
     }
 }
 

@@ -237,7 +237,11 @@ pub fn check_item(model: &dyn Recommender, item: ItemIdx) -> Result<(), ModelErr
 }
 
 /// Checks an output buffer's length, and every history item, as every `score_history` must.
-pub fn check_history(model: &dyn Recommender, history: &[(ItemIdx, f32)], out: &[f32]) -> Result<(), ModelError> {
+pub fn check_history(
+    model: &dyn Recommender,
+    history: &[(ItemIdx, f32)],
+    out: &[f32],
+) -> Result<(), ModelError> {
     for &(item, _) in history {
         check_item(model, item)?;
     }
