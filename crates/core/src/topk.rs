@@ -14,7 +14,8 @@ impl Eq for Worst {}
 
 impl Ord for Worst {
     fn cmp(&self, other: &Self) -> Ordering {
-        better(&other.0, &self.0)
+        // The max-heap's top is the greatest entry: make that the worst candidate.
+        better(&self.0, &other.0)
     }
 }
 
