@@ -1,1 +1,3 @@
-//! Integration tests of the aisle binary.
+//! Integration tests of the `aisle` binary: real processes, real files in a temporary folder.
+
+mod commands;

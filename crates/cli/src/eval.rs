@@ -1,0 +1,260 @@
+//! `aisle eval`: fit each model on each training split, time it, and score it on the test split.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use aisle_core::eval::{
+    Candidates, RankingMetrics, RankingOptions, RatingMetrics, Split, SplitStrategy, evaluate_ranking,
+    evaluate_ratings, split,
+};
+use aisle_core::models::registry::{Model, ModelSpec};
+use aisle_core::{Feedback, FitContext};
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::load::{FeedbackArg, FormatArg, load};
+use crate::report::{self, OutputArg};
+
+/// The models `aisle eval` runs when `--models` is not given.
+pub const DEFAULT_MODELS: &str = "pop,baseline,user-knn,item-knn,knn-baseline,svd,svdpp";
+
+/// Arguments of `aisle eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A dataset to split (see --cv and --split).
+    #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
+    pub data: Option<PathBuf>,
+    /// A training file, evaluated against --test (no splitting).
+    #[arg(long, requires = "test")]
+    pub train: Option<PathBuf>,
+    /// The test file paired with --train.
+    #[arg(long, requires = "train")]
+    pub test: Option<PathBuf>,
+    /// Format of the input files.
+    #[arg(long, value_enum, default_value = "tsv")]
+    pub format: FormatArg,
+    /// Comma-separated models (pop, trending, baseline, user-knn, item-knn, knn-baseline, svd, svdpp).
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_MODELS)]
+    pub models: Vec<String>,
+    /// k-fold cross-validation with this many folds (the default for --data: 5).
+    #[arg(long, conflicts_with_all = ["split", "train"])]
+    pub cv: Option<usize>,
+    /// One split instead of CV: random:RATIO, leave-k:K, time:RATIO (latest share), last-k:K.
+    #[arg(long, conflicts_with = "train")]
+    pub split: Option<String>,
+    /// Cut-off of the ranking metrics.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Seed of splits and models.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// How values are read: explicit ratings or implicit confidence.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub feedback: FeedbackArg,
+    /// Only test interactions with a value at least this count as relevant (default: all).
+    #[arg(long)]
+    pub relevance_threshold: Option<f32>,
+    /// Rank each relevant item against N sampled negatives instead of the full catalog (labelled).
+    #[arg(long)]
+    pub sampled_negatives: Option<usize>,
+    /// Output: an aligned table, JSON or Markdown.
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: OutputArg,
+    /// Make any bad input row fatal.
+    #[arg(long)]
+    pub strict: bool,
+    /// Hide progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// One model's result on one split.
+#[derive(Clone, Debug, Serialize)]
+pub struct FoldResult {
+    /// Seconds to fit.
+    pub fit_s: f64,
+    /// Seconds to predict every test rating (0 when the model does not predict ratings).
+    pub predict_s: f64,
+    /// Seconds to rank the catalog for every test user.
+    pub rank_s: f64,
+    /// RMSE/MAE, for explicit feedback and rating models.
+    pub rating: Option<RatingMetrics>,
+    /// Ranking metrics.
+    pub ranking: RankingMetrics,
+}
+
+/// One model over every split.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelResult {
+    /// The name given on the command line.
+    pub model: String,
+    /// True for the popularity row added because every report carries one.
+    pub added_baseline: bool,
+    /// One entry per split.
+    pub folds: Vec<FoldResult>,
+}
+
+/// Everything `aisle eval` measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    /// How the data was split.
+    pub protocol: String,
+    /// Explicit or implicit.
+    pub feedback: Feedback,
+    /// Users, items and interactions of the whole dataset.
+    pub n_users: usize,
+    /// Items in the id space.
+    pub n_items: usize,
+    /// Interactions over all files.
+    pub n_interactions: usize,
+    /// Ranking cut-off.
+    pub k: usize,
+    /// Per-model results.
+    pub results: Vec<ModelResult>,
+}
+
+/// Runs the evaluation and prints the report.
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let specs = parse_models(&args.models)?;
+    let (splits, protocol) = prepare(args)?;
+    let first = &splits[0];
+    let feedback = first.train.feedback();
+    let n_interactions = first.train.nnz() + first.test.nnz();
+    let options = RankingOptions {
+        k: args.k,
+        relevance_threshold: args.relevance_threshold,
+        candidates: match args.sampled_negatives {
+            None => Candidates::FullCatalog,
+            Some(n) => Candidates::SampledNegatives { n, seed: args.seed },
+        },
+    };
+    let progress = progress_bar(args.no_progress, (splits.len() * specs.len()) as u64);
+    let mut results = Vec::with_capacity(specs.len());
+    for (name, added, spec) in &specs {
+        let mut folds = Vec::with_capacity(splits.len());
+        for (f, s) in splits.iter().enumerate() {
+            progress.set_message(format!("{name} fold {}/{}", f + 1, splits.len()));
+            folds.push(evaluate_one(spec, s, &options, args.seed).with_context(|| format!("model {name}"))?);
+            progress.inc(1);
+        }
+        results.push(ModelResult { model: name.clone(), added_baseline: *added, folds });
+    }
+    progress.finish_and_clear();
+    let report = EvalReport {
+        protocol,
+        feedback,
+        n_users: first.train.n_users(),
+        n_items: first.train.n_items(),
+        n_interactions,
+        k: args.k,
+        results,
+    };
+    report::print_eval(&report, args.output)
+}
+
+/// Parses `--models`, adding the popularity baseline when it is missing.
+fn parse_models(names: &[String]) -> anyhow::Result<Vec<(String, bool, ModelSpec)>> {
+    let mut specs = Vec::with_capacity(names.len() + 1);
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let spec: ModelSpec = name.parse()?;
+        spec.validate()?;
+        specs.push((name.to_owned(), false, spec));
+    }
+    if specs.is_empty() {
+        bail!("--models is empty; known: {}", ModelSpec::NAMES.join(", "));
+    }
+    if !specs.iter().any(|(n, _, _)| n == "pop" || n == "popularity") {
+        specs.insert(0, ("pop".to_owned(), true, "pop".parse()?));
+    }
+    Ok(specs)
+}
+
+/// Loads the data and produces the splits and a one-line description of the protocol.
+fn prepare(args: &EvalArgs) -> anyhow::Result<(Vec<Split>, String)> {
+    if let (Some(train), Some(test)) = (&args.train, &args.test) {
+        let mut loaded = load(&[train.as_path(), test.as_path()], args.format, args.feedback, args.strict)?;
+        report::import_summary(&loaded.reports);
+        let test_m = loaded.matrices.pop().context("test matrix")?;
+        let train_m = loaded.matrices.pop().context("train matrix")?;
+        let protocol = format!("train {} / test {}", train.display(), test.display());
+        return Ok((vec![Split { train: train_m, test: test_m }], protocol));
+    }
+    let data: &Path = args.data.as_deref().context("--data or --train/--test is required")?;
+    let mut loaded = load(&[data], args.format, args.feedback, args.strict)?;
+    report::import_summary(&loaded.reports);
+    let matrix = loaded.matrices.pop().context("data matrix")?;
+    let strategy = strategy(args)?;
+    let splits = split(&matrix, &strategy, args.seed).with_context(|| format!("splitting {}", data.display()))?;
+    Ok((splits, format!("{strategy:?}, seed {}", args.seed)))
+}
+
+fn strategy(args: &EvalArgs) -> anyhow::Result<SplitStrategy> {
+    let Some(spec) = &args.split else {
+        return Ok(SplitStrategy::KFold { folds: args.cv.unwrap_or(5) });
+    };
+    let (kind, value) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
+    let ratio = || -> anyhow::Result<f64> {
+        value.parse().with_context(|| format!("--split {spec}: expected a ratio such as {kind}:0.2"))
+    };
+    let count = || -> anyhow::Result<usize> {
+        value.parse().with_context(|| format!("--split {spec}: expected a count such as {kind}:1"))
+    };
+    Ok(match kind {
+        "random" => SplitStrategy::Random { test_ratio: ratio()? },
+        "time" => SplitStrategy::TimeGlobal { test_ratio: ratio()? },
+        "leave-k" => SplitStrategy::LeaveKOut { k: count()? },
+        "last-k" => SplitStrategy::LastK { k: count()? },
+        _ => bail!("--split {spec}: unknown kind {kind:?}; use random:R, time:R, leave-k:K or last-k:K"),
+    })
+}
+
+fn evaluate_one(
+    spec: &ModelSpec,
+    s: &Split,
+    options: &RankingOptions,
+    seed: u64,
+) -> anyhow::Result<FoldResult> {
+    let t = Instant::now();
+    let model: Model = spec.fit(&s.train, &FitContext::seeded(seed))?;
+    let fit_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let rating = match s.train.feedback() {
+        Feedback::Explicit => Some(evaluate_ratings(&model, &s.test)).filter(|r| r.n > 0),
+        Feedback::Implicit => None,
+    };
+    let predict_s = if rating.is_some() { t.elapsed().as_secs_f64() } else { 0.0 };
+    let t = Instant::now();
+    let ranking = evaluate_ranking(&model, &s.train, &s.test, options)?;
+    let rank_s = t.elapsed().as_secs_f64();
+    Ok(FoldResult { fit_s, predict_s, rank_s, rating, ranking })
+}
+
+fn progress_bar(hidden: bool, len: u64) -> ProgressBar {
+    if hidden || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn popularity_is_added_once() {
+        let specs = parse_models(&["svd".into(), " item-knn".into()]).unwrap();
+        let names: Vec<_> = specs.iter().map(|(n, a, _)| (n.as_str(), *a)).collect();
+        assert_eq!(names, [("pop", true), ("svd", false), ("item-knn", false)]);
+        let specs = parse_models(&["pop".into()]).unwrap();
+        assert_eq!(specs.len(), 1);
+        let err = parse_models(&["nope".into()]).unwrap_err();
+        assert!(err.to_string().contains("unknown model"), "{err}");
+    }
+}

@@ -1,0 +1,196 @@
+//! Rendering reports: aligned tables for people, Markdown for docs, JSON for programs.
+//! Reports go to stdout; notes and import summaries go to stderr so `--output json` stays parseable.
+
+use std::fmt::Write as _;
+
+use aisle_core::eval::MeanStd;
+use aisle_ingest::ImportReport;
+use clap::ValueEnum;
+
+use crate::eval::{EvalReport, ModelResult};
+
+/// `--output`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    /// Aligned columns.
+    Table,
+    /// One JSON document.
+    Json,
+    /// Markdown tables.
+    Markdown,
+}
+
+/// A note for the person at the terminal (stderr).
+pub fn note(text: &str) {
+    #[expect(clippy::print_stderr, reason = "the CLI's notes go to stderr, reports to stdout")]
+    {
+        eprintln!("{text}");
+    }
+}
+
+/// What the importer accepted and rejected, per file.
+pub fn import_summary(reports: &[ImportReport]) {
+    for r in reports {
+        note(&r.to_string());
+    }
+}
+
+fn out(text: &str) {
+    #[expect(clippy::print_stdout, reason = "the report is the command's output")]
+    {
+        print!("{text}");
+    }
+}
+
+/// A table of strings: one header row, then data rows.
+struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn text(&self) -> String {
+        let widths: Vec<usize> = (0..self.headers.len())
+            .map(|c| self.rows.iter().map(|r| r[c].chars().count()).chain([self.headers[c].len()]).max().unwrap_or(0))
+            .collect();
+        let line = |cells: &[String]| {
+            let mut s = String::new();
+            for (c, cell) in cells.iter().enumerate() {
+                let pad = widths[c] - cell.chars().count();
+                if c == 0 {
+                    let _ = write!(s, "{cell}{}", " ".repeat(pad));
+                } else {
+                    let _ = write!(s, "  {}{cell}", " ".repeat(pad));
+                }
+            }
+            s.trim_end().to_owned() + "\n"
+        };
+        let mut s = line(&self.headers);
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        s += &line(&rule);
+        for r in &self.rows {
+            s += &line(r);
+        }
+        s
+    }
+
+    fn markdown(&self) -> String {
+        let mut s = format!("| {} |\n", self.headers.join(" | "));
+        s += &format!("|{}\n", "---|".repeat(self.headers.len()));
+        for r in &self.rows {
+            s += &format!("| {} |\n", r.join(" | "));
+        }
+        s
+    }
+}
+
+fn cell(m: MeanStd, digits: usize) -> String {
+    format!("{:.digits$} ± {:.digits$}", m.mean, m.std)
+}
+
+fn stat<F: Fn(&crate::eval::FoldResult) -> Option<f64>>(r: &ModelResult, f: F) -> Option<MeanStd> {
+    let values: Option<Vec<f64>> = r.folds.iter().map(f).collect();
+    values.filter(|v| !v.is_empty()).map(|v| MeanStd::of(&v))
+}
+
+fn label(r: &ModelResult) -> String {
+    if r.added_baseline { format!("{} (baseline)", r.model) } else { r.model.clone() }
+}
+
+fn rating_table(report: &EvalReport) -> Option<Table> {
+    let rows: Vec<Vec<String>> = report
+        .results
+        .iter()
+        .filter_map(|r| {
+            let rmse = stat(r, |f| f.rating.as_ref().map(|m| m.rmse))?;
+            let mae = stat(r, |f| f.rating.as_ref().map(|m| m.mae))?;
+            let fit = stat(r, |f| Some(f.fit_s))?;
+            let predict = stat(r, |f| Some(f.predict_s))?;
+            Some(vec![label(r), cell(rmse, 4), cell(mae, 4), cell(fit, 3), cell(predict, 3)])
+        })
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let headers = ["model", "RMSE", "MAE", "fit s", "predict s"].map(String::from).to_vec();
+    Some(Table { headers, rows })
+}
+
+type Field = fn(&aisle_core::eval::RankingMetrics) -> f64;
+
+fn ranking_table(report: &EvalReport) -> Table {
+    let k = report.k;
+    let fields: [(String, Field); 10] = [
+        (format!("P@{k}"), |m| m.precision),
+        (format!("R@{k}"), |m| m.recall),
+        (format!("F1@{k}"), |m| m.f1),
+        (format!("NDCG@{k}"), |m| m.ndcg),
+        (format!("MAP@{k}"), |m| m.map),
+        ("MRR".into(), |m| m.mrr),
+        (format!("HR@{k}"), |m| m.hit_rate),
+        ("AUC".into(), |m| m.auc),
+        ("cov".into(), |m| m.coverage),
+        ("novelty".into(), |m| m.novelty),
+    ];
+    let mut headers = vec!["model".to_owned()];
+    headers.extend(fields.iter().map(|(h, _)| h.clone()));
+    headers.extend(["fit s".to_owned(), "rank s".to_owned()]);
+    let rows = report
+        .results
+        .iter()
+        .map(|r| {
+            let mut row = vec![label(r)];
+            for (_, f) in &fields {
+                row.push(stat(r, |fold| Some(f(&fold.ranking))).map_or_else(String::new, |m| cell(m, 4)));
+            }
+            row.push(stat(r, |f| Some(f.fit_s)).map_or_else(String::new, |m| cell(m, 3)));
+            row.push(stat(r, |f| Some(f.rank_s)).map_or_else(String::new, |m| cell(m, 3)));
+            row
+        })
+        .collect();
+    Table { headers, rows }
+}
+
+fn heading(report: &EvalReport) -> (String, String) {
+    let candidates = report
+        .results
+        .first()
+        .and_then(|r| r.folds.first())
+        .map(|f| format!("{:?}", f.ranking.candidates))
+        .unwrap_or_default();
+    let data = format!(
+        "{} users × {} items, {} interactions ({:?} feedback); {}",
+        report.n_users, report.n_items, report.n_interactions, report.feedback, report.protocol
+    );
+    let ranking = format!(
+        "Ranking, top {} over candidates {candidates} (train items excluded), mean ± std over {} split(s)",
+        report.k,
+        report.results.first().map_or(0, |r| r.folds.len())
+    );
+    (data, ranking)
+}
+
+/// Prints the evaluation report in the chosen form.
+pub fn print_eval(report: &EvalReport, output: OutputArg) -> anyhow::Result<()> {
+    let (data, ranking_title) = heading(report);
+    match output {
+        OutputArg::Json => out(&(serde_json::to_string_pretty(report)? + "\n")),
+        OutputArg::Table => {
+            let mut s = format!("{data}\n\n");
+            if let Some(t) = rating_table(report) {
+                s += &format!("Rating prediction\n{}\n", t.text());
+            }
+            s += &format!("{ranking_title}\n{}", ranking_table(report).text());
+            out(&s);
+        }
+        OutputArg::Markdown => {
+            let mut s = format!("{data}\n\n");
+            if let Some(t) = rating_table(report) {
+                s += &format!("**Rating prediction**\n\n{}\n", t.markdown());
+            }
+            s += &format!("**{ranking_title}**\n\n{}", ranking_table(report).markdown());
+            out(&s);
+        }
+    }
+    Ok(())
+}

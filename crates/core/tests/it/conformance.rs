@@ -1,0 +1,217 @@
+//! The conformance suite every model passes (house style habit 7): one set of generic checks run
+//! against each entry of [`cases`], on a hand-checkable dataset.
+//!
+//! The dataset is a checkerboard of two taste groups: users 0..20 love items 0..10, users 20..40
+//! love items 10..20. Each user has every item of their group but one (held out), rated 5, and three
+//! items of the other group, rated 1. A personalised model must rank the held-out item of each user
+//! first among the items the user has not touched. Non-personalised models (popularity, biases) run
+//! every other check.
+
+use aisle_core::models::registry::{Model, ModelSpec};
+use aisle_core::{
+    Feedback, FitContext, Interaction, Interactions, ItemIdx, ModelError, Recommender, UserIdx,
+};
+
+pub const USERS_PER_GROUP: u32 = 20;
+pub const ITEMS_PER_GROUP: u32 = 10;
+
+/// One model under test and what it claims to do.
+pub struct Case {
+    pub name: &'static str,
+    pub spec: ModelSpec,
+    /// Ranks differently per user.
+    pub personalised: bool,
+    /// Answers `predict`.
+    pub predicts: bool,
+    /// Answers `similar_items`.
+    pub similar: bool,
+}
+
+/// Every model, with parameters sized for a 40 × 20 dataset where the defaults are for real data.
+pub fn cases() -> Vec<Case> {
+    use aisle_core::models::svd::SvdParams;
+    use aisle_core::models::svdpp::SvdPpParams;
+    let case = |name, spec, personalised, predicts, similar| Case { name, spec, personalised, predicts, similar };
+    let parse = |s: &str| s.parse::<ModelSpec>().expect("known model");
+    let svd = SvdParams { factors: 8, epochs: 200, learning_rate: 0.02, ..SvdParams::default() };
+    let svdpp = SvdPpParams { factors: 8, epochs: 200, learning_rate: 0.02, ..SvdPpParams::default() };
+    vec![
+        case("pop", parse("pop"), false, false, false),
+        case("trending", parse("trending"), false, false, false),
+        case("baseline", parse("baseline"), false, true, false),
+        case("user-knn", parse("user-knn"), true, true, true),
+        case("item-knn", parse("item-knn"), true, true, true),
+        case("knn-baseline", parse("knn-baseline"), true, true, true),
+        case("svd", ModelSpec::Svd(svd), true, true, true),
+        case("svdpp", ModelSpec::SvdPp(svdpp), true, true, true),
+    ]
+}
+
+/// The group (0 or 1) of a user or item index.
+fn group(idx: u32, per_group: u32) -> u32 {
+    idx / per_group
+}
+
+/// The held-out item of user `u`: one item of its own group, different across users.
+pub fn held_out(u: u32) -> ItemIdx {
+    let g = group(u, USERS_PER_GROUP);
+    ItemIdx(g * ITEMS_PER_GROUP + u % ITEMS_PER_GROUP)
+}
+
+/// The checkerboard training data (see the module doc).
+pub fn checkerboard() -> Interactions {
+    let mut entries = Vec::new();
+    for u in 0..2 * USERS_PER_GROUP {
+        let g = group(u, USERS_PER_GROUP);
+        for k in 0..ITEMS_PER_GROUP {
+            let item = ItemIdx(g * ITEMS_PER_GROUP + k);
+            if item != held_out(u) {
+                entries.push(Interaction { user: UserIdx(u), item, value: 5.0, ts: i64::from(u * 100 + k) });
+            }
+        }
+        for k in 0..3 {
+            let other = (1 - g) * ITEMS_PER_GROUP + (u + 3 * k) % ITEMS_PER_GROUP;
+            entries.push(Interaction { user: UserIdx(u), item: ItemIdx(other), value: 1.0, ts: i64::from(u * 100 + 50) });
+        }
+    }
+    Interactions::new(
+        (2 * USERS_PER_GROUP) as usize,
+        (2 * ITEMS_PER_GROUP) as usize,
+        Feedback::Explicit,
+        entries,
+    )
+    .expect("valid")
+}
+
+fn fit(case: &Case, data: &Interactions, seed: u64) -> Model {
+    case.spec.fit(data, &FitContext::seeded(seed)).unwrap_or_else(|e| panic!("{}: fit failed: {e}", case.name))
+}
+
+fn seen(data: &Interactions, u: UserIdx) -> Vec<ItemIdx> {
+    data.user(u).indices.iter().map(|&i| ItemIdx(i)).collect()
+}
+
+fn history(data: &Interactions, u: UserIdx) -> Vec<(ItemIdx, f32)> {
+    data.user(u).iter().map(|(i, v)| (ItemIdx(i), v)).collect()
+}
+
+#[test]
+fn personalised_models_rank_the_held_out_item_first() {
+    let data = checkerboard();
+    for case in cases().iter().filter(|c| c.personalised) {
+        let model = fit(case, &data, 1);
+        for u in 0..data.n_users() as u32 {
+            let top = model.recommend(UserIdx(u), 1, &seen(&data, UserIdx(u))).unwrap();
+            assert_eq!(top[0].item, held_out(u), "{}: user {u} got {top:?}", case.name);
+        }
+    }
+}
+
+#[test]
+fn same_seed_gives_an_identical_model() {
+    let data = checkerboard();
+    for case in cases() {
+        let (a, b) = (fit(&case, &data, 7), fit(&case, &data, 7));
+        for u in 0..data.n_users() as u32 {
+            let mut sa = vec![0f32; data.n_items()];
+            let mut sb = vec![0f32; data.n_items()];
+            a.score_user(UserIdx(u), &mut sa).unwrap();
+            b.score_user(UserIdx(u), &mut sb).unwrap();
+            let bits = |s: &[f32]| s.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&sa), bits(&sb), "{}: user {u}", case.name);
+        }
+    }
+}
+
+#[test]
+fn fold_in_of_a_training_history_nearly_reproduces_its_recommendations() {
+    let data = checkerboard();
+    for case in cases() {
+        let model = fit(&case, &data, 3);
+        let mut overlap = 0usize;
+        for u in 0..data.n_users() as u32 {
+            let u = UserIdx(u);
+            let exclude = seen(&data, u);
+            let own: Vec<ItemIdx> = model.recommend(u, 3, &exclude).unwrap().iter().map(|s| s.item).collect();
+            let folded = model.recommend_history(&history(&data, u), 3, &exclude).unwrap();
+            if case.personalised {
+                assert_eq!(folded[0].item, held_out(u.0), "{}: user {} fold-in top {folded:?}", case.name, u.0);
+            }
+            overlap += folded.iter().filter(|s| own.contains(&s.item)).count();
+        }
+        let share = overlap as f64 / (3 * data.n_users()) as f64;
+        assert!(share >= 0.8, "{}: fold-in shares only {share:.2} of the top 3", case.name);
+    }
+}
+
+#[test]
+fn recommendations_are_sorted_unique_and_respect_exclusions() {
+    let data = checkerboard();
+    for case in cases() {
+        let model = fit(&case, &data, 5);
+        for u in 0..data.n_users() as u32 {
+            let exclude = [ItemIdx(u % 20), ItemIdx((u + 7) % 20)];
+            let top = model.recommend(UserIdx(u), 8, &exclude).unwrap();
+            assert_eq!(top.len(), 8, "{}", case.name);
+            assert!(top.windows(2).all(|w| w[0].score >= w[1].score), "{}: unsorted {top:?}", case.name);
+            let mut items: Vec<u32> = top.iter().map(|s| s.item.0).collect();
+            assert!(items.iter().all(|i| !exclude.contains(&ItemIdx(*i))), "{}", case.name);
+            items.sort_unstable();
+            items.dedup();
+            assert_eq!(items.len(), 8, "{}: duplicates", case.name);
+        }
+    }
+}
+
+#[test]
+fn bad_indexes_and_buffers_are_errors_not_panics() {
+    let data = checkerboard();
+    for case in cases() {
+        let model = fit(&case, &data, 0);
+        let mut out = vec![0f32; data.n_items()];
+        let bad_user = UserIdx(data.n_users() as u32);
+        assert!(matches!(model.score_user(bad_user, &mut out), Err(ModelError::UnknownUser { .. })), "{}", case.name);
+        let mut short = vec![0f32; 3];
+        assert!(
+            matches!(model.score_user(UserIdx(0), &mut short), Err(ModelError::BufferLength { .. })),
+            "{}",
+            case.name
+        );
+        let bad_item = ItemIdx(data.n_items() as u32);
+        assert!(
+            matches!(model.score_history(&[(bad_item, 1.0)], &mut out), Err(ModelError::UnknownItem { .. })),
+            "{}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn predictions_stay_on_the_rating_scale_and_similar_items_exclude() {
+    let data = checkerboard();
+    for case in cases() {
+        let model = fit(&case, &data, 0);
+        let prediction = model.predict(UserIdx(0), held_out(0));
+        if case.predicts {
+            let p = prediction.unwrap();
+            assert!((1.0..=5.0).contains(&p), "{}: {p}", case.name);
+            if case.personalised {
+                // A group-A user's held-out group-A item is predicted above a group-B item.
+                let low = model.predict(UserIdx(0), ItemIdx(ITEMS_PER_GROUP + 9)).unwrap();
+                assert!(p > low, "{}: {p} <= {low}", case.name);
+            }
+        } else {
+            assert!(matches!(prediction, Err(ModelError::Unsupported { .. })), "{}", case.name);
+        }
+        let similar = model.similar_items(ItemIdx(0), 5, &[ItemIdx(1)]);
+        if case.similar {
+            let similar = similar.unwrap();
+            assert!(!similar.is_empty(), "{}", case.name);
+            assert!(similar.iter().all(|s| s.item != ItemIdx(0) && s.item != ItemIdx(1)), "{}", case.name);
+            // Item 0's nearest neighbours are in its own group.
+            assert!(similar[0].item.0 < ITEMS_PER_GROUP, "{}: {similar:?}", case.name);
+        } else {
+            assert!(matches!(similar, Err(ModelError::Unsupported { .. })), "{}", case.name);
+        }
+    }
+}
