@@ -1,1 +1,3 @@
 //! Integration tests of aisle-core: the model conformance suite and metric properties.
+
+mod eval_props;
