@@ -39,7 +39,10 @@ pub struct DemoArgs {
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let params =
         ShopParams { users: args.users, items: args.items, events: args.events, ..ShopParams::default() };
-    report::note(&format!("generating a shop of {} users, {} items, {} events", args.users, args.items, args.events));
+    report::note(&format!(
+        "generating a shop of {} users, {} items, {} events",
+        args.users, args.items, args.events
+    ));
     let shop = generate(&params, args.seed);
     let files = write_shop(&shop, &args.dir).with_context(|| format!("writing {}", args.dir.display()))?;
     report::note(&format!("wrote {files}"));

@@ -187,7 +187,8 @@ fn prepare(args: &EvalArgs) -> anyhow::Result<(Vec<Split>, String)> {
     report::import_summary(&loaded.reports);
     let matrix = loaded.matrices.pop().context("data matrix")?;
     let strategy = strategy(args)?;
-    let splits = split(&matrix, &strategy, args.seed).with_context(|| format!("splitting {}", data.display()))?;
+    let splits =
+        split(&matrix, &strategy, args.seed).with_context(|| format!("splitting {}", data.display()))?;
     Ok((splits, format!("{strategy:?}, seed {}", args.seed)))
 }
 

@@ -60,7 +60,12 @@ pub struct Loaded {
 }
 
 /// Reads each of `paths` with `format` into one id space.
-pub fn load(paths: &[&Path], format: FormatArg, feedback: FeedbackArg, strict: bool) -> anyhow::Result<Loaded> {
+pub fn load(
+    paths: &[&Path],
+    format: FormatArg,
+    feedback: FeedbackArg,
+    strict: bool,
+) -> anyhow::Result<Loaded> {
     let mut importer = Importer::new(ImportOptions { strict, ..ImportOptions::default() });
     let mut batches = Vec::with_capacity(paths.len());
     let mut reports = Vec::with_capacity(paths.len());

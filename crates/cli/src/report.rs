@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use aisle_core::eval::MeanStd;
+use aisle_core::eval::{MeanStd, mean_std};
 use aisle_ingest::ImportReport;
 use clap::ValueEnum;
 
@@ -51,7 +51,14 @@ struct Table {
 impl Table {
     fn text(&self) -> String {
         let widths: Vec<usize> = (0..self.headers.len())
-            .map(|c| self.rows.iter().map(|r| r[c].chars().count()).chain([self.headers[c].len()]).max().unwrap_or(0))
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .map(|r| r[c].chars().count())
+                    .chain([self.headers[c].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let line = |cells: &[String]| {
             let mut s = String::new();
@@ -90,7 +97,7 @@ fn cell(m: MeanStd, digits: usize) -> String {
 
 fn stat<F: Fn(&crate::eval::FoldResult) -> Option<f64>>(r: &ModelResult, f: F) -> Option<MeanStd> {
     let values: Option<Vec<f64>> = r.folds.iter().map(f).collect();
-    values.filter(|v| !v.is_empty()).map(|v| MeanStd::of(&v))
+    values.filter(|v| !v.is_empty()).map(|v| mean_std(&v))
 }
 
 fn label(r: &ModelResult) -> String {

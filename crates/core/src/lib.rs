@@ -22,6 +22,7 @@ pub use data::{DataError, Feedback, Interaction, Interactions, Row};
 pub use event::{EventKind, EventWeights, UnknownEventKind};
 pub use ids::{IdMap, ItemIdx, UserIdx};
 pub use recommender::{
-    Control, FitContext, FitError, ModelError, Observer, ParamError, Progress, Recommender, Scored, Silent,
+    Control, FitContext, FitError, ModelError, ModelParams, Observer, ParamError, Progress, Recommender,
+    Scored, Silent,
 };
 pub use topk::top_k;

@@ -13,7 +13,17 @@ fn text(bytes: &[u8]) -> String {
 
 fn generate(dir: &Path) {
     let out = aisle(&[
-        "generate", "--users", "150", "--items", "120", "--events", "6000", "--seed", "3", "--ratings", "--out",
+        "generate",
+        "--users",
+        "150",
+        "--items",
+        "120",
+        "--events",
+        "6000",
+        "--seed",
+        "3",
+        "--ratings",
+        "--out",
         dir.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -28,12 +38,22 @@ fn eval_on_a_generated_shop_reports_every_model_and_the_baseline() {
     generate(dir.path());
     let events = dir.path().join("events.csv");
     let out = aisle(&[
-        "eval", "--data", events.to_str().unwrap(), "--format", "csv", "--models", "user-knn,item-knn",
-        "--split", "last-k:2", "--output", "json",
+        "eval",
+        "--data",
+        events.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--models",
+        "user-knn,item-knn",
+        "--split",
+        "last-k:2",
+        "--output",
+        "json",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    let models: Vec<&str> = report["results"].as_array().unwrap().iter().map(|r| r["model"].as_str().unwrap()).collect();
+    let models: Vec<&str> =
+        report["results"].as_array().unwrap().iter().map(|r| r["model"].as_str().unwrap()).collect();
     assert_eq!(models, ["pop", "user-knn", "item-knn"]);
     assert_eq!(report["results"][0]["added_baseline"], true);
     let ndcg = report["results"][2]["folds"][0]["ranking"]["ndcg"].as_f64().unwrap();
@@ -57,8 +77,19 @@ fn cross_validation_table_and_markdown_on_ratings() {
     std::fs::write(&path, rows).unwrap();
     for output in ["table", "markdown"] {
         let out = aisle(&[
-            "eval", "--data", path.to_str().unwrap(), "--format", "ml-100k", "--models", "baseline,svd", "--cv", "3",
-            "--k", "5", "--output", output,
+            "eval",
+            "--data",
+            path.to_str().unwrap(),
+            "--format",
+            "ml-100k",
+            "--models",
+            "baseline,svd",
+            "--cv",
+            "3",
+            "--k",
+            "5",
+            "--output",
+            output,
         ]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let stdout = text(&out.stdout);
@@ -98,7 +129,15 @@ fn demo_runs_end_to_end_on_a_small_shop() {
     let dir = tempfile::tempdir().unwrap();
     let shop = dir.path().join("shop");
     let out = aisle(&[
-        "demo", "--dir", shop.to_str().unwrap(), "--users", "120", "--items", "100", "--events", "5000",
+        "demo",
+        "--dir",
+        shop.to_str().unwrap(),
+        "--users",
+        "120",
+        "--items",
+        "100",
+        "--events",
+        "5000",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);

@@ -31,7 +31,8 @@ pub struct Case {
 pub fn cases() -> Vec<Case> {
     use aisle_core::models::svd::SvdParams;
     use aisle_core::models::svdpp::SvdPpParams;
-    let case = |name, spec, personalised, predicts, similar| Case { name, spec, personalised, predicts, similar };
+    let case =
+        |name, spec, personalised, predicts, similar| Case { name, spec, personalised, predicts, similar };
     let parse = |s: &str| s.parse::<ModelSpec>().expect("known model");
     let svd = SvdParams { factors: 8, epochs: 200, learning_rate: 0.02, ..SvdParams::default() };
     let svdpp = SvdPpParams { factors: 8, epochs: 200, learning_rate: 0.02, ..SvdPpParams::default() };
@@ -71,7 +72,12 @@ pub fn checkerboard() -> Interactions {
         }
         for k in 0..3 {
             let other = (1 - g) * ITEMS_PER_GROUP + (u + 3 * k) % ITEMS_PER_GROUP;
-            entries.push(Interaction { user: UserIdx(u), item: ItemIdx(other), value: 1.0, ts: i64::from(u * 100 + 50) });
+            entries.push(Interaction {
+                user: UserIdx(u),
+                item: ItemIdx(other),
+                value: 1.0,
+                ts: i64::from(u * 100 + 50),
+            });
         }
     }
     Interactions::new(
@@ -84,7 +90,9 @@ pub fn checkerboard() -> Interactions {
 }
 
 fn fit(case: &Case, data: &Interactions, seed: u64) -> Model {
-    case.spec.fit(data, &FitContext::seeded(seed)).unwrap_or_else(|e| panic!("{}: fit failed: {e}", case.name))
+    case.spec
+        .fit(data, &FitContext::seeded(seed))
+        .unwrap_or_else(|e| panic!("{}: fit failed: {e}", case.name))
 }
 
 fn seen(data: &Interactions, u: UserIdx) -> Vec<ItemIdx> {
@@ -135,7 +143,13 @@ fn fold_in_of_a_training_history_nearly_reproduces_its_recommendations() {
             let own: Vec<ItemIdx> = model.recommend(u, 3, &exclude).unwrap().iter().map(|s| s.item).collect();
             let folded = model.recommend_history(&history(&data, u), 3, &exclude).unwrap();
             if case.personalised {
-                assert_eq!(folded[0].item, held_out(u.0), "{}: user {} fold-in top {folded:?}", case.name, u.0);
+                assert_eq!(
+                    folded[0].item,
+                    held_out(u.0),
+                    "{}: user {} fold-in top {folded:?}",
+                    case.name,
+                    u.0
+                );
             }
             overlap += folded.iter().filter(|s| own.contains(&s.item)).count();
         }
@@ -170,7 +184,11 @@ fn bad_indexes_and_buffers_are_errors_not_panics() {
         let model = fit(&case, &data, 0);
         let mut out = vec![0f32; data.n_items()];
         let bad_user = UserIdx(data.n_users() as u32);
-        assert!(matches!(model.score_user(bad_user, &mut out), Err(ModelError::UnknownUser { .. })), "{}", case.name);
+        assert!(
+            matches!(model.score_user(bad_user, &mut out), Err(ModelError::UnknownUser { .. })),
+            "{}",
+            case.name
+        );
         let mut short = vec![0f32; 3];
         assert!(
             matches!(model.score_user(UserIdx(0), &mut short), Err(ModelError::BufferLength { .. })),
