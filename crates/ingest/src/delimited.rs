@@ -4,8 +4,8 @@ use std::io::BufRead;
 
 use crate::fields;
 use crate::format::{Column, ColumnMap, EventFormat, Header, alias};
-use crate::importer::{Decoded, Importer, Sink, io_error, kind_and_value};
-use crate::lines::{Line, LineReader, Sep, Splitter};
+use crate::importer::{Decoded, Importer, Sink, kind_and_value};
+use crate::lines::{Fields, Record, Records, Sep, Splitter};
 use crate::report::{Bad, ImportError, reason};
 
 /// How to read one delimited format.
@@ -191,12 +191,12 @@ fn headerless(c: &ColumnMap, n: usize) -> Result<Layout, ImportError> {
 }
 
 /// Decodes one split row.
-fn decode<'a>(layout: &Layout, sp: &'a Splitter, line: &'a [u8]) -> Result<Decoded<'a>, Bad> {
-    if sp.len() != layout.n_fields {
-        let detail = format!("expected {} fields, found {}", layout.n_fields, sp.len());
+fn decode<'a>(layout: &Layout, fields: Fields<'a>) -> Result<Decoded<'a>, Bad> {
+    if fields.len() != layout.n_fields {
+        let detail = format!("expected {} fields, found {}", layout.n_fields, fields.len());
         return Err(Bad::new("row", reason::FIELD_COUNT, detail));
     }
-    let f = |k: usize| sp.field(line, k);
+    let f = |k: usize| fields.get(k);
     let user = fields::id("user", f(layout.user))?;
     let item = fields::id("item", f(layout.item))?;
     let kind = match layout.kind {
@@ -228,46 +228,31 @@ pub(crate) fn read(
     spec: Spec,
 ) -> Result<(), ImportError> {
     let input = sink.report.source.clone();
-    let mut lines = LineReader::new(reader);
-    let mut sp = Splitter::new(spec.sep.clone(), spec.quoting);
-    let mut buf = Vec::with_capacity(256);
+    let mut records = Records::new(reader, Some(Splitter::new(spec.sep.clone(), spec.quoting)), &input);
     let mut layout = spec.fixed.clone();
     loop {
-        let line_no = match lines.next_line(&mut buf).map_err(|e| io_error(&input, e))? {
-            Line::End => break,
-            Line::TooLong(n) => {
+        let line_no = match records.next_record()? {
+            Record::End => break,
+            Record::Bad(n, bad) => {
                 sink.report.rows += 1;
-                imp.reject(sink, n, Bad::new("row", reason::LONG_LINE, "over 1 MiB"))?;
+                imp.reject(sink, n, bad)?;
                 continue;
             }
-            Line::Ok(n) => n,
+            Record::Row(n) => n,
         };
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if let Err(bad) = split_record(&mut lines, &mut sp, &mut buf, &input)? {
-            sink.report.rows += 1;
-            imp.reject(sink, line_no, bad)?;
-            continue;
-        }
+        let fields = records.fields();
         let l = match &layout {
             Some(l) => l,
-            None => {
-                let names: Vec<String> = (0..sp.len()).map(|k| normalize(sp.field(&buf, k))).collect();
-                let header = match spec.header {
-                    Header::Yes => true,
-                    Header::No => false,
-                    Header::Auto => looks_like_header(&names, &spec.columns),
-                };
-                if header {
-                    layout = Some(from_header(&spec, &names, &input)?);
+            None => match first_row(&spec, fields, &input)? {
+                FirstRow::Header(l) => {
+                    layout = Some(l);
                     continue;
                 }
-                &*layout.insert(headerless(&spec.columns, sp.len())?)
-            }
+                FirstRow::Data(l) => &*layout.insert(l),
+            },
         };
         sink.report.rows += 1;
-        match decode(l, &sp, &buf) {
+        match decode(l, fields) {
             Ok(d) => imp.accept(sink, d),
             Err(bad) => imp.reject(sink, line_no, bad)?,
         }
@@ -278,23 +263,24 @@ pub(crate) fn read(
     Ok(())
 }
 
-/// Splits the record in `buf`, pulling in more lines while a quoted field is open.
-fn split_record<R: BufRead>(
-    lines: &mut LineReader<R>,
-    sp: &mut Splitter,
-    buf: &mut Vec<u8>,
-    input: &str,
-) -> Result<Result<(), Bad>, ImportError> {
-    while sp.split(buf).is_err() {
-        match lines.append_line(buf).map_err(|e| io_error(input, e))? {
-            Line::Ok(_) => {}
-            Line::TooLong(_) => {
-                return Ok(Err(Bad::new("row", reason::LONG_LINE, "quoted record over 1 MiB")));
-            }
-            Line::End => return Ok(Err(Bad::new("row", reason::QUOTE, "a quoted field is not closed"))),
-        }
-    }
-    Ok(Ok(()))
+/// The layout a file's first row gives, and whether that row was a header.
+enum FirstRow {
+    Header(Layout),
+    Data(Layout),
+}
+
+fn first_row(spec: &Spec, fields: Fields<'_>, input: &str) -> Result<FirstRow, ImportError> {
+    let names: Vec<String> = (0..fields.len()).map(|k| normalize(fields.get(k))).collect();
+    let header = match spec.header {
+        Header::Yes => true,
+        Header::No => false,
+        Header::Auto => looks_like_header(&names, &spec.columns),
+    };
+    Ok(if header {
+        FirstRow::Header(from_header(spec, &names, input)?)
+    } else {
+        FirstRow::Data(headerless(&spec.columns, fields.len())?)
+    })
 }
 
 #[cfg(test)]

@@ -8,8 +8,7 @@ use crate::catalog::ItemMeta;
 use crate::delimited::normalize;
 use crate::fields::{self, text_or_latin1};
 use crate::format::{ImportOptions, ItemFormat};
-use crate::importer::io_error;
-use crate::lines::{Line, LineReader, Sep, Splitter};
+use crate::lines::{Fields, Record, Records, Sep, Splitter};
 use crate::report::{Bad, ImportError, ImportReport, reason};
 
 /// The 19 genre flags of GroupLens `u.item`, in file order.
@@ -55,9 +54,9 @@ fn item_id(b: &[u8]) -> Result<String, Bad> {
 }
 
 /// GroupLens `u.item`: `id|title|release date|video date|url|` + 19 flags.
-fn ml100k(sp: &Splitter, line: &[u8]) -> Result<ItemMeta, Bad> {
-    field_count(5 + ML100K_GENRES.len(), sp.len())?;
-    let f = |k| sp.field(line, k);
+fn ml100k(fields: Fields<'_>) -> Result<ItemMeta, Bad> {
+    field_count(5 + ML100K_GENRES.len(), fields.len())?;
+    let f = |k| fields.get(k);
     let mut meta = ItemMeta::new(item_id(f(0))?, text_or_latin1(f(1)));
     for (k, genre) in ML100K_GENRES.iter().enumerate() {
         match f(5 + k) {
@@ -75,10 +74,10 @@ fn ml100k(sp: &Splitter, line: &[u8]) -> Result<ItemMeta, Bad> {
 }
 
 /// GroupLens `movies.dat`: `id::title::Genre|Genre`.
-fn ml1m(sp: &Splitter, line: &[u8]) -> Result<ItemMeta, Bad> {
-    field_count(3, sp.len())?;
-    let mut meta = ItemMeta::new(item_id(sp.field(line, 0))?, text_or_latin1(sp.field(line, 1)));
-    meta.categories = split_genres(&text_or_latin1(sp.field(line, 2)), '|');
+fn ml1m(fields: Fields<'_>) -> Result<ItemMeta, Bad> {
+    field_count(3, fields.len())?;
+    let mut meta = ItemMeta::new(item_id(fields.get(0))?, text_or_latin1(fields.get(1)));
+    meta.categories = split_genres(&text_or_latin1(fields.get(2)), '|');
     Ok(meta)
 }
 
@@ -88,9 +87,9 @@ fn split_genres(s: &str, sep: char) -> Vec<String> {
 }
 
 /// A headed file (RecBole, MovieLens latest): known roles, other columns as attributes.
-fn headed(cols: &Columns, genre_sep: char, sp: &Splitter, line: &[u8]) -> Result<ItemMeta, Bad> {
-    field_count(cols.names.len(), sp.len())?;
-    let f = |k| sp.field(line, k);
+fn headed(cols: &Columns, genre_sep: char, fields: Fields<'_>) -> Result<ItemMeta, Bad> {
+    field_count(cols.names.len(), fields.len())?;
+    let f = |k| fields.get(k);
     let mut meta =
         ItemMeta::new(item_id(f(cols.id))?, cols.title.map_or("".into(), |k| text_or_latin1(f(k))));
     if let Some(k) = cols.genres {
@@ -140,6 +139,36 @@ fn catalog_json(line: &[u8]) -> Result<ItemMeta, Bad> {
     Ok(meta)
 }
 
+/// The splitter of a format (none for JSONL) and whether it has a header.
+fn layout(format: ItemFormat) -> (Option<Splitter>, bool) {
+    match format {
+        ItemFormat::Ml100kItem => (Some(Splitter::new(Sep::Byte(b'|'), false)), false),
+        ItemFormat::RecBoleItem => (Some(Splitter::new(Sep::Byte(b'\t'), false)), true),
+        ItemFormat::Ml1mMovies => (Some(Splitter::new(Sep::Str(b"::"), false)), false),
+        ItemFormat::MlLatestMovies => (Some(Splitter::new(Sep::Byte(b','), true)), true),
+        ItemFormat::CatalogJsonl => (None, false),
+    }
+}
+
+/// Parses one record of `format`.
+fn parse(
+    format: ItemFormat,
+    cols: Option<&Columns>,
+    fields: Fields<'_>,
+    line: &[u8],
+) -> Result<ItemMeta, Bad> {
+    match (format, cols) {
+        (ItemFormat::Ml100kItem, _) => ml100k(fields),
+        (ItemFormat::Ml1mMovies, _) => ml1m(fields),
+        (ItemFormat::RecBoleItem, Some(c)) => headed(c, ' ', fields),
+        (ItemFormat::MlLatestMovies, Some(c)) => headed(c, '|', fields),
+        (ItemFormat::CatalogJsonl, _) => catalog_json(line),
+        (ItemFormat::RecBoleItem | ItemFormat::MlLatestMovies, None) => {
+            Err(Bad::new("row", reason::MISSING, "no header before this row"))
+        }
+    }
+}
+
 /// Reads every item of a catalog file, handing each valid one to `keep`.
 pub(crate) fn read(
     reader: impl BufRead,
@@ -148,61 +177,29 @@ pub(crate) fn read(
     format: ItemFormat,
     mut keep: impl FnMut(ItemMeta, &mut ImportReport),
 ) -> Result<(), ImportError> {
-    let input = report.source.clone();
-    let (sep, quoting, has_header) = match format {
-        ItemFormat::Ml100kItem => (Sep::Byte(b'|'), false, false),
-        ItemFormat::RecBoleItem => (Sep::Byte(b'\t'), false, true),
-        ItemFormat::Ml1mMovies => (Sep::Str(b"::"), false, false),
-        ItemFormat::MlLatestMovies => (Sep::Byte(b','), true, true),
-        ItemFormat::CatalogJsonl => (Sep::Byte(b'\n'), false, false),
-    };
-    let mut lines = LineReader::new(reader);
-    let mut sp = Splitter::new(sep, quoting);
-    let mut buf = Vec::new();
+    let (splitter, has_header) = layout(format);
+    let mut records = Records::new(reader, splitter, &report.source.clone());
     let mut cols: Option<Columns> = None;
     loop {
-        let line_no = match lines.next_line(&mut buf).map_err(|e| io_error(&input, e))? {
-            Line::End => break,
-            Line::TooLong(n) => {
+        let line_no = match records.next_record()? {
+            Record::End => return Ok(()),
+            Record::Bad(n, bad) => {
                 report.rows += 1;
-                report.reject(n, Bad::new("row", reason::LONG_LINE, "over 1 MiB"), &opts)?;
+                report.reject(n, bad, &opts)?;
                 continue;
             }
-            Line::Ok(n) => n,
+            Record::Row(n) => n,
         };
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let mut split = || -> Result<(), Bad> {
-            while sp.split(&buf).is_err() {
-                match lines.append_line(&mut buf) {
-                    Ok(Line::Ok(_)) => {}
-                    _ => return Err(Bad::new("row", reason::QUOTE, "a quoted field is not closed")),
-                }
-            }
-            Ok(())
-        };
-        let split_result = if format == ItemFormat::CatalogJsonl { Ok(()) } else { split() };
-        if has_header && cols.is_none() && split_result.is_ok() {
-            let names = (0..sp.len()).map(|k| normalize(sp.field(&buf, k))).collect();
-            cols = Some(columns(names, &input)?);
+        let fields = records.fields();
+        if has_header && cols.is_none() {
+            let names = (0..fields.len()).map(|k| normalize(fields.get(k))).collect();
+            cols = Some(columns(names, &report.source)?);
             continue;
         }
         report.rows += 1;
-        let parsed = split_result.and_then(|()| match (format, &cols) {
-            (ItemFormat::Ml100kItem, _) => ml100k(&sp, &buf),
-            (ItemFormat::Ml1mMovies, _) => ml1m(&sp, &buf),
-            (ItemFormat::RecBoleItem, Some(c)) => headed(c, ' ', &sp, &buf),
-            (ItemFormat::MlLatestMovies, Some(c)) => headed(c, '|', &sp, &buf),
-            (ItemFormat::CatalogJsonl, _) => catalog_json(&buf),
-            (ItemFormat::RecBoleItem | ItemFormat::MlLatestMovies, None) => {
-                Err(Bad::new("row", reason::MISSING, "no header before this row"))
-            }
-        });
-        match parsed {
+        match parse(format, cols.as_ref(), fields, records.line()) {
             Ok(meta) => keep(meta, report),
             Err(bad) => report.reject(line_no, bad, &opts)?,
         }
     }
-    Ok(())
 }

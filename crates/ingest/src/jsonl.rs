@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::fields;
-use crate::importer::{Decoded, Importer, Sink, io_error, kind_and_value};
-use crate::lines::{Line, LineReader};
+use crate::importer::{Decoded, Importer, Sink, kind_and_value};
+use crate::lines::{Record, Records};
 use crate::report::{Bad, ImportError, reason};
 
 /// Any JSON value, kept only as far as field validation needs it. Deserializing it never fails
@@ -150,25 +150,17 @@ fn accept_event(imp: &mut Importer, sink: &mut Sink, e: &JsonEvent<'_>) -> Resul
 
 /// Reads every line of a JSONL event file into `sink`.
 pub(crate) fn read(imp: &mut Importer, reader: impl BufRead, sink: &mut Sink) -> Result<(), ImportError> {
-    let input = sink.report.source.clone();
-    let mut lines = LineReader::new(reader);
-    let mut buf = Vec::with_capacity(256);
+    let mut records = Records::new(reader, None, &sink.report.source.clone());
     loop {
-        let line_no = match lines.next_line(&mut buf).map_err(|e| io_error(&input, e))? {
-            Line::End => return Ok(()),
-            Line::TooLong(n) => {
-                sink.report.rows += 1;
-                imp.reject(sink, n, Bad::new("row", reason::LONG_LINE, "over 1 MiB"))?;
-                continue;
+        let outcome = match records.next_record()? {
+            Record::End => return Ok(()),
+            Record::Bad(n, bad) => Err((n, bad)),
+            Record::Row(n) => {
+                parse_line(records.line()).and_then(|e| accept_event(imp, sink, &e)).map_err(|b| (n, b))
             }
-            Line::Ok(n) => n,
         };
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
         sink.report.rows += 1;
-        let outcome = parse_line(&buf).and_then(|e| accept_event(imp, sink, &e));
-        if let Err(bad) = outcome {
+        if let Err((line_no, bad)) = outcome {
             imp.reject(sink, line_no, bad)?;
         }
     }

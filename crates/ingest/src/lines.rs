@@ -9,6 +9,8 @@ use std::ops::Range;
 
 use memchr::memchr;
 
+use crate::report::{Bad, ImportError, io_error, reason};
+
 /// Longest accepted line (or quoted record), in bytes; longer ones are rejected, not buffered.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
@@ -216,6 +218,92 @@ impl Splitter {
     pub(crate) fn field<'a>(&'a self, line: &'a [u8], k: usize) -> &'a [u8] {
         let src = if self.unquoted { &self.scratch[..] } else { line };
         self.spans.get(k).map_or(&[][..], |r| &src[r.clone()])
+    }
+}
+
+/// What [`Records::next_record`] found.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Record {
+    /// A non-blank record starting on this line is in the buffer (and split, with a splitter).
+    Row(u64),
+    /// A record that cannot be read (too long, unterminated quote), starting on this line.
+    Bad(u64, Bad),
+    /// End of input.
+    End,
+}
+
+/// Non-blank records of a file: lines, or with a splitter, delimited rows whose quoted fields
+/// may span lines.
+pub(crate) struct Records<R> {
+    lines: LineReader<R>,
+    splitter: Option<Splitter>,
+    buf: Vec<u8>,
+    input: String,
+}
+
+impl<R: BufRead> Records<R> {
+    pub(crate) fn new(reader: R, splitter: Option<Splitter>, input: &str) -> Self {
+        Self {
+            lines: LineReader::new(reader),
+            splitter,
+            buf: Vec::with_capacity(256),
+            input: input.to_owned(),
+        }
+    }
+
+    /// The next record, skipping blank lines.
+    pub(crate) fn next_record(&mut self) -> Result<Record, ImportError> {
+        loop {
+            let line_no = match self.lines.next_line(&mut self.buf).map_err(|e| io_error(&self.input, e))? {
+                Line::End => return Ok(Record::End),
+                Line::TooLong(n) => {
+                    return Ok(Record::Bad(n, Bad::new("row", reason::LONG_LINE, "over 1 MiB")));
+                }
+                Line::Ok(n) => n,
+            };
+            if self.buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let Some(sp) = &mut self.splitter else { return Ok(Record::Row(line_no)) };
+            while sp.split(&self.buf).is_err() {
+                let bad = match self.lines.append_line(&mut self.buf).map_err(|e| io_error(&self.input, e))? {
+                    Line::Ok(_) => continue,
+                    Line::TooLong(_) => Bad::new("row", reason::LONG_LINE, "quoted record over 1 MiB"),
+                    Line::End => Bad::new("row", reason::QUOTE, "a quoted field is not closed"),
+                };
+                return Ok(Record::Bad(line_no, bad));
+            }
+            return Ok(Record::Row(line_no));
+        }
+    }
+
+    /// The current record's raw bytes.
+    pub(crate) fn line(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The current record's fields (no fields without a splitter).
+    pub(crate) fn fields(&self) -> Fields<'_> {
+        Fields { splitter: self.splitter.as_ref(), line: &self.buf }
+    }
+}
+
+/// The fields of the current record.
+#[derive(Copy, Clone)]
+pub(crate) struct Fields<'a> {
+    splitter: Option<&'a Splitter>,
+    line: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    /// Number of fields.
+    pub(crate) fn len(&self) -> usize {
+        self.splitter.map_or(0, Splitter::len)
+    }
+
+    /// Field `k`, trimmed (empty when out of range).
+    pub(crate) fn get(&self, k: usize) -> &'a [u8] {
+        self.splitter.map_or(&[][..], |s| s.field(self.line, k))
     }
 }
 

@@ -47,6 +47,10 @@ pub enum ImportError {
     },
 }
 
+pub(crate) fn io_error(path: impl Into<PathBuf>, source: std::io::Error) -> ImportError {
+    ImportError::Io { path: path.into(), source }
+}
+
 /// One rejected row, kept as an example.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RowError {
