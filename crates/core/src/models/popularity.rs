@@ -10,7 +10,8 @@
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
-    FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored, check_history, check_user,
+    FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored, check_history,
+    check_user,
 };
 
 const MODEL: &str = "popularity";
