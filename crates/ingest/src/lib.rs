@@ -1,1 +1,31 @@
-//! aisle-ingest (in progress)
+//! aisle-ingest: getting data into aisle.
+//!
+//! Owns decoding and validation of event and catalog files — MovieLens 100k / 1M / latest,
+//! GroupLens and RecBole item files, general CSV/TSV and JSONL events, the shop's JSONL catalog —
+//! through one [`Importer`] that maps external string ids to dense indexes shared across files
+//! and reports every row it rejects or drops ([`ImportReport`]). Also owns the synthetic demo
+//! shop ([`synth`]): a seeded generator of a catalog, shoppers and their event log, with the
+//! ground-truth preferences that produced them.
+//!
+//! Does not own: models, evaluation or splits (aisle-core), storage, the REST API, Kafka, or
+//! argument parsing (the CLI). It never prints; callers show the reports.
+
+mod catalog;
+mod delimited;
+mod events;
+mod fields;
+mod format;
+mod importer;
+mod items;
+mod jsonl;
+mod lines;
+mod report;
+pub mod synth;
+
+pub use catalog::{Catalog, ItemMeta};
+pub use events::{Event, EventBatch, to_interactions};
+pub use fields::MAX_ID_BYTES;
+pub use format::{Column, ColumnMap, DelimitedOptions, EventFormat, Header, ImportOptions, ItemFormat};
+pub use importer::Importer;
+pub use lines::MAX_LINE_BYTES;
+pub use report::{ImportError, ImportReport, RowError};

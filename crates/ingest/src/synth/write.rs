@@ -1,0 +1,120 @@
+//! Writing a generated shop as the files a real shop would export.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use aisle_core::EventKind;
+use serde_json::{Value, json};
+
+use super::Shop;
+use crate::catalog::ItemMeta;
+
+/// Paths of the files [`write_shop`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShopFiles {
+    /// `items.jsonl`: the catalog, [`crate::ItemFormat::CatalogJsonl`].
+    pub items: PathBuf,
+    /// `users.csv`: `user_id,segment,region`.
+    pub users: PathBuf,
+    /// `events.csv`: `user_id,item_id,type,value,timestamp,session_id`, readable with
+    /// [`crate::EventFormat::csv`].
+    pub events: PathBuf,
+    /// `truth.jsonl`: each user's latent taste.
+    pub truth: PathBuf,
+}
+
+/// Writes the shop into `dir` (created if missing) as `items.jsonl`, `users.csv`, `events.csv`
+/// and `truth.jsonl`.
+///
+/// `events.csv` has a value only for purchases (the price) and ratings (1–5); timestamps are unix
+/// seconds. `truth.jsonl` lines are `{"user_id", "segment", "favourites": [{"category", "weight"}],
+/// "latent": [..], "activity"}`.
+pub fn write_shop(shop: &Shop, dir: &Path) -> io::Result<ShopFiles> {
+    fs::create_dir_all(dir)?;
+    let files = ShopFiles {
+        items: dir.join("items.jsonl"),
+        users: dir.join("users.csv"),
+        events: dir.join("events.csv"),
+        truth: dir.join("truth.jsonl"),
+    };
+    write_with(&files.items, |w| write_items(shop, w))?;
+    write_with(&files.users, |w| write_users(shop, w))?;
+    write_with(&files.events, |w| write_events(shop, w))?;
+    write_with(&files.truth, |w| write_truth(shop, w))?;
+    Ok(files)
+}
+
+fn write_with(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> io::Result<()> {
+    let mut w = BufWriter::with_capacity(1 << 16, File::create(path)?);
+    body(&mut w)?;
+    w.flush()
+}
+
+/// The catalog entry of item `i`.
+pub(crate) fn item_meta(shop: &Shop, i: usize) -> ItemMeta {
+    let it = &shop.items[i];
+    let cat = &shop.categories[it.category as usize];
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("colour".into(), Value::from(it.colour));
+    ItemMeta {
+        id: Shop::item_id(i),
+        title: it.title.clone(),
+        description: it.description.clone(),
+        categories: vec![cat.parent.clone(), cat.path.clone()],
+        tags: it.tags.clone(),
+        brand: Some(shop.brands[it.brand as usize].clone()),
+        price: Some(it.price),
+        in_stock: it.in_stock,
+        attributes,
+    }
+}
+
+fn write_items(shop: &Shop, w: &mut impl Write) -> io::Result<()> {
+    for i in 0..shop.items.len() {
+        serde_json::to_writer(&mut *w, &item_meta(shop, i))?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+fn write_users(shop: &Shop, w: &mut impl Write) -> io::Result<()> {
+    writeln!(w, "user_id,segment,region")?;
+    for (u, user) in shop.users.iter().enumerate() {
+        writeln!(w, "{},{},{}", Shop::user_id(u), user.segment, user.region)?;
+    }
+    Ok(())
+}
+
+fn write_events(shop: &Shop, w: &mut impl Write) -> io::Result<()> {
+    writeln!(w, "user_id,item_id,type,value,timestamp,session_id")?;
+    for e in &shop.events {
+        let (u, i, s) = (e.user + 1, e.item + 1, e.session + 1);
+        match e.kind {
+            EventKind::Purchase => writeln!(w, "u{u},i{i},{},{:.2},{},s{s}", e.kind, e.value, e.ts)?,
+            EventKind::Rating => writeln!(w, "u{u},i{i},{},{},{},s{s}", e.kind, e.value, e.ts)?,
+            _ => writeln!(w, "u{u},i{i},{},,{},s{s}", e.kind, e.ts)?,
+        }
+    }
+    Ok(())
+}
+
+fn write_truth(shop: &Shop, w: &mut impl Write) -> io::Result<()> {
+    for (u, user) in shop.users.iter().enumerate() {
+        let favourites: Vec<Value> = user
+            .favourites
+            .iter()
+            .map(|&(c, weight)| json!({"category": shop.categories[c as usize].path, "weight": weight}))
+            .collect();
+        let line = json!({
+            "user_id": Shop::user_id(u),
+            "segment": user.segment,
+            "favourites": favourites,
+            "latent": shop.user_latent(u),
+            "activity": user.activity,
+        });
+        serde_json::to_writer(&mut *w, &line)?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
