@@ -43,9 +43,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "generating a shop of {} users, {} items, {} events",
         args.users, args.items, args.events
     ));
-    let shop = generate(&params, args.seed);
+    let shop = generate(&params, args.seed)?;
     let files = write_shop(&shop, &args.dir).with_context(|| format!("writing {}", args.dir.display()))?;
-    report::note(&format!("wrote {files}"));
+    report::note(&crate::generate::describe(&shop, &files));
     let eval_args = EvalArgs {
         data: Some(files.events.clone()),
         train: None,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use aisle_ingest::synth::{ShopParams, generate, write_shop};
+use aisle_ingest::synth::{Shop, ShopFiles, ShopParams, generate, write_shop};
 use anyhow::Context;
 use clap::Args;
 
@@ -31,22 +31,30 @@ pub struct GenerateArgs {
 
 /// Generates and writes the shop, then says what it wrote.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
-    let params = shop_params(args)?;
-    let shop = generate(&params, args.seed);
-    let files = write_shop(&shop, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
-    crate::report::note(&format!("wrote {files}"));
-    Ok(())
-}
-
-fn shop_params(args: &GenerateArgs) -> anyhow::Result<ShopParams> {
-    anyhow::ensure!(args.users > 0, "--users must be at least 1");
-    anyhow::ensure!(args.items > 0, "--items must be at least 1");
-    anyhow::ensure!(args.events > 0, "--events must be at least 1");
-    Ok(ShopParams {
+    let params = ShopParams {
         users: args.users,
         items: args.items,
         events: args.events,
         ratings: args.ratings,
         ..ShopParams::default()
-    })
+    };
+    let shop = generate(&params, args.seed)?;
+    let files = write_shop(&shop, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    crate::report::note(&describe(&shop, &files));
+    Ok(())
+}
+
+/// One line per file written, with what it holds.
+pub fn describe(shop: &Shop, files: &ShopFiles) -> String {
+    format!(
+        "wrote a shop of {} users, {} items, {} events (seed {}):\n  {}\n  {}\n  {}\n  {}",
+        shop.users.len(),
+        shop.items.len(),
+        shop.events.len(),
+        shop.seed,
+        files.items.display(),
+        files.users.display(),
+        files.events.display(),
+        files.truth.display()
+    )
 }

@@ -85,8 +85,10 @@ pub fn load(
     let feedback = resolve_feedback(feedback, &batches);
     let (n_users, n_items) = (importer.users().len(), importer.items().len());
     let weights = EventWeights::default();
-    let matrices =
-        batches.iter().map(|events| to_interactions(events, n_users, n_items, feedback, &weights)).collect();
+    let matrices = batches
+        .iter()
+        .map(|events| to_interactions(events, n_users, n_items, feedback, &weights))
+        .collect::<Result<_, _>>()?;
     Ok(Loaded { matrices, reports })
 }
 

@@ -5,6 +5,7 @@ mod dedup;
 mod formats;
 mod items;
 mod synth;
+mod truth;
 
 use std::path::PathBuf;
 
