@@ -11,7 +11,7 @@ use aisle_core::eval::{
 use aisle_core::models::registry::{Model, ModelSpec};
 use aisle_core::{Feedback, FitContext};
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 

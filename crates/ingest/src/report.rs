@@ -18,7 +18,7 @@ pub enum ImportError {
         source: std::io::Error,
     },
     /// Strict mode: the first bad row.
-    #[error("{input}:{line}: bad {field}: {reason}")]
+    #[error("{input}, line {line}, field {field}: {reason}")]
     BadRow {
         /// The file (or the reader's name).
         input: String,

@@ -4,5 +4,6 @@ pub mod baseline;
 pub mod knn;
 pub mod linalg;
 pub mod popularity;
+pub mod registry;
 pub mod svd;
 pub mod svdpp;

@@ -89,7 +89,7 @@ fn strict_mode_fails_on_the_first_bad_row() {
         }
         other => panic!("unexpected {other}"),
     }
-    assert_eq!(err.to_string(), "bad.csv:3: bad row: wrong field count: expected 5 fields, found 4");
+    assert_eq!(err.to_string(), "bad.csv, line 3, field row: wrong field count: expected 5 fields, found 4");
 }
 
 #[test]
