@@ -61,7 +61,7 @@ impl ModelSpec {
         Ok(match self {
             ModelSpec::Popularity(p) => Model::Popularity(p.fit(data, ctx)?),
             ModelSpec::Baseline(p) => Model::Baseline(p.fit(data, ctx)?),
-            ModelSpec::Knn(p) => Model::Knn(p.fit(data, ctx)?),
+            ModelSpec::Knn(p) => Model::Knn(Box::new(p.fit(data, ctx)?)),
             ModelSpec::Svd(p) => Model::Svd(p.fit(data, ctx)?),
             ModelSpec::SvdPp(p) => Model::SvdPp(p.fit(data, ctx)?),
         })
@@ -94,7 +94,7 @@ pub enum Model {
     /// See [`BaselineModel`].
     Baseline(BaselineModel),
     /// See [`KnnModel`].
-    Knn(KnnModel),
+    Knn(Box<KnnModel>),
     /// See [`SvdModel`].
     Svd(SvdModel),
     /// See [`SvdPpModel`].
@@ -106,7 +106,7 @@ impl Model {
         match self {
             Model::Popularity(m) => m,
             Model::Baseline(m) => m,
-            Model::Knn(m) => m,
+            Model::Knn(m) => m.as_ref(),
             Model::Svd(m) => m,
             Model::SvdPp(m) => m,
         }
