@@ -52,6 +52,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         test: None,
         format: FormatArg::Csv,
         models: DEMO_MODELS.split(',').map(str::to_owned).collect(),
+        params: Vec::new(),
         cv: None,
         split: Some("last-k:2".to_owned()),
         k: 10,

@@ -39,6 +39,10 @@ pub struct EvalArgs {
     /// Comma-separated models (pop, trending, baseline, user-knn, item-knn, knn-baseline, svd, svdpp).
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_MODELS)]
     pub models: Vec<String>,
+    /// Override a model parameter: MODEL.PATH=VALUE, e.g. `svd.reg=0.05`, `item-knn.k=20`,
+    /// `baseline.method.als.epochs=5` (repeatable; the JSON report lists every parameter).
+    #[arg(long = "param", value_name = "MODEL.PATH=VALUE")]
+    pub params: Vec<String>,
     /// k-fold cross-validation with this many folds (the default for --data: 5).
     #[arg(long, conflicts_with_all = ["split", "train"])]
     pub cv: Option<usize>,
@@ -93,6 +97,8 @@ pub struct ModelResult {
     pub model: String,
     /// True for the popularity row added because every report carries one.
     pub added_baseline: bool,
+    /// Every parameter the model was fitted with.
+    pub params: serde_json::Value,
     /// One entry per split.
     pub folds: Vec<FoldResult>,
 }
@@ -118,7 +124,7 @@ pub struct EvalReport {
 
 /// Runs the evaluation and prints the report.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let specs = parse_models(&args.models)?;
+    let specs = parse_models(&args.models, &args.params)?;
     let (splits, protocol) = prepare(args)?;
     let first = &splits[0];
     let feedback = first.train.feedback();
@@ -140,7 +146,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             folds.push(evaluate_one(spec, s, &options, args.seed).with_context(|| format!("model {name}"))?);
             progress.inc(1);
         }
-        results.push(ModelResult { model: name.clone(), added_baseline: *added, folds });
+        results.push(ModelResult {
+            model: name.clone(),
+            added_baseline: *added,
+            params: spec.params(),
+            folds,
+        });
     }
     progress.finish_and_clear();
     let report = EvalReport {
@@ -155,8 +166,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     report::print_eval(&report, args.output)
 }
 
-/// Parses `--models`, adding the popularity baseline when it is missing.
-fn parse_models(names: &[String]) -> anyhow::Result<Vec<(String, bool, ModelSpec)>> {
+/// Parses `--models` and applies `--param`s, adding the popularity baseline when it is missing.
+fn parse_models(names: &[String], params: &[String]) -> anyhow::Result<Vec<(String, bool, ModelSpec)>> {
     let mut specs = Vec::with_capacity(names.len() + 1);
     for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
         let spec: ModelSpec = name.parse()?;
@@ -168,6 +179,19 @@ fn parse_models(names: &[String]) -> anyhow::Result<Vec<(String, bool, ModelSpec
     }
     if !specs.iter().any(|(n, _, _)| n == "pop" || n == "popularity") {
         specs.insert(0, ("pop".to_owned(), true, "pop".parse()?));
+    }
+    for param in params {
+        let (target, value) = param
+            .split_once('=')
+            .with_context(|| format!("--param {param}: expected MODEL.PATH=VALUE, e.g. svd.reg=0.05"))?;
+        let (model, path) = target
+            .split_once('.')
+            .with_context(|| format!("--param {param}: expected MODEL.PATH=VALUE, e.g. svd.reg=0.05"))?;
+        let (_, _, spec) = specs
+            .iter_mut()
+            .find(|(n, _, _)| n == model)
+            .with_context(|| format!("--param {param}: model {model:?} is not in --models"))?;
+        spec.set(path, value).with_context(|| format!("--param {param}"))?;
     }
     Ok(specs)
 }
@@ -250,12 +274,28 @@ mod tests {
 
     #[test]
     fn popularity_is_added_once() {
-        let specs = parse_models(&["svd".into(), " item-knn".into()]).unwrap();
+        let specs = parse_models(&["svd".into(), " item-knn".into()], &[]).unwrap();
         let names: Vec<_> = specs.iter().map(|(n, a, _)| (n.as_str(), *a)).collect();
         assert_eq!(names, [("pop", true), ("svd", false), ("item-knn", false)]);
-        let specs = parse_models(&["pop".into()]).unwrap();
+        let specs = parse_models(&["pop".into()], &[]).unwrap();
         assert_eq!(specs.len(), 1);
-        let err = parse_models(&["nope".into()]).unwrap_err();
+        let err = parse_models(&["nope".into()], &[]).unwrap_err();
         assert!(err.to_string().contains("unknown model"), "{err}");
+    }
+
+    #[test]
+    fn params_apply_to_the_named_model_or_fail_clearly() {
+        let specs = parse_models(&["svd".into()], &["svd.reg=0.05".into()]).unwrap();
+        let reg = specs[1].2.params()["reg"].as_f64().unwrap();
+        assert!((reg - 0.05).abs() < 1e-6, "{reg}");
+        for (bad, needle) in [
+            ("svd.reg", "MODEL.PATH=VALUE"),
+            ("reg=1", "MODEL.PATH=VALUE"),
+            ("svdpp.reg=1", "not in --models"),
+            ("svd.factors=0", "factors"),
+        ] {
+            let err = parse_models(&["svd".into()], &[bad.into()]).unwrap_err();
+            assert!(format!("{err:#}").contains(needle), "{bad}: {err:#}");
+        }
     }
 }

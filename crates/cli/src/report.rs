@@ -95,6 +95,11 @@ fn cell(m: MeanStd, digits: usize) -> String {
     format!("{:.digits$} ± {:.digits$}", m.mean, m.std)
 }
 
+/// Seconds shown as milliseconds.
+fn ms(m: MeanStd) -> String {
+    format!("{:.1} ± {:.1}", m.mean * 1e3, m.std * 1e3)
+}
+
 fn stat<F: Fn(&crate::eval::FoldResult) -> Option<f64>>(r: &ModelResult, f: F) -> Option<MeanStd> {
     let values: Option<Vec<f64>> = r.folds.iter().map(f).collect();
     values.filter(|v| !v.is_empty()).map(|v| mean_std(&v))
@@ -113,13 +118,13 @@ fn rating_table(report: &EvalReport) -> Option<Table> {
             let mae = stat(r, |f| f.rating.as_ref().map(|m| m.mae))?;
             let fit = stat(r, |f| Some(f.fit_s))?;
             let predict = stat(r, |f| Some(f.predict_s))?;
-            Some(vec![label(r), cell(rmse, 4), cell(mae, 4), cell(fit, 3), cell(predict, 3)])
+            Some(vec![label(r), cell(rmse, 4), cell(mae, 4), ms(fit), ms(predict)])
         })
         .collect();
     if rows.is_empty() {
         return None;
     }
-    let headers = ["model", "RMSE", "MAE", "fit s", "predict s"].map(String::from).to_vec();
+    let headers = ["model", "RMSE", "MAE", "fit ms", "predict ms"].map(String::from).to_vec();
     Some(Table { headers, rows })
 }
 
@@ -141,7 +146,7 @@ fn ranking_table(report: &EvalReport) -> Table {
     ];
     let mut headers = vec!["model".to_owned()];
     headers.extend(fields.iter().map(|(h, _)| h.clone()));
-    headers.extend(["fit s".to_owned(), "rank s".to_owned()]);
+    headers.extend(["fit ms".to_owned(), "rank ms".to_owned()]);
     let rows = report
         .results
         .iter()
@@ -150,8 +155,8 @@ fn ranking_table(report: &EvalReport) -> Table {
             for (_, f) in &fields {
                 row.push(stat(r, |fold| Some(f(&fold.ranking))).map_or_else(String::new, |m| cell(m, 4)));
             }
-            row.push(stat(r, |f| Some(f.fit_s)).map_or_else(String::new, |m| cell(m, 3)));
-            row.push(stat(r, |f| Some(f.rank_s)).map_or_else(String::new, |m| cell(m, 3)));
+            row.push(stat(r, |f| Some(f.fit_s)).map_or_else(String::new, ms));
+            row.push(stat(r, |f| Some(f.rank_s)).map_or_else(String::new, ms));
             row
         })
         .collect();

@@ -1,6 +1,8 @@
 //! The contract every model meets: [`ModelParams`] (validate, then fit) and [`Recommender`]
 //! (score known users, fold in unseen ones, similar items, rating prediction).
 
+use std::borrow::Cow;
+
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::topk::top_k;
@@ -58,15 +60,15 @@ pub struct ParamError {
     /// The model's name.
     pub model: &'static str,
     /// The parameter's name as in config.
-    pub field: &'static str,
+    pub field: Cow<'static, str>,
     /// What is wrong and what is allowed.
     pub reason: String,
 }
 
 impl ParamError {
     /// A new error for `model.field`.
-    pub fn new(model: &'static str, field: &'static str, reason: impl Into<String>) -> Self {
-        Self { model, field, reason: reason.into() }
+    pub fn new(model: &'static str, field: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> Self {
+        Self { model, field: field.into(), reason: reason.into() }
     }
 }
 

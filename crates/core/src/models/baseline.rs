@@ -26,7 +26,8 @@ use crate::recommender::{
 const MODEL: &str = "baseline";
 
 /// How the biases are fitted.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum BaselineMethod {
     /// Alternating least squares: closed-form item then user updates per epoch.
     Als {
@@ -61,7 +62,8 @@ impl BaselineMethod {
 }
 
 /// Parameters of [`BaselineModel`]. Default: [`BaselineMethod::als`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BaselineParams {
     /// How the biases are fitted.
     pub method: BaselineMethod,

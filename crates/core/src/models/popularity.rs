@@ -7,6 +7,8 @@
 //! filtering"). `now` is an input: by default the latest timestamp in the training data, never the
 //! wall clock, so the same data gives the same model.
 
+use serde::{Deserialize, Serialize};
+
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
@@ -16,38 +18,40 @@ use crate::recommender::{
 const MODEL: &str = "popularity";
 
 /// How items are ranked.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PopularityKind {
     /// Number of distinct users who interacted with the item.
     Users,
     /// Sum of interaction values (confidence or ratings).
     Weighted,
     /// Users weighted by `2^(−(now − ts) / half_life_s)` of their latest interaction.
-    Trending {
-        /// Half-life of an interaction's weight, in seconds (default 7 days).
-        half_life_s: f64,
-        /// The reference time (unix seconds); `None` = the latest timestamp in the data.
-        now: Option<i64>,
-    },
+    Trending,
 }
 
 /// Parameters of [`PopularityModel`]. Default: [`PopularityKind::Users`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PopularityParams {
     /// How items are ranked.
     pub kind: PopularityKind,
+    /// Half-life of an interaction's weight for [`PopularityKind::Trending`], in seconds
+    /// (default 7 days).
+    pub half_life_s: f64,
+    /// The reference time of trending (unix seconds); `None` = the latest timestamp in the data.
+    pub now: Option<i64>,
 }
 
 impl Default for PopularityParams {
     fn default() -> Self {
-        Self { kind: PopularityKind::Users }
+        Self { kind: PopularityKind::Users, half_life_s: 7.0 * 24.0 * 3600.0, now: None }
     }
 }
 
 impl PopularityParams {
     /// Time-decayed trending with a half-life in seconds, relative to the latest event.
     pub fn trending(half_life_s: f64) -> Self {
-        Self { kind: PopularityKind::Trending { half_life_s, now: None } }
+        Self { kind: PopularityKind::Trending, half_life_s, now: None }
     }
 }
 
@@ -63,15 +67,10 @@ impl ModelParams for PopularityParams {
     type Model = PopularityModel;
 
     fn validate(&self) -> Result<(), ParamError> {
-        match self.kind {
-            PopularityKind::Users | PopularityKind::Weighted => Ok(()),
-            PopularityKind::Trending { half_life_s, .. } => {
-                if half_life_s.is_finite() && half_life_s > 0.0 {
-                    Ok(())
-                } else {
-                    Err(ParamError::new(MODEL, "half_life_s", "must be a positive number of seconds"))
-                }
-            }
+        if self.half_life_s.is_finite() && self.half_life_s > 0.0 {
+            Ok(())
+        } else {
+            Err(ParamError::new(MODEL, "half_life_s", "must be a positive number of seconds"))
         }
     }
 
@@ -82,7 +81,8 @@ impl ModelParams for PopularityParams {
             PopularityKind::Weighted => {
                 (0..data.n_items()).map(|i| data.item(ItemIdx(i as u32)).values.iter().sum()).collect()
             }
-            PopularityKind::Trending { half_life_s, now } => {
+            PopularityKind::Trending => {
+                let (half_life_s, now) = (self.half_life_s, self.now);
                 let now = now.unwrap_or_else(|| data.iter().map(|e| e.ts).max().unwrap_or(0));
                 (0..data.n_items())
                     .map(|i| {
@@ -95,7 +95,7 @@ impl ModelParams for PopularityParams {
             }
         };
         ctx.report(MODEL, 1, 1, None);
-        let trending = matches!(self.kind, PopularityKind::Trending { .. });
+        let trending = self.kind == PopularityKind::Trending;
         Ok(PopularityModel { trending, n_users: data.n_users(), scores })
     }
 }
@@ -158,7 +158,9 @@ mod tests {
         let ctx = FitContext::seeded(0);
         let users = PopularityParams::default().fit(&data(), &ctx).unwrap();
         assert_eq!(users.scores(), &[2.0, 1.0, 1.0, 0.0]);
-        let weighted = PopularityParams { kind: PopularityKind::Weighted }.fit(&data(), &ctx).unwrap();
+        let weighted = PopularityParams { kind: PopularityKind::Weighted, ..PopularityParams::default() }
+            .fit(&data(), &ctx)
+            .unwrap();
         assert_eq!(weighted.scores(), &[2.0, 1.0, 9.0, 0.0]);
         // Half-life 500 s, now = 1000: item 0 = 2 * 2^-2 = 0.5, item 1 = 1, item 2 = 2^-1 = 0.5.
         let trend = PopularityParams::trending(500.0).fit(&data(), &ctx).unwrap();

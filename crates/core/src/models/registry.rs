@@ -9,13 +9,10 @@ use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::models::baseline::{BaselineModel, BaselineParams};
 use crate::models::knn::{KnnModel, KnnParams};
-use crate::models::popularity::{PopularityModel, PopularityParams};
+use crate::models::popularity::{PopularityKind, PopularityModel, PopularityParams};
 use crate::models::svd::{SvdModel, SvdParams};
 use crate::models::svdpp::{SvdPpModel, SvdPpParams};
 use crate::recommender::{FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored};
-
-/// Trending half-life used by the `trending` name: one week.
-const TRENDING_HALF_LIFE_S: f64 = 7.0 * 24.0 * 3600.0;
 
 /// Parameters of one known model.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +53,56 @@ impl ModelSpec {
         }
     }
 
+    /// The model's name in [`ParamError`]s.
+    fn label(&self) -> &'static str {
+        match self {
+            ModelSpec::Popularity(_) => "popularity",
+            ModelSpec::Baseline(_) => "baseline",
+            ModelSpec::Knn(_) => "knn",
+            ModelSpec::Svd(_) => "svd",
+            ModelSpec::SvdPp(_) => "svdpp",
+        }
+    }
+
+    /// The parameters as JSON, the same shape config files and [`ModelSpec::set`] use.
+    pub fn params(&self) -> serde_json::Value {
+        let value = match self {
+            ModelSpec::Popularity(p) => serde_json::to_value(p),
+            ModelSpec::Baseline(p) => serde_json::to_value(p),
+            ModelSpec::Knn(p) => serde_json::to_value(p),
+            ModelSpec::Svd(p) => serde_json::to_value(p),
+            ModelSpec::SvdPp(p) => serde_json::to_value(p),
+        };
+        value.expect("parameters are plain data")
+    }
+
+    /// Sets one parameter by its dotted path (`reg`, `method.als.epochs`, `prediction`) to
+    /// `value`, read as JSON when it parses as JSON (numbers, booleans, objects) and as a string
+    /// otherwise (`similarity=pearson`). The result is validated; on error nothing changes.
+    pub fn set(&mut self, path: &str, value: &str) -> Result<(), ParamError> {
+        let model = self.label();
+        let mut params = self.params();
+        let slot = lookup(&mut params, path).ok_or_else(|| {
+            ParamError::new(
+                model,
+                path.to_owned(),
+                format!("no such parameter; parameters: {}", self.params()),
+            )
+        })?;
+        *slot = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        let bad = |e: serde_json::Error| ParamError::new(model, path.to_owned(), e.to_string());
+        let updated = match self {
+            ModelSpec::Popularity(_) => ModelSpec::Popularity(serde_json::from_value(params).map_err(bad)?),
+            ModelSpec::Baseline(_) => ModelSpec::Baseline(serde_json::from_value(params).map_err(bad)?),
+            ModelSpec::Knn(_) => ModelSpec::Knn(serde_json::from_value(params).map_err(bad)?),
+            ModelSpec::Svd(_) => ModelSpec::Svd(serde_json::from_value(params).map_err(bad)?),
+            ModelSpec::SvdPp(_) => ModelSpec::SvdPp(serde_json::from_value(params).map_err(bad)?),
+        };
+        updated.validate()?;
+        *self = updated;
+        Ok(())
+    }
+
     /// Trains the model on `data`.
     pub fn fit(&self, data: &Interactions, ctx: &FitContext<'_>) -> Result<Model, FitError> {
         Ok(match self {
@@ -74,7 +121,10 @@ impl FromStr for ModelSpec {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s.trim().to_ascii_lowercase().as_str() {
             "pop" | "popularity" => ModelSpec::Popularity(PopularityParams::default()),
-            "trending" => ModelSpec::Popularity(PopularityParams::trending(TRENDING_HALF_LIFE_S)),
+            "trending" => ModelSpec::Popularity(PopularityParams {
+                kind: PopularityKind::Trending,
+                ..PopularityParams::default()
+            }),
             "baseline" => ModelSpec::Baseline(BaselineParams::default()),
             "user-knn" => ModelSpec::Knn(KnnParams::user()),
             "item-knn" => ModelSpec::Knn(KnnParams::item()),
@@ -84,6 +134,11 @@ impl FromStr for ModelSpec {
             _ => return Err(UnknownModel { given: s.to_owned() }),
         })
     }
+}
+
+/// The JSON value at a dotted path inside an object, if every step exists.
+fn lookup<'a>(value: &'a mut serde_json::Value, path: &str) -> Option<&'a mut serde_json::Value> {
+    path.split('.').try_fold(value, |v, key| v.as_object_mut()?.get_mut(key))
 }
 
 /// A trained model of any known kind.
@@ -155,5 +210,30 @@ mod tests {
         }
         let err = "svd2".parse::<ModelSpec>().unwrap_err();
         assert!(err.to_string().contains("knn-baseline"), "{err}");
+    }
+
+    #[test]
+    fn parameters_are_set_by_path_and_validated() {
+        let mut svd: ModelSpec = "svd".parse().unwrap();
+        svd.set("reg", "0.05").unwrap();
+        svd.set("factors", "16").unwrap();
+        let ModelSpec::Svd(p) = &svd else { panic!("still svd") };
+        assert_eq!((p.reg, p.factors), (0.05, 16));
+        assert_eq!(svd.params()["factors"], 16);
+
+        let err = svd.set("factors", "0").unwrap_err();
+        assert_eq!(err.field, "factors");
+        let err = svd.set("nope", "1").unwrap_err();
+        assert!(err.reason.contains("no such parameter"), "{err}");
+        let err = svd.set("reg", "\"high\"").unwrap_err();
+        assert_eq!(err.field, "reg");
+        let ModelSpec::Svd(p) = &svd else { panic!("still svd") };
+        assert_eq!(p.factors, 16, "a failed set changes nothing");
+
+        let mut knn: ModelSpec = "item-knn".parse().unwrap();
+        knn.set("similarity", "pearson").unwrap();
+        let mut baseline: ModelSpec = "baseline".parse().unwrap();
+        baseline.set("method.als.epochs", "3").unwrap();
+        assert_eq!(baseline.params()["method"]["als"]["epochs"], 3);
     }
 }

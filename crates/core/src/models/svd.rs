@@ -53,7 +53,8 @@ const MODEL: &str = "svd";
 /// Hyperparameters of [`SvdModel`]. Defaults are Surprise's `SVD()` defaults: 100 factors,
 /// 20 epochs, learning rate 0.005, regularisation 0.02, factors initialised from N(0, 0.1),
 /// biased.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SvdParams {
     /// Latent dimension `k` (≥ 1).
     pub factors: usize,

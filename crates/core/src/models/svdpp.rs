@@ -43,7 +43,8 @@ const MODEL: &str = "svdpp";
 /// Hyperparameters of [`SvdPpModel`]. Defaults (tuned, see the module doc): 20 factors,
 /// 30 epochs, learning rate 0.01, regularisation 0.08, factors (and `y`) initialised from
 /// N(0, 0.1). Surprise's `SVDpp()` defaults are 20, 20, 0.007, 0.02.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SvdPpParams {
     /// Latent dimension `k` (≥ 1).
     pub factors: usize,

@@ -38,7 +38,8 @@ use similarity::{Measure, Neighbors};
 use sparse::Sparse;
 
 /// Which entities are compared.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Based {
     /// Users similar to the user (Resnick 1994, Herlocker 1999).
     User,
@@ -47,7 +48,8 @@ pub enum Based {
 }
 
 /// How two rows are compared, over the `n` entries both have (`a`, `b` their values there).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Similarity {
     /// `Σ ab / (‖a‖ ‖b‖)` with full-row norms (the standard for implicit data and ranking; Surprise
     /// uses co-rated norms instead), times `n/(n+shrinkage)`.
@@ -63,7 +65,8 @@ pub enum Similarity {
 }
 
 /// How a rating is predicted from the neighbours (see the module docs for the formulas).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum KnnPrediction {
     /// Similarity-weighted mean of the neighbours' ratings (Surprise `KNNBasic`).
     Basic,
@@ -75,7 +78,8 @@ pub enum KnnPrediction {
 
 /// Parameters of [`KnnModel`]. Start from [`KnnParams::user`], [`KnnParams::item`] or
 /// [`KnnParams::baseline`]; `Default` is [`KnnParams::user`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KnnParams {
     /// Compare users or items.
     pub based: Based,

@@ -215,7 +215,7 @@ fn validation_names_the_field() {
     let err = KnnParams { prediction: KnnPrediction::WithBaseline(bad), ..KnnParams::baseline() }
         .validate()
         .unwrap_err();
-    assert_eq!((err.model, err.field), ("knn-baseline", "reg_u"));
+    assert_eq!((err.model, err.field.as_ref()), ("knn-baseline", "reg_u"));
     for p in [KnnParams::user(), KnnParams::item(), KnnParams::baseline()] {
         assert_eq!(p.validate(), Ok(()));
     }
