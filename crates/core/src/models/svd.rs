@@ -50,9 +50,12 @@ use crate::rng;
 
 const MODEL: &str = "svd";
 
-/// Hyperparameters of [`SvdModel`]. Defaults are Surprise's `SVD()` defaults: 100 factors,
-/// 20 epochs, learning rate 0.005, regularisation 0.02, factors initialised from N(0, 0.1),
-/// biased.
+/// Hyperparameters of [`SvdModel`]. Defaults are Surprise's `SVD()` defaults — 100 factors,
+/// 20 epochs, learning rate 0.005, factors initialised from N(0, 0.1), biased — except the
+/// regularisation: 0.04 instead of 0.02. Measured with `aisle eval --cv 5` on ML-100k, reg 0.02
+/// gives RMSE 0.938 (Surprise itself 0.935–0.936 here), 0.03 gives 0.934, 0.04 0.933, 0.05 0.932,
+/// 0.06 0.933: with only 20 epochs the 100 factors over-fit a little, and a bit more shrinkage
+/// pays. Set `reg = 0.02` for Surprise's exact configuration.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SvdParams {
@@ -78,7 +81,7 @@ impl Default for SvdParams {
             factors: 100,
             epochs: 20,
             learning_rate: 0.005,
-            reg: 0.02,
+            reg: 0.04,
             init_mean: 0.0,
             init_std: 0.1,
             biased: true,
