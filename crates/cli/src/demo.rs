@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::eval::{self, EvalArgs};
-use crate::load::{FeedbackArg, FormatArg};
+use crate::load::{FeedbackArg, FormatArg, ItemsFormatArg};
 use crate::report::{self, OutputArg};
 
 /// The models that fit a shop's implicit events (views, carts, purchases); the rating models
@@ -51,6 +51,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         train: None,
         test: None,
         format: FormatArg::Csv,
+        items: Some(files.items.clone()),
+        items_format: ItemsFormatArg::Catalog,
         models: DEMO_MODELS.split(',').map(str::to_owned).collect(),
         params: Vec::new(),
         cv: None,

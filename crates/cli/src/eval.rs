@@ -15,7 +15,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::load::{FeedbackArg, FormatArg, load};
+use crate::load::{FeedbackArg, FormatArg, ItemsFormatArg, Sources, load};
 use crate::report::{self, OutputArg};
 
 /// The models `aisle eval` runs when `--models` is not given.
@@ -36,6 +36,12 @@ pub struct EvalArgs {
     /// Format of the input files.
     #[arg(long, value_enum, default_value = "tsv")]
     pub format: FormatArg,
+    /// A catalog to read before the events: every item in it is ranked, touched or not.
+    #[arg(long)]
+    pub items: Option<PathBuf>,
+    /// Format of --items.
+    #[arg(long, value_enum, default_value = "catalog", requires = "items")]
+    pub items_format: ItemsFormatArg,
     /// Comma-separated models (pop, trending, baseline, user-knn, item-knn, knn-baseline, svd, svdpp).
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_MODELS)]
     pub models: Vec<String>,
@@ -199,7 +205,7 @@ fn parse_models(names: &[String], params: &[String]) -> anyhow::Result<Vec<(Stri
 /// Loads the data and produces the splits and a one-line description of the protocol.
 fn prepare(args: &EvalArgs) -> anyhow::Result<(Vec<Split>, String)> {
     if let (Some(train), Some(test)) = (&args.train, &args.test) {
-        let mut loaded = load(&[train.as_path(), test.as_path()], args.format, args.feedback, args.strict)?;
+        let mut loaded = load(&sources(args, &[train.as_path(), test.as_path()]))?;
         report::import_summary(&loaded.reports);
         let test_m = loaded.matrices.pop().context("test matrix")?;
         let train_m = loaded.matrices.pop().context("train matrix")?;
@@ -207,13 +213,23 @@ fn prepare(args: &EvalArgs) -> anyhow::Result<(Vec<Split>, String)> {
         return Ok((vec![Split { train: train_m, test: test_m }], protocol));
     }
     let data: &Path = args.data.as_deref().context("--data or --train/--test is required")?;
-    let mut loaded = load(&[data], args.format, args.feedback, args.strict)?;
+    let mut loaded = load(&sources(args, &[data]))?;
     report::import_summary(&loaded.reports);
     let matrix = loaded.matrices.pop().context("data matrix")?;
     let strategy = strategy(args)?;
     let splits =
         split(&matrix, &strategy, args.seed).with_context(|| format!("splitting {}", data.display()))?;
     Ok((splits, format!("{strategy:?}, seed {}", args.seed)))
+}
+
+fn sources<'a>(args: &'a EvalArgs, events: &'a [&'a Path]) -> Sources<'a> {
+    Sources {
+        events,
+        format: args.format,
+        items: args.items.as_deref().map(|p| (p, args.items_format)),
+        feedback: args.feedback,
+        strict: args.strict,
+    }
 }
 
 fn strategy(args: &EvalArgs) -> anyhow::Result<SplitStrategy> {

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use aisle_core::{EventKind, EventWeights, Feedback, Interactions};
-use aisle_ingest::{Event, EventFormat, ImportOptions, ImportReport, Importer, to_interactions};
+use aisle_ingest::{Event, EventFormat, ImportOptions, ImportReport, Importer, ItemFormat, to_interactions};
 use anyhow::Context;
 use clap::ValueEnum;
 
@@ -40,6 +40,36 @@ impl FormatArg {
     }
 }
 
+/// Catalog formats `--items-format` accepts.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ItemsFormatArg {
+    /// The shop catalog, one JSON item per line (what `aisle generate` writes).
+    Catalog,
+    /// MovieLens 100k `u.item` (`id|title|date|video|url|19 genre flags`).
+    #[value(name = "ml-100k")]
+    Ml100k,
+    /// MovieLens 100k items as RecBole ships them (`ml-100k.item`, tab-separated with a header).
+    Recbole,
+    /// MovieLens 1M `movies.dat` (`id::title::Genre|Genre`).
+    #[value(name = "ml-1m")]
+    Ml1m,
+    /// MovieLens latest `movies.csv` (`movieId,title,genres`).
+    #[value(name = "ml-latest")]
+    MlLatest,
+}
+
+impl ItemsFormatArg {
+    fn item_format(self) -> ItemFormat {
+        match self {
+            ItemsFormatArg::Catalog => ItemFormat::CatalogJsonl,
+            ItemsFormatArg::Ml100k => ItemFormat::Ml100kItem,
+            ItemsFormatArg::Recbole => ItemFormat::RecBoleItem,
+            ItemsFormatArg::Ml1m => ItemFormat::Ml1mMovies,
+            ItemsFormatArg::MlLatest => ItemFormat::MlLatestMovies,
+        }
+    }
+}
+
 /// `--feedback`: how event values are read.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FeedbackArg {
@@ -55,20 +85,37 @@ pub enum FeedbackArg {
 pub struct Loaded {
     /// All files' interactions (one matrix per file, in the order read).
     pub matrices: Vec<Interactions>,
-    /// Import reports, one per file.
+    /// Import reports, one per file (the catalog's first).
     pub reports: Vec<ImportReport>,
 }
 
-/// Reads each of `paths` with `format` into one id space.
-pub fn load(
-    paths: &[&Path],
-    format: FormatArg,
-    feedback: FeedbackArg,
-    strict: bool,
-) -> anyhow::Result<Loaded> {
+/// What to read: event files (one matrix each) and optionally a catalog that fixes the item space.
+#[derive(Copy, Clone)]
+pub struct Sources<'a> {
+    /// Event files, in order.
+    pub events: &'a [&'a Path],
+    /// Their format.
+    pub format: FormatArg,
+    /// A catalog read first, so items nobody touched are in the id space too.
+    pub items: Option<(&'a Path, ItemsFormatArg)>,
+    /// How values are read.
+    pub feedback: FeedbackArg,
+    /// Make the first bad row fatal.
+    pub strict: bool,
+}
+
+/// Reads the catalog (if any) and each event file into one id space.
+pub fn load(sources: &Sources<'_>) -> anyhow::Result<Loaded> {
+    let Sources { events: paths, format, items, feedback, strict } = *sources;
     let mut importer = Importer::new(ImportOptions { strict, ..ImportOptions::default() });
     let mut batches = Vec::with_capacity(paths.len());
-    let mut reports = Vec::with_capacity(paths.len());
+    let mut reports = Vec::with_capacity(paths.len() + 1);
+    if let Some((path, items_format)) = items {
+        let report = importer
+            .read_items(path, &items_format.item_format())
+            .with_context(|| format!("importing the catalog {}", path.display()))?;
+        reports.push(report);
+    }
     for path in paths {
         let batch = importer
             .read_events(path, &format.event_format())

@@ -91,18 +91,30 @@ impl Table {
     }
 }
 
-fn cell(m: MeanStd, digits: usize) -> String {
-    format!("{:.digits$} ± {:.digits$}", m.mean, m.std)
+/// A mean over splits and its spread; a single split has no spread to show.
+#[derive(Copy, Clone)]
+struct Stat {
+    m: MeanStd,
+    splits: usize,
+}
+
+fn cell(s: Stat, digits: usize) -> String {
+    if s.splits == 1 {
+        format!("{:.digits$}", s.m.mean)
+    } else {
+        format!("{:.digits$} ± {:.digits$}", s.m.mean, s.m.std)
+    }
 }
 
 /// Seconds shown as milliseconds.
-fn ms(m: MeanStd) -> String {
-    format!("{:.1} ± {:.1}", m.mean * 1e3, m.std * 1e3)
+fn ms(s: Stat) -> String {
+    let scaled = MeanStd { mean: s.m.mean * 1e3, std: s.m.std * 1e3 };
+    cell(Stat { m: scaled, ..s }, 1)
 }
 
-fn stat<F: Fn(&crate::eval::FoldResult) -> Option<f64>>(r: &ModelResult, f: F) -> Option<MeanStd> {
+fn stat<F: Fn(&crate::eval::FoldResult) -> Option<f64>>(r: &ModelResult, f: F) -> Option<Stat> {
     let values: Option<Vec<f64>> = r.folds.iter().map(f).collect();
-    values.filter(|v| !v.is_empty()).map(|v| mean_std(&v))
+    values.filter(|v| !v.is_empty()).map(|v| Stat { m: mean_std(&v), splits: v.len() })
 }
 
 fn label(r: &ModelResult) -> String {
