@@ -1,8 +1,21 @@
 //! A test double for the metric tests: a [`Recommender`] that returns fixed scores, so that every
 //! metric can be checked against values computed by hand.
 
+use crate::data::{Feedback, Interaction, Interactions};
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{ModelError, Recommender, Scored, check_item, check_user};
+
+/// Asserts two metric values agree to 1e-12.
+pub(crate) fn close(a: f64, b: f64) {
+    assert!((a - b).abs() < 1e-12, "{a} != {b}");
+}
+
+/// An explicit matrix from `(user, item, value)` triples, all at time 0.
+pub(crate) fn matrix(n_users: usize, n_items: usize, triples: &[(u32, u32, f32)]) -> Interactions {
+    let entries =
+        triples.iter().map(|&(u, i, v)| Interaction { user: UserIdx(u), item: ItemIdx(i), value: v, ts: 0 });
+    Interactions::new(n_users, n_items, Feedback::Explicit, entries.collect()).expect("valid triples")
+}
 
 /// Fixed scores per user; `predict` answers the score as the rating.
 pub(crate) struct Fixed {

@@ -211,17 +211,12 @@ pub fn self_information(pop: u32, n_users: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Feedback, Interaction};
-    use crate::eval::fixture::Fixed;
+    use crate::eval::fixture::{Fixed, close, matrix};
 
     const NEG: f32 = f32::NEG_INFINITY;
 
     fn items(ix: &[u32]) -> Vec<ItemIdx> {
         ix.iter().map(|&i| ItemIdx(i)).collect()
-    }
-
-    fn close(a: f64, b: f64) {
-        assert!((a - b).abs() < 1e-12, "{a} != {b}");
     }
 
     /// User A: strictly decreasing scores over 6 items, relevant {1, 4}, K = 3.
@@ -301,16 +296,6 @@ mod tests {
         close(self_information(0, 1), 1.0); // −log2(1/2)
         close(self_information(1, 1), 0.0); // −log2(2/2)
         close(self_information(1, 7), 2.0); // −log2(2/8)
-    }
-
-    fn matrix(n_users: usize, n_items: usize, triples: &[(u32, u32, f32)]) -> Interactions {
-        let entries = triples.iter().map(|&(u, i, v)| Interaction {
-            user: UserIdx(u),
-            item: ItemIdx(i),
-            value: v,
-            ts: 0,
-        });
-        Interactions::new(n_users, n_items, Feedback::Explicit, entries.collect()).unwrap()
     }
 
     #[test]

@@ -355,23 +355,7 @@ impl Total {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Feedback, Interaction};
-    use crate::eval::fixture::Fixed;
-    use crate::ids::ItemIdx;
-
-    fn close(a: f64, b: f64) {
-        assert!((a - b).abs() < 1e-12, "{a} != {b}");
-    }
-
-    fn matrix(n_users: usize, n_items: usize, triples: &[(u32, u32, f32)]) -> Interactions {
-        let entries = triples.iter().map(|&(u, i, v)| Interaction {
-            user: UserIdx(u),
-            item: ItemIdx(i),
-            value: v,
-            ts: 0,
-        });
-        Interactions::new(n_users, n_items, Feedback::Explicit, entries.collect()).unwrap()
-    }
+    use crate::eval::fixture::{Fixed, close, matrix};
 
     /// 6 items; the model knows users 0..3, the data has 4 users.
     /// User 0 scores strictly decreasing and has no train item; user 1 has item 1 in train (score

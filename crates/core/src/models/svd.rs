@@ -354,7 +354,7 @@ impl pulp::WithSimd for CellOp<'_, '_> {
 /// Trained biased factors, `r̂ = μ + b_u + b_i + q_iᵀp_u`: what SVD and SVD++ (whose `p_u` here
 /// already includes the implicit term) serve.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct FactorCore {
+pub struct FactorCore {
     pub(crate) k: usize,
     pub(crate) mu: f32,
     pub(crate) reg: f32,
@@ -374,6 +374,37 @@ pub(crate) struct FactorCore {
 }
 
 impl FactorCore {
+    /// The latent dimension `k`.
+    pub fn dim(&self) -> usize {
+        self.k
+    }
+
+    /// `μ`, the training mean (0 when not biased).
+    pub fn global_mean(&self) -> f32 {
+        self.mu
+    }
+
+    /// `b_u` per user.
+    pub fn user_biases(&self) -> &[f32] {
+        &self.user_bias
+    }
+
+    /// `b_i` per item.
+    pub fn item_biases(&self) -> &[f32] {
+        &self.item_bias
+    }
+
+    /// `p_u`, `n_users × k` row-major (for SVD++, `p_u + |N(u)|^−½ Σ_{j∈N(u)} y_j`: the vector
+    /// each user scores with).
+    pub fn user_factors(&self) -> &[f32] {
+        &self.user_factors
+    }
+
+    /// `q_i`, `n_items × k` row-major.
+    pub fn item_factors(&self) -> &[f32] {
+        &self.item_factors
+    }
+
     /// Zero biases and the given initial factors.
     pub(crate) fn new(
         data: &Interactions,
@@ -503,34 +534,9 @@ pub struct SvdModel {
 }
 
 impl SvdModel {
-    /// The latent dimension `k`.
-    pub fn factors(&self) -> usize {
-        self.core.k
-    }
-
-    /// `μ`, the training mean (0 when not biased).
-    pub fn global_mean(&self) -> f32 {
-        self.core.mu
-    }
-
-    /// `b_u` per user.
-    pub fn user_biases(&self) -> &[f32] {
-        &self.core.user_bias
-    }
-
-    /// `b_i` per item.
-    pub fn item_biases(&self) -> &[f32] {
-        &self.core.item_bias
-    }
-
-    /// `p_u`, `n_users × k` row-major.
-    pub fn user_factors(&self) -> &[f32] {
-        &self.core.user_factors
-    }
-
-    /// `q_i`, `n_items × k` row-major.
-    pub fn item_factors(&self) -> &[f32] {
-        &self.core.item_factors
+    /// The trained factors and biases.
+    pub fn core(&self) -> &FactorCore {
+        &self.core
     }
 }
 
@@ -633,7 +639,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.predict(UserIdx(3), ItemIdx(4)), b.predict(UserIdx(3), ItemIdx(4)));
         let c = p.fit(&data, &FitContext::seeded(8)).unwrap();
-        assert_ne!(a.item_factors(), c.item_factors());
+        assert_ne!(a.core().item_factors(), c.core().item_factors());
     }
 
     #[test]
@@ -648,15 +654,15 @@ mod tests {
         let test = rmse(&m, held.iter().copied());
         assert!(train < 0.05, "train RMSE {train}");
         assert!(test < 0.1, "held-out RMSE {test}");
-        assert_eq!(m.factors(), 4);
-        assert_eq!(m.user_factors().len(), 40 * 4);
-        assert_eq!(m.item_factors().len(), 30 * 4);
-        assert!((m.global_mean() - data.mean() as f32).abs() < 1e-6);
+        assert_eq!(m.core().dim(), 4);
+        assert_eq!(m.core().user_factors().len(), 40 * 4);
+        assert_eq!(m.core().item_factors().len(), 30 * 4);
+        assert!((m.core().global_mean() - data.mean() as f32).abs() < 1e-6);
         // PMF: no μ or biases; `3 + 1.5·cos` needs the constant as a third dimension, 4 suffice.
         let pmf =
             SvdParams { biased: false, epochs: 400, ..small() }.fit(&data, &FitContext::seeded(1)).unwrap();
-        assert_eq!(pmf.global_mean(), 0.0);
-        assert!(pmf.user_biases().iter().chain(pmf.item_biases()).all(|&b| b == 0.0));
+        assert_eq!(pmf.core().global_mean(), 0.0);
+        assert!(pmf.core().user_biases().iter().chain(pmf.core().item_biases()).all(|&b| b == 0.0));
         assert!(rmse(&pmf, held.iter().copied()) < 0.2);
     }
 
@@ -710,7 +716,7 @@ mod tests {
         let mut out = [0f32; 30];
         m.score_history(&[], &mut out).unwrap();
         for (i, s) in out.iter().enumerate() {
-            assert!((s - (m.global_mean() + m.item_biases()[i])).abs() < 1e-6);
+            assert!((s - (m.core().global_mean() + m.core().item_biases()[i])).abs() < 1e-6);
         }
         assert!(matches!(
             m.score_history(&[(ItemIdx(99), 3.0)], &mut out),

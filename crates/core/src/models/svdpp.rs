@@ -201,34 +201,9 @@ pub struct SvdPpModel {
 }
 
 impl SvdPpModel {
-    /// The latent dimension `k`.
-    pub fn factors(&self) -> usize {
-        self.core.k
-    }
-
-    /// `μ`, the training mean.
-    pub fn global_mean(&self) -> f32 {
-        self.core.mu
-    }
-
-    /// `b_u` per user.
-    pub fn user_biases(&self) -> &[f32] {
-        &self.core.user_bias
-    }
-
-    /// `b_i` per item.
-    pub fn item_biases(&self) -> &[f32] {
-        &self.core.item_bias
-    }
-
-    /// `p_u + |N(u)|^−½ Σ_{j∈N(u)} y_j`, `n_users × k` row-major: the vector each user scores with.
-    pub fn user_factors(&self) -> &[f32] {
-        &self.core.user_factors
-    }
-
-    /// `q_i`, `n_items × k` row-major.
-    pub fn item_factors(&self) -> &[f32] {
-        &self.core.item_factors
+    /// The trained factors and biases; user vectors include the implicit term.
+    pub fn core(&self) -> &FactorCore {
+        &self.core
     }
 
     /// `y_j`, the implicit item factors, `n_items × k` row-major.
@@ -312,8 +287,8 @@ mod tests {
         let test = rmse(&m, held.iter().copied());
         assert!(train < 0.05, "train RMSE {train}");
         assert!(test < 0.1, "held-out RMSE {test}");
-        assert_eq!(m.factors(), 4);
-        assert_eq!((m.user_factors().len(), m.item_factors().len()), (40 * 4, 30 * 4));
+        assert_eq!(m.core().dim(), 4);
+        assert_eq!((m.core().user_factors().len(), m.core().item_factors().len()), (40 * 4, 30 * 4));
         assert_eq!(m.implicit_factors().len(), 30 * 4);
     }
 
@@ -344,7 +319,7 @@ mod tests {
         let data = Interactions::new(40, 31, Feedback::Explicit, data.iter().collect()).unwrap();
         let m = small().fit(&data, &FitContext::seeded(1)).unwrap();
         assert!(m.implicit_factors()[30 * 4..].iter().all(|&v| v == 0.0));
-        assert!(m.item_factors()[30 * 4..].iter().all(|&v| v == 0.0));
+        assert!(m.core().item_factors()[30 * 4..].iter().all(|&v| v == 0.0));
         let sims = m.similar_items(ItemIdx(5), 40, &[ItemIdx(6)]).unwrap();
         let items: Vec<u32> = sims.iter().map(|s| s.item.0).collect();
         assert_eq!(items.len(), 28, "31 items minus itself, 1 excluded and 1 unrated");
