@@ -2,3 +2,4 @@
 
 mod conformance;
 mod eval_props;
+mod topk_props;
