@@ -130,6 +130,7 @@ pub struct EvalReport {
 
 /// Runs the evaluation and prints the report.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.k >= 1, "--k must be at least 1 (the length of each ranked list)");
     let specs = parse_models(&args.models, &args.params)?;
     let (splits, protocol) = prepare(args)?;
     let first = &splits[0];

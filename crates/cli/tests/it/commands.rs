@@ -116,6 +116,10 @@ fn bad_flags_and_bad_files_get_clear_messages() {
     let out = aisle(&["eval", "--data", "x", "--split", "sideways:3"]);
     assert!(!out.status.success());
 
+    let out = aisle(&["eval", "--data", "x", "--k", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--k must be at least 1"), "{}", text(&out.stderr));
+
     let bad = dir.path().join("bad.data");
     std::fs::write(&bad, "1\t1\t5\t100\n2\tx\n3\t3\tfive\t100\n").unwrap();
     let out = aisle(&["eval", "--data", bad.to_str().unwrap(), "--format", "ml-100k", "--strict"]);
@@ -145,4 +149,43 @@ fn demo_runs_end_to_end_on_a_small_shop() {
         assert!(stdout.contains(model), "{model} missing from\n{stdout}");
     }
     assert!(shop.join("events.csv").is_file());
+}
+
+#[test]
+fn jsonl_events_are_implicit_feedback_with_a_bad_line_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let mut lines = String::new();
+    for u in 0..12 {
+        for i in 0..6 {
+            let kind = ["view", "add_to_cart", "purchase"][(u + i) % 3];
+            let ts = 1_700_000_000 + u * 100 + i;
+            lines += &format!(
+                "{{\"user_id\":\"u{u}\",\"item_id\":\"i{}\",\"type\":\"{kind}\",\"timestamp\":{ts}}}\n",
+                (u / 6) * 6 + i
+            );
+        }
+    }
+    lines += "{\"user_id\":\"u1\",\"item_id\":\"i1\",\"type\":\"teleport\"}\n";
+    std::fs::write(&path, lines).unwrap();
+    let out = aisle(&[
+        "eval",
+        "--data",
+        path.to_str().unwrap(),
+        "--format",
+        "jsonl",
+        "--models",
+        "item-knn",
+        "--split",
+        "last-k:1",
+        "--output",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["feedback"], "implicit");
+    assert_eq!(report["n_users"], 12);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("1 rejected") && stderr.contains("line 73"), "{stderr}");
+    assert!(stderr.contains("unknown event type"), "{stderr}");
 }
