@@ -9,7 +9,7 @@ use aisle_core::eval::{
     evaluate_ratings, split,
 };
 use aisle_core::models::registry::{Model, ModelSpec};
-use aisle_core::{Feedback, FitContext};
+use aisle_core::{Control, Feedback, FitContext, Observer, Progress};
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -149,8 +149,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     for (name, added, spec) in &specs {
         let mut folds = Vec::with_capacity(splits.len());
         for (f, s) in splits.iter().enumerate() {
-            progress.set_message(format!("{name} fold {}/{}", f + 1, splits.len()));
-            folds.push(evaluate_one(spec, s, &options, args.seed).with_context(|| format!("model {name}"))?);
+            let step =
+                FitProgress { bar: &progress, label: format!("{name} fold {}/{}", f + 1, splits.len()) };
+            progress.set_message(step.label.clone());
+            folds.push(
+                evaluate_one(spec, s, &options, args.seed, &step).with_context(|| format!("model {name}"))?,
+            );
             progress.inc(1);
         }
         results.push(ModelResult {
@@ -253,14 +257,30 @@ fn strategy(args: &EvalArgs) -> anyhow::Result<SplitStrategy> {
     })
 }
 
+/// Shows a fit's progress (epochs, iterations) on the evaluation's progress bar.
+struct FitProgress<'a> {
+    bar: &'a ProgressBar,
+    label: String,
+}
+
+impl Observer for FitProgress<'_> {
+    fn progress(&self, p: &Progress) -> Control {
+        if !self.bar.is_hidden() {
+            self.bar.set_message(format!("{}: fitting {} {}/{}", self.label, p.model, p.done, p.total));
+        }
+        Control::Continue
+    }
+}
+
 fn evaluate_one(
     spec: &ModelSpec,
     s: &Split,
     options: &RankingOptions,
     seed: u64,
+    observer: &dyn Observer,
 ) -> anyhow::Result<FoldResult> {
     let t = Instant::now();
-    let model: Model = spec.fit(&s.train, &FitContext::seeded(seed))?;
+    let model: Model = spec.fit(&s.train, &FitContext { seed, observer })?;
     let fit_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let rating = match s.train.feedback() {
