@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use aisle_core::eval::{
-    Candidates, RankingMetrics, RankingOptions, RatingMetrics, Split, SplitStrategy, evaluate_ranking,
-    evaluate_ratings, split,
+    Candidates, MeanStd, RankingMetrics, RankingOptions, RankingSummary, RatingMetrics, RatingSummary, Split,
+    SplitStrategy, evaluate_ranking, evaluate_ratings, mean_std, split, summarize_ranking, summarize_ratings,
 };
 use aisle_core::models::registry::{Model, ModelSpec};
 use aisle_core::{Control, Feedback, FitContext, Observer, Progress};
@@ -96,6 +96,36 @@ pub struct FoldResult {
     pub ranking: RankingMetrics,
 }
 
+/// One model's figures over every split: mean ± std.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelSummary {
+    /// RMSE/MAE, when every split has them.
+    pub rating: Option<RatingSummary>,
+    /// Ranking metrics.
+    pub ranking: RankingSummary,
+    /// Seconds to fit.
+    pub fit_s: MeanStd,
+    /// Seconds to predict the test ratings.
+    pub predict_s: MeanStd,
+    /// Seconds to rank for every test user.
+    pub rank_s: MeanStd,
+}
+
+impl ModelSummary {
+    fn of(folds: &[FoldResult]) -> anyhow::Result<Self> {
+        let ratings: Option<Vec<RatingMetrics>> = folds.iter().map(|f| f.rating.clone()).collect();
+        let rankings: Vec<RankingMetrics> = folds.iter().map(|f| f.ranking.clone()).collect();
+        let seconds = |f: fn(&FoldResult) -> f64| mean_std(&folds.iter().map(f).collect::<Vec<_>>());
+        Ok(Self {
+            rating: ratings.map(|r| summarize_ratings(&r)).transpose()?,
+            ranking: summarize_ranking(&rankings)?,
+            fit_s: seconds(|f| f.fit_s),
+            predict_s: seconds(|f| f.predict_s),
+            rank_s: seconds(|f| f.rank_s),
+        })
+    }
+}
+
 /// One model over every split.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelResult {
@@ -105,6 +135,8 @@ pub struct ModelResult {
     pub added_baseline: bool,
     /// Every parameter the model was fitted with.
     pub params: serde_json::Value,
+    /// Mean ± std over the splits.
+    pub summary: ModelSummary,
     /// One entry per split.
     pub folds: Vec<FoldResult>,
 }
@@ -157,10 +189,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             );
             progress.inc(1);
         }
+        let summary = ModelSummary::of(&folds)?;
         results.push(ModelResult {
             model: name.clone(),
             added_baseline: *added,
             params: spec.params(),
+            summary,
             folds,
         });
     }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use aisle_core::eval::{MeanStd, mean_std};
+use aisle_core::eval::{MeanStd, RankingSummary};
 use aisle_ingest::ImportReport;
 use clap::ValueEnum;
 
@@ -112,11 +112,6 @@ fn ms(s: Stat) -> String {
     cell(Stat { m: scaled, ..s }, 1)
 }
 
-fn stat<F: Fn(&crate::eval::FoldResult) -> Option<f64>>(r: &ModelResult, f: F) -> Option<Stat> {
-    let values: Option<Vec<f64>> = r.folds.iter().map(f).collect();
-    values.filter(|v| !v.is_empty()).map(|v| Stat { m: mean_std(&v), splits: v.len() })
-}
-
 fn label(r: &ModelResult) -> String {
     if r.added_baseline { format!("{} (baseline)", r.model) } else { r.model.clone() }
 }
@@ -126,11 +121,15 @@ fn rating_table(report: &EvalReport) -> Option<Table> {
         .results
         .iter()
         .filter_map(|r| {
-            let rmse = stat(r, |f| f.rating.as_ref().map(|m| m.rmse))?;
-            let mae = stat(r, |f| f.rating.as_ref().map(|m| m.mae))?;
-            let fit = stat(r, |f| Some(f.fit_s))?;
-            let predict = stat(r, |f| Some(f.predict_s))?;
-            Some(vec![label(r), cell(rmse, 4), cell(mae, 4), ms(fit), ms(predict)])
+            let rating = r.summary.rating.as_ref()?;
+            let at = |m| Stat { m, splits: rating.folds };
+            Some(vec![
+                label(r),
+                cell(at(rating.rmse), 4),
+                cell(at(rating.mae), 4),
+                ms(at(r.summary.fit_s)),
+                ms(at(r.summary.predict_s)),
+            ])
         })
         .collect();
     if rows.is_empty() {
@@ -140,7 +139,7 @@ fn rating_table(report: &EvalReport) -> Option<Table> {
     Some(Table { headers, rows })
 }
 
-type Field = fn(&aisle_core::eval::RankingMetrics) -> f64;
+type Field = fn(&RankingSummary) -> MeanStd;
 
 fn ranking_table(report: &EvalReport) -> Table {
     let k = report.k;
@@ -163,12 +162,12 @@ fn ranking_table(report: &EvalReport) -> Table {
         .results
         .iter()
         .map(|r| {
+            let ranking = &r.summary.ranking;
+            let at = |m| Stat { m, splits: ranking.folds };
             let mut row = vec![label(r)];
-            for (_, f) in &fields {
-                row.push(stat(r, |fold| Some(f(&fold.ranking))).map_or_else(String::new, |m| cell(m, 4)));
-            }
-            row.push(stat(r, |f| Some(f.fit_s)).map_or_else(String::new, ms));
-            row.push(stat(r, |f| Some(f.rank_s)).map_or_else(String::new, ms));
+            row.extend(fields.iter().map(|(_, f)| cell(at(f(ranking)), 4)));
+            row.push(ms(at(r.summary.fit_s)));
+            row.push(ms(at(r.summary.rank_s)));
             row
         })
         .collect();
@@ -176,12 +175,8 @@ fn ranking_table(report: &EvalReport) -> Table {
 }
 
 fn heading(report: &EvalReport) -> (String, String) {
-    let candidates = report
-        .results
-        .first()
-        .and_then(|r| r.folds.first())
-        .map(|f| format!("{:?}", f.ranking.candidates))
-        .unwrap_or_default();
+    let candidates =
+        report.results.first().map(|r| format!("{:?}", r.summary.ranking.candidates)).unwrap_or_default();
     let data = format!(
         "{} users × {} items, {} interactions ({:?} feedback); {}",
         report.n_users, report.n_items, report.n_interactions, report.feedback, report.protocol
@@ -189,7 +184,7 @@ fn heading(report: &EvalReport) -> (String, String) {
     let ranking = format!(
         "Ranking, top {} over candidates {candidates} (train items excluded), mean ± std over {} split(s)",
         report.k,
-        report.results.first().map_or(0, |r| r.folds.len())
+        report.results.first().map_or(0, |r| r.summary.ranking.folds)
     );
     (data, ranking)
 }
