@@ -224,10 +224,21 @@ pub fn top_excluding(scores: &mut [f32], n: usize, exclude: &[ItemIdx]) -> Vec<S
 
 /// Checks a user index and an output buffer, as every `score_user` must.
 pub fn check_user(model: &dyn Recommender, user: UserIdx, out: &[f32]) -> Result<(), ModelError> {
+    check_user_index(model, user)?;
+    check_buffer(model, out)
+}
+
+/// Checks a (user, item) pair, as every `predict` must.
+pub fn check_pair(model: &dyn Recommender, user: UserIdx, item: ItemIdx) -> Result<(), ModelError> {
+    check_user_index(model, user)?;
+    check_item(model, item)
+}
+
+fn check_user_index(model: &dyn Recommender, user: UserIdx) -> Result<(), ModelError> {
     if user.index() >= model.n_users() {
         return Err(ModelError::UnknownUser { index: user.0, n: model.n_users() });
     }
-    check_buffer(model, out)
+    Ok(())
 }
 
 /// Checks an item index against the model's catalog.

@@ -20,7 +20,7 @@ use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
     FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored, check_history,
-    check_item, check_user,
+    check_pair, check_user,
 };
 
 const MODEL: &str = "baseline";
@@ -289,10 +289,7 @@ impl Recommender for BaselineModel {
     }
 
     fn predict(&self, user: UserIdx, item: ItemIdx) -> Result<f32, ModelError> {
-        if user.index() >= self.n_users() {
-            return Err(ModelError::UnknownUser { index: user.0, n: self.n_users() });
-        }
-        check_item(self, item)?;
+        check_pair(self, user, item)?;
         Ok(self.baselines.predict(user, item).clamp(self.range.0, self.range.1))
     }
 }

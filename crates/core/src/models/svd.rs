@@ -44,7 +44,7 @@ use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
     FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored, check_history,
-    check_item, check_user, top_excluding,
+    check_item, check_pair, check_user, top_excluding,
 };
 use crate::rng;
 
@@ -572,10 +572,7 @@ impl Recommender for SvdModel {
     }
 
     fn predict(&self, user: UserIdx, item: ItemIdx) -> Result<f32, ModelError> {
-        if user.index() >= self.n_users() {
-            return Err(ModelError::UnknownUser { index: user.0, n: self.n_users() });
-        }
-        check_item(self, item)?;
+        check_pair(self, user, item)?;
         Ok(self.core.predict(user, item))
     }
 }

@@ -34,7 +34,7 @@ use crate::data::{Interactions, Row};
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
     FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored, check_history,
-    check_item, check_user,
+    check_item, check_pair, check_user,
 };
 use crate::rng;
 
@@ -247,10 +247,7 @@ impl Recommender for SvdPpModel {
     }
 
     fn predict(&self, user: UserIdx, item: ItemIdx) -> Result<f32, ModelError> {
-        if user.index() >= self.n_users() {
-            return Err(ModelError::UnknownUser { index: user.0, n: self.n_users() });
-        }
-        check_item(self, item)?;
+        check_pair(self, user, item)?;
         Ok(self.core.predict(user, item))
     }
 }

@@ -32,7 +32,7 @@ use crate::ids::{ItemIdx, UserIdx};
 use crate::models::baseline::{BaselineParams, Baselines};
 use crate::recommender::{
     FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored, check_history,
-    check_item, check_user,
+    check_item, check_pair, check_user,
 };
 use similarity::{Measure, Neighbors};
 use sparse::Sparse;
@@ -383,10 +383,7 @@ impl Recommender for KnnModel {
     }
 
     fn predict(&self, user: UserIdx, item: ItemIdx) -> Result<f32, ModelError> {
-        if user.index() >= self.n_users {
-            return Err(ModelError::UnknownUser { index: user.0, n: self.n_users });
-        }
-        check_item(self, item)?;
+        check_pair(self, user, item)?;
         let est = match self.based {
             Based::User => self.estimate(user.index(), item.0),
             Based::Item => self.estimate(item.index(), user.0),
