@@ -250,7 +250,9 @@ impl Importer {
         let mut sink = Sink::new(name);
         match format {
             EventFormat::Jsonl => jsonl::read(self, reader, &mut sink)?,
-            _ => delimited::read(self, reader, &mut sink, delimited::Spec::of(format)?)?,
+            EventFormat::Ml100k | EventFormat::Ml1m | EventFormat::MlLatest | EventFormat::Delimited(_) => {
+                delimited::read(self, reader, &mut sink, delimited::Spec::of(format)?)?
+            }
         }
         Ok(sink.finish(&self.catalog))
     }

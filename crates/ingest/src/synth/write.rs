@@ -93,7 +93,12 @@ fn write_events(shop: &Shop, w: &mut impl Write) -> io::Result<()> {
         match e.kind {
             EventKind::Purchase => writeln!(w, "u{u},i{i},{},{:.2},{},s{s}", e.kind, e.value, e.ts)?,
             EventKind::Rating => writeln!(w, "u{u},i{i},{},{},{},s{s}", e.kind, e.value, e.ts)?,
-            _ => writeln!(w, "u{u},i{i},{},,{},s{s}", e.kind, e.ts)?,
+            EventKind::View
+            | EventKind::Click
+            | EventKind::AddToCart
+            | EventKind::Like
+            | EventKind::Dislike
+            | EventKind::Impression => writeln!(w, "u{u},i{i},{},,{},s{s}", e.kind, e.ts)?,
         }
     }
     Ok(())
