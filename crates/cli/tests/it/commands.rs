@@ -189,3 +189,32 @@ fn jsonl_events_are_implicit_feedback_with_a_bad_line_reported() {
     assert!(stderr.contains("1 rejected") && stderr.contains("line 73"), "{stderr}");
     assert!(stderr.contains("unknown event type"), "{stderr}");
 }
+
+#[test]
+fn a_train_test_pair_shares_one_id_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = (dir.path().join("train.tsv"), dir.path().join("test.tsv"));
+    let mut rows = String::new();
+    for u in 1..=20 {
+        for i in 1..=8 {
+            if (u + i) % 3 != 0 {
+                rows += &format!("{u}\t{}\t{}\n", i + 8 * (u % 2), 1 + (u * i) % 5);
+            }
+        }
+    }
+    std::fs::write(&train, rows).unwrap();
+    // Held-out rows, one of them on an item that is not in the training file at all.
+    std::fs::write(&test, "1\t3\t4\n2\t12\t5\n3\t99\t5\n").unwrap();
+    let out = aisle(&[
+        "eval", "--train", train.to_str().unwrap(), "--test", test.to_str().unwrap(), "--models", "user-knn",
+        "--output", "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["n_items"], 17, "16 training items and the test-only one");
+    assert_eq!(report["results"][1]["summary"]["ranking"]["users"], 3);
+    assert_eq!(report["results"][1]["summary"]["rating"]["n"], 3);
+
+    let out = aisle(&["eval", "--train", train.to_str().unwrap()]);
+    assert!(!out.status.success(), "--train needs --test");
+}
