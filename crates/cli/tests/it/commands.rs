@@ -206,8 +206,15 @@ fn a_train_test_pair_shares_one_id_space() {
     // Held-out rows, one of them on an item that is not in the training file at all.
     std::fs::write(&test, "1\t3\t4\n2\t12\t5\n3\t99\t5\n").unwrap();
     let out = aisle(&[
-        "eval", "--train", train.to_str().unwrap(), "--test", test.to_str().unwrap(), "--models", "user-knn",
-        "--output", "json",
+        "eval",
+        "--train",
+        train.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--models",
+        "user-knn",
+        "--output",
+        "json",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

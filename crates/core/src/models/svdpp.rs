@@ -28,8 +28,9 @@
 
 use rand::seq::SliceRandom;
 
+use super::factors::FactorCore;
 use super::linalg::dot;
-use super::svd::{FactorCore, SgdFields};
+use super::svd::SgdFields;
 use crate::data::{Interactions, Row};
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{

@@ -1,0 +1,184 @@
+//! The trained state SVD and SVD++ share: biases and factor matrices, and what is computed from
+//! them — scores for every item (one dense mat-vec), clipped rating predictions, cosine similar
+//! items and the ridge-regression fold-in of an unseen user (see `svd.rs` for the penalty).
+
+use super::linalg::{dot, norm, ridge_solve};
+use crate::data::Interactions;
+use crate::ids::{ItemIdx, UserIdx};
+use crate::recommender::{Scored, top_excluding};
+
+/// Trained biased factors, `r̂ = μ + b_u + b_i + q_iᵀp_u`: what SVD and SVD++ (whose `p_u` here
+/// already includes the implicit term) serve.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FactorCore {
+    pub(crate) k: usize,
+    pub(crate) mu: f32,
+    pub(crate) reg: f32,
+    pub(crate) biased: bool,
+    /// The training scale `predict` clips to.
+    pub(crate) range: (f32, f32),
+    pub(crate) user_bias: Vec<f32>,
+    pub(crate) item_bias: Vec<f32>,
+    /// `n_users × k`, row-major.
+    pub(crate) user_factors: Vec<f32>,
+    /// `n_items × k`, row-major: scoring a user is one dense mat-vec.
+    pub(crate) item_factors: Vec<f32>,
+    /// `|q_i|`, for cosine similarity; filled by [`FactorCore::finish`].
+    pub(crate) item_norms: Vec<f32>,
+    /// The fold-in penalty on top of `reg · n`; set by [`FactorCore::finish`].
+    pub(crate) prior: f32,
+}
+
+impl FactorCore {
+    /// The latent dimension `k`.
+    pub fn dim(&self) -> usize {
+        self.k
+    }
+
+    /// `μ`, the training mean (0 when not biased).
+    pub fn global_mean(&self) -> f32 {
+        self.mu
+    }
+
+    /// `b_u` per user.
+    pub fn user_biases(&self) -> &[f32] {
+        &self.user_bias
+    }
+
+    /// `b_i` per item.
+    pub fn item_biases(&self) -> &[f32] {
+        &self.item_bias
+    }
+
+    /// `p_u`, `n_users × k` row-major (for SVD++, `p_u + |N(u)|^−½ Σ_{j∈N(u)} y_j`: the vector
+    /// each user scores with).
+    pub fn user_factors(&self) -> &[f32] {
+        &self.user_factors
+    }
+
+    /// `q_i`, `n_items × k` row-major.
+    pub fn item_factors(&self) -> &[f32] {
+        &self.item_factors
+    }
+
+    /// Zero biases and the given initial factors.
+    pub(crate) fn new(
+        data: &Interactions,
+        k: usize,
+        mu: f32,
+        reg: f32,
+        biased: bool,
+        user_factors: Vec<f32>,
+        item_factors: Vec<f32>,
+    ) -> Self {
+        Self {
+            k,
+            mu,
+            reg,
+            biased,
+            range: data.value_range(),
+            user_bias: vec![0.0; data.n_users()],
+            item_bias: vec![0.0; data.n_items()],
+            user_factors,
+            item_factors,
+            item_norms: Vec::new(),
+            prior: 0.0,
+        }
+    }
+
+    /// After `epochs` of SGD with step `lr`: zero the (random, never updated) factors of users
+    /// and items with no rating, so they contribute nothing, cache the item norms, and set the
+    /// fold-in's early-stopping penalty `1 / (lr · epochs)` (see the module doc).
+    pub(crate) fn finish(&mut self, data: &Interactions, lr: f32, epochs: usize) {
+        let k = self.k;
+        self.prior = 1.0 / (lr * epochs.max(1) as f32);
+        for (u, &c) in data.user_counts().iter().enumerate() {
+            if c == 0 {
+                self.user_factors[u * k..(u + 1) * k].fill(0.0);
+            }
+        }
+        for (i, &c) in data.item_counts().iter().enumerate() {
+            if c == 0 {
+                self.item_factors[i * k..(i + 1) * k].fill(0.0);
+            }
+        }
+        self.item_norms = self.item_factors.chunks_exact(k).map(norm).collect();
+    }
+
+    pub(crate) fn n_users(&self) -> usize {
+        self.user_bias.len()
+    }
+
+    pub(crate) fn n_items(&self) -> usize {
+        self.item_bias.len()
+    }
+
+    pub(crate) fn user(&self, u: usize) -> &[f32] {
+        &self.user_factors[u * self.k..(u + 1) * self.k]
+    }
+
+    pub(crate) fn item(&self, i: usize) -> &[f32] {
+        &self.item_factors[i * self.k..(i + 1) * self.k]
+    }
+
+    /// `out[i] = μ + b_u + b_i + q_iᵀp` for every item (unclipped: ranking keeps the order that
+    /// clipping would tie).
+    pub(crate) fn score(&self, b_u: f32, p: &[f32], out: &mut [f32]) {
+        let base = self.mu + b_u;
+        for ((o, q), &b_i) in out.iter_mut().zip(self.item_factors.chunks_exact(self.k)).zip(&self.item_bias)
+        {
+            *o = base + b_i + dot(q, p);
+        }
+    }
+
+    pub(crate) fn score_user(&self, u: UserIdx, out: &mut [f32]) {
+        self.score(self.user_bias[u.index()], self.user(u.index()), out);
+    }
+
+    /// The rating of a training user for an item, clipped to the training scale.
+    pub(crate) fn predict(&self, u: UserIdx, i: ItemIdx) -> f32 {
+        let (u, i) = (u.index(), i.index());
+        let raw = self.mu + self.user_bias[u] + self.item_bias[i] + dot(self.user(u), self.item(i));
+        raw.clamp(self.range.0, self.range.1)
+    }
+
+    /// Fold-in: `(b_u, p)` for an unseen user with `history`, whose factor vector also carries
+    /// the fixed `implicit` term (zeros for SVD, `|N|^−½ Σ y_j` for SVD++): the ridge solve fits
+    /// `r − μ − b_i − q_iᵀimplicit`, and the returned `p` includes `implicit`. Non-finite
+    /// ratings are skipped; an unsolvable system (only with `reg = 0`) falls back to `b_u = 0`
+    /// and `p = implicit`, i.e. the unpersonalised prediction.
+    pub(crate) fn fold_in(&self, history: &[(ItemIdx, f32)], implicit: &[f32]) -> (f32, Vec<f32>) {
+        let rows: Vec<(&[f32], f32)> = history
+            .iter()
+            .filter(|(_, r)| r.is_finite())
+            .map(|&(i, r)| {
+                let q = self.item(i.index());
+                (q, r - self.mu - self.item_bias[i.index()] - dot(q, implicit))
+            })
+            .collect();
+        let lambda = f64::from(self.reg) * rows.len() as f64 + f64::from(self.prior);
+        let mut p = implicit.to_vec();
+        let Ok(x) = ridge_solve(rows, self.k, self.biased, lambda) else {
+            return (0.0, p);
+        };
+        let (b_u, w) = if self.biased { (x[0], &x[1..]) } else { (0.0, &x[..]) };
+        for (pf, wf) in p.iter_mut().zip(w) {
+            *pf += wf;
+        }
+        (b_u, p)
+    }
+
+    /// Items by cosine of their factor vectors; items with a zero vector (never rated) are
+    /// never similar to anything.
+    pub(crate) fn similar(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Vec<Scored> {
+        let (q, nq) = (self.item(item.index()), self.item_norms[item.index()]);
+        let mut scores: Vec<f32> = self
+            .item_factors
+            .chunks_exact(self.k)
+            .zip(&self.item_norms)
+            .map(|(r, &nr)| if nq > 0.0 && nr > 0.0 { dot(q, r) / (nq * nr) } else { f32::NEG_INFINITY })
+            .collect();
+        scores[item.index()] = f32::NEG_INFINITY;
+        top_excluding(&mut scores, n, exclude)
+    }
+}
