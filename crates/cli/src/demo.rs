@@ -1,5 +1,5 @@
-//! `aisle demo`: the demo shop end to end on the embedded default: generate it, import it through
-//! the same importer users run, and evaluate every model on a per-user time split.
+//! `aisle demo`: the demo shop end to end: generate it, import it through
+//! the same importer users run, and evaluate the models suited to shop events on a per-user time split.
 
 use std::path::PathBuf;
 
@@ -35,7 +35,7 @@ pub struct DemoArgs {
     pub events: usize,
 }
 
-/// Generates the shop, then evaluates every model on the last 2 events of each shopper.
+/// Generates the shop, then evaluates the event models on the last 2 interactions of each shopper.
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let params =
         ShopParams { users: args.users, items: args.items, events: args.events, ..ShopParams::default() };

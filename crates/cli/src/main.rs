@@ -25,7 +25,7 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Evaluate models offline on a dataset: cross-validation or a train/test pair.
     Eval(eval::EvalArgs),
-    /// The demo shop end to end: generate it, import it, evaluate every model on it.
+    /// The demo shop end to end: generate it, import it, evaluate the event models on it.
     Demo(demo::DemoArgs),
 }
 
