@@ -194,20 +194,21 @@ pub fn print_eval(report: &EvalReport, output: OutputArg) -> anyhow::Result<()> 
     let (data, ranking_title) = heading(report);
     match output {
         OutputArg::Json => out(&(serde_json::to_string_pretty(report)? + "\n")),
-        OutputArg::Table => {
+        OutputArg::Table | OutputArg::Markdown => {
+            let markdown = output == OutputArg::Markdown;
+            let render = |title: &str, table: &Table| {
+                if markdown {
+                    format!("**{title}**\n\n{}", table.markdown())
+                } else {
+                    format!("{title}\n{}", table.text())
+                }
+            };
             let mut s = format!("{data}\n\n");
             if let Some(t) = rating_table(report) {
-                s += &format!("Rating prediction\n{}\n", t.text());
+                s += &render("Rating prediction", &t);
+                s += "\n";
             }
-            s += &format!("{ranking_title}\n{}", ranking_table(report).text());
-            out(&s);
-        }
-        OutputArg::Markdown => {
-            let mut s = format!("{data}\n\n");
-            if let Some(t) = rating_table(report) {
-                s += &format!("**Rating prediction**\n\n{}\n", t.markdown());
-            }
-            s += &format!("**{ranking_title}**\n\n{}", ranking_table(report).markdown());
+            s += &render(&ranking_title, &ranking_table(report));
             out(&s);
         }
     }
