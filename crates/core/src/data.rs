@@ -50,6 +50,12 @@ pub enum DataError {
         /// The number of items.
         n: usize,
     },
+    /// Compressed rows that are not well formed.
+    #[error("malformed compressed rows: {reason}")]
+    BadCsr {
+        /// What is wrong.
+        reason: String,
+    },
     /// A value is NaN or infinite.
     #[error("non-finite value for user {user}, item {item}")]
     NonFinite {
@@ -61,6 +67,7 @@ pub enum DataError {
 }
 
 /// Compressed sparse rows: row `r` holds `indices[indptr[r]..indptr[r + 1]]`, sorted.
+/// `ts` is parallel to `indices`, or empty when the matrix carries no timestamps.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Csr {
     indptr: Vec<usize>,
@@ -72,7 +79,8 @@ struct Csr {
 impl Csr {
     fn row(&self, r: usize) -> Row<'_> {
         let (a, b) = (self.indptr[r], self.indptr[r + 1]);
-        Row { indices: &self.indices[a..b], values: &self.values[a..b], ts: &self.ts[a..b] }
+        let ts = if self.ts.is_empty() { &[][..] } else { &self.ts[a..b] };
+        Row { indices: &self.indices[a..b], values: &self.values[a..b], ts }
     }
 
     /// The transpose (with `n_cols` rows), by counting sort: indices stay sorted.
@@ -88,7 +96,8 @@ impl Csr {
         let mut next = indptr.clone();
         let mut indices = vec![0u32; nnz];
         let mut values = vec![0f32; nnz];
-        let mut ts = vec![0i64; nnz];
+        let timed = !self.ts.is_empty();
+        let mut ts = vec![0i64; if timed { nnz } else { 0 }];
         for r in 0..self.indptr.len() - 1 {
             for k in self.indptr[r]..self.indptr[r + 1] {
                 let c = self.indices[k] as usize;
@@ -96,7 +105,9 @@ impl Csr {
                 next[c] += 1;
                 indices[dst] = r as u32;
                 values[dst] = self.values[k];
-                ts[dst] = self.ts[k];
+                if timed {
+                    ts[dst] = self.ts[k];
+                }
             }
         }
         Csr { indptr, indices, values, ts }
@@ -110,7 +121,8 @@ pub struct Row<'a> {
     pub indices: &'a [u32],
     /// Values, parallel to `indices`.
     pub values: &'a [f32],
-    /// Timestamps, parallel to `indices`.
+    /// Timestamps, parallel to `indices`; empty when the matrix has none (see
+    /// [`Interactions::from_csr`]), where every interaction counts as time 0.
     pub ts: &'a [i64],
 }
 
@@ -133,6 +145,11 @@ impl Row<'_> {
     /// `(column, value)` pairs.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (u32, f32)> + '_ {
         self.indices.iter().copied().zip(self.values.iter().copied())
+    }
+
+    /// The timestamp of entry `k` (0 when the matrix has no timestamps).
+    pub fn ts_at(&self, k: usize) -> i64 {
+        self.ts.get(k).copied().unwrap_or(0)
     }
 }
 
@@ -196,6 +213,53 @@ impl Interactions {
         Ok(Self { n_users, n_items, feedback, by_user, by_item })
     }
 
+    /// Builds the matrix from compressed sparse rows without timestamps (every interaction at
+    /// time 0): user `u` has items `indices[indptr[u]..indptr[u + 1]]`, strictly increasing,
+    /// with `values` parallel to them. The lean path for large matrices: no per-entry struct,
+    /// no sort, 8 bytes per entry and direction.
+    pub fn from_csr(
+        n_items: usize,
+        feedback: Feedback,
+        indptr: Vec<usize>,
+        indices: Vec<u32>,
+        values: Vec<f32>,
+    ) -> Result<Self, DataError> {
+        let bad_shape = |reason: &str| DataError::BadCsr { reason: reason.to_owned() };
+        if indptr.first() != Some(&0) || indptr.last() != Some(&indices.len()) {
+            return Err(bad_shape("indptr must start at 0 and end at the number of entries"));
+        }
+        if values.len() != indices.len() {
+            return Err(bad_shape("values and indices differ in length"));
+        }
+        let n_users = indptr.len() - 1;
+        for (u, w) in indptr.windows(2).enumerate() {
+            if w[0] > w[1] {
+                return Err(bad_shape("indptr must not decrease"));
+            }
+            let row = &indices[w[0]..w[1]];
+            if let Some(&last) = row.last()
+                && last as usize >= n_items
+            {
+                return Err(DataError::ItemOutOfRange { index: last, n: n_items });
+            }
+            if row.windows(2).any(|p| p[0] >= p[1]) {
+                return Err(bad_shape("each row's indices must be strictly increasing"));
+            }
+            if let Some(k) = values[w[0]..w[1]].iter().position(|v| !v.is_finite()) {
+                return Err(DataError::NonFinite { user: u as u32, item: row[k] });
+            }
+        }
+        let by_user = Csr { indptr, indices, values, ts: Vec::new() };
+        let by_item = by_user.transpose(n_items);
+        Ok(Self { n_users, n_items, feedback, by_user, by_item })
+    }
+
+    /// True when interactions carry timestamps (every matrix but those from
+    /// [`Interactions::from_csr`]).
+    pub fn has_timestamps(&self) -> bool {
+        !self.by_user.ts.is_empty() || self.nnz() == 0
+    }
+
     /// Number of users (rows), including users with no interactions.
     pub fn n_users(&self) -> usize {
         self.n_users
@@ -214,6 +278,13 @@ impl Interactions {
     /// Explicit ratings or implicit confidence.
     pub fn feedback(&self) -> Feedback {
         self.feedback
+    }
+
+    /// Where user `u`'s row starts among all observed pairs taken user by user, item by item:
+    /// pair number `user_offset(u) + k` is the `k`-th entry of `user(u)` (for uniform sampling of
+    /// observed pairs).
+    pub fn user_offset(&self, u: UserIdx) -> usize {
+        self.by_user.indptr[u.index()]
     }
 
     /// The user's items, sorted by item index.
@@ -239,7 +310,7 @@ impl Interactions {
                 user: UserIdx(u as u32),
                 item: ItemIdx(row.indices[k]),
                 value: row.values[k],
-                ts: row.ts[k],
+                ts: row.ts_at(k),
             })
         })
     }
@@ -326,6 +397,39 @@ mod tests {
         let im = Interactions::new(1, 1, Feedback::Implicit, e).unwrap();
         assert_eq!(im.get(UserIdx(0), ItemIdx(0)), Some(9.0));
         assert_eq!(im.nnz(), 1);
+    }
+
+    #[test]
+    fn from_csr_matches_new_without_timestamps() {
+        let entries = vec![ix(0, 1, 2.0, 0), ix(0, 3, 4.0, 0), ix(2, 0, 1.0, 0), ix(2, 3, 5.0, 0)];
+        let built = Interactions::new(3, 4, Feedback::Implicit, entries.clone()).unwrap();
+        let csr = Interactions::from_csr(
+            4,
+            Feedback::Implicit,
+            vec![0, 2, 2, 4],
+            vec![1, 3, 0, 3],
+            vec![2.0, 4.0, 1.0, 5.0],
+        )
+        .unwrap();
+        assert!(built.has_timestamps() && !csr.has_timestamps());
+        assert_eq!(csr.iter().collect::<Vec<_>>(), entries);
+        assert_eq!((csr.n_users(), csr.n_items(), csr.nnz()), (3, 4, 4));
+        assert_eq!(csr.item(ItemIdx(3)).indices, &[0, 2]);
+        assert_eq!(csr.item(ItemIdx(3)).values, &[4.0, 5.0]);
+        assert!(csr.item(ItemIdx(3)).ts.is_empty());
+        assert_eq!(csr.item(ItemIdx(3)).ts_at(1), 0);
+        assert_eq!(csr.item_counts(), built.item_counts());
+        let bad = |indptr: Vec<usize>, indices: Vec<u32>, values: Vec<f32>| {
+            Interactions::from_csr(4, Feedback::Implicit, indptr, indices, values).unwrap_err()
+        };
+        assert!(matches!(bad(vec![0, 2], vec![3, 1], vec![1.0; 2]), DataError::BadCsr { .. }));
+        assert!(matches!(bad(vec![0, 1], vec![1, 2], vec![1.0; 2]), DataError::BadCsr { .. }));
+        assert!(matches!(bad(vec![0, 1], vec![1], vec![]), DataError::BadCsr { .. }));
+        assert!(matches!(bad(vec![0, 1], vec![4], vec![1.0]), DataError::ItemOutOfRange { index: 4, n: 4 }));
+        assert!(matches!(
+            bad(vec![0, 1], vec![2], vec![f32::NAN]),
+            DataError::NonFinite { user: 0, item: 2 }
+        ));
     }
 
     #[test]

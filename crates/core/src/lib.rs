@@ -16,7 +16,9 @@ pub mod ids;
 pub mod models;
 pub mod recommender;
 pub mod rng;
+pub mod side;
 pub mod topk;
+pub mod tune;
 
 pub use data::{DataError, Feedback, Interaction, Interactions, Row};
 pub use event::{EventKind, EventWeights, UnknownEventKind};
@@ -25,4 +27,5 @@ pub use recommender::{
     Control, FitContext, FitError, ModelError, ModelParams, Observer, ParamError, Progress, Recommender,
     Scored, Silent,
 };
+pub use side::{ItemAttributes, SideInfo};
 pub use topk::top_k;

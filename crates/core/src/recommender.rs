@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
+use crate::side::{NO_SIDE_INFO, SideInfo};
 use crate::topk::top_k;
 
 /// An item and its score; lists of these are sorted best first.
@@ -120,6 +121,20 @@ pub enum Control {
 pub trait Observer: Sync {
     /// Called after each step.
     fn progress(&self, progress: &Progress) -> Control;
+
+    /// Whether [`Observer::checkpoint`] wants to see the model: fits that must build a scoring
+    /// view of their state (rather than train one in place) do so only when asked.
+    fn wants_checkpoints(&self) -> bool {
+        false
+    }
+
+    /// Called after each step, instead of [`Observer::progress`], by iterative fits that can show
+    /// the model as it stands (e.g. to evaluate it on a validation split and stop early when the
+    /// metric stops improving). The default ignores the model.
+    fn checkpoint(&self, progress: &Progress, model: &dyn Recommender) -> Control {
+        let _ = model;
+        self.progress(progress)
+    }
 }
 
 /// An observer that ignores progress and never stops a fit.
@@ -132,26 +147,45 @@ impl Observer for Silent {
     }
 }
 
-/// What a fit gets besides data and params: the seed and an observer.
+/// What a fit gets besides data and params: the seed, an observer and side information.
 #[derive(Copy, Clone)]
 pub struct FitContext<'a> {
     /// Seed of every random choice the fit makes: same seed, same data ⇒ identical model.
     pub seed: u64,
     /// Progress and early stopping.
     pub observer: &'a dyn Observer,
+    /// Item and user attributes, indexed like the training data (empty when there are none);
+    /// content and hybrid models use them, the others ignore them.
+    pub side: &'a SideInfo,
 }
 
 impl FitContext<'static> {
-    /// A silent context with `seed`.
+    /// A silent context with `seed` and no side information.
     pub fn seeded(seed: u64) -> Self {
-        Self { seed, observer: &Silent }
+        Self { seed, observer: &Silent, side: &NO_SIDE_INFO }
     }
 }
 
-impl FitContext<'_> {
+impl<'a> FitContext<'a> {
+    /// The same context reporting to `observer`.
+    pub fn with_observer(self, observer: &'a dyn Observer) -> Self {
+        Self { observer, ..self }
+    }
+
+    /// The same context with side information `side`.
+    pub fn with_side(self, side: &'a SideInfo) -> Self {
+        Self { side, ..self }
+    }
+
     /// Reports progress; true when the fit should stop.
     pub fn report(&self, model: &'static str, done: usize, total: usize, loss: Option<f64>) -> bool {
         self.observer.progress(&Progress { model, done, total, loss }) == Control::Stop
+    }
+
+    /// Reports progress with the model as it stands after `done` steps (see
+    /// [`Observer::checkpoint`]); true when the fit should stop.
+    pub fn checkpoint(&self, progress: Progress, model: &dyn Recommender) -> bool {
+        self.observer.checkpoint(&progress, model) == Control::Stop
     }
 }
 

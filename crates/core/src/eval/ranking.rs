@@ -32,6 +32,9 @@ pub enum Candidates {
         /// Seed of the draws.
         seed: u64,
     },
+    /// Cold start: only the items with no training interaction are ranked, and only the user's
+    /// relevant test items among them count (see [`crate::eval::SplitStrategy::ColdItems`]).
+    ColdItems,
 }
 
 /// How to evaluate a ranking. Default: `k = 10`, every test item relevant, full catalog.
@@ -140,7 +143,11 @@ pub fn evaluate_ranking(
     let pop = train.item_counts();
     let active = train.user_counts().iter().filter(|&&c| c > 0).count();
     let info: Vec<f64> = pop.iter().map(|&p| self_information(p, active)).collect();
-    let ctx = Ctx { model, train, test, opts, info };
+    let cold = match opts.candidates {
+        Candidates::ColdItems => pop.iter().map(|&c| c == 0).collect(),
+        Candidates::FullCatalog | Candidates::SampledNegatives { .. } => Vec::new(),
+    };
+    let ctx = Ctx { model, train, test, opts, info, cold };
     let n_items = model.n_items();
     let chunks: Vec<Partial> = (0..test.n_users().div_ceil(USER_CHUNK))
         .into_par_iter()
@@ -212,6 +219,8 @@ struct Ctx<'a> {
     opts: &'a RankingOptions,
     /// Self-information of each item.
     info: Vec<f64>,
+    /// For [`Candidates::ColdItems`]: which items have no training interaction (else empty).
+    cold: Vec<bool>,
 }
 
 impl Ctx<'_> {
@@ -253,6 +262,9 @@ impl Ctx<'_> {
         let row = self.test.user(UserIdx(u as u32));
         let threshold = self.opts.relevance_threshold;
         rel.extend(row.iter().filter(|&(_, v)| threshold.is_none_or(|t| v >= t)).map(|(i, _)| i));
+        if !self.cold.is_empty() {
+            rel.retain(|&i| self.cold[i as usize]);
+        }
     }
 
     /// Fills `s.scores` with the user's candidate scores (non-candidates at −∞); false when the
@@ -269,8 +281,16 @@ impl Ctx<'_> {
         for &i in self.train.user(UserIdx(u as u32)).indices {
             s.scores[i as usize] = f32::NEG_INFINITY;
         }
-        if let Candidates::SampledNegatives { n, seed } = self.opts.candidates {
-            sample_candidates(s, n, seed, u as u64);
+        match self.opts.candidates {
+            Candidates::SampledNegatives { n, seed } => sample_candidates(s, n, seed, u as u64),
+            Candidates::ColdItems => {
+                for (score, &cold) in s.scores.iter_mut().zip(&self.cold) {
+                    if !cold {
+                        *score = f32::NEG_INFINITY;
+                    }
+                }
+            }
+            Candidates::FullCatalog => {}
         }
         Ok(true)
     }
@@ -468,6 +488,23 @@ mod tests {
             .sum::<f64>()
             / 400.0;
         assert!((mean - 7.0 / 18.0).abs() < 0.04, "mean sampled AUC {mean}");
+    }
+
+    #[test]
+    fn cold_items_rank_only_items_without_training_interactions() {
+        let (model, train, test) = fixture();
+        // Train holds only (1, 1): items 0, 2, 3, 4, 5 are cold. User 0's relevant {1, 4} keeps
+        // 4; its cold candidates by score are 0 (0.9), 2, 3, 4 (0.5), 5: item 4 ranks 4th of 5.
+        // User 1's relevant {1, 3, 4} keeps {3, 4}; cold scores 0 (0.2), 2 (0.5), 3 (0.5),
+        // 4 (0.1), 5 (0.3): 3 ranks 2nd (tie with 2 broken by index), 4 last.
+        let cold = RankingOptions { candidates: Candidates::ColdItems, ..opts(3) };
+        let m = evaluate_ranking(&model, &train, &test, &cold).unwrap();
+        assert_eq!(m.users, 2);
+        // AUC: user 0: item 4 beats only 5 of its 4 negatives → 1/4; user 1: of its 6 (relevant,
+        // negative) pairs, 3 beats 0 and 5 and ties 2 (½), 4 beats none → 2.5/6. Mean 1/3.
+        close(m.auc, (0.25 + 2.5 / 6.0) / 2.0);
+        close(m.recall, (0.0 + 0.5) / 2.0);
+        assert_eq!(m.candidates, Candidates::ColdItems);
     }
 
     #[test]

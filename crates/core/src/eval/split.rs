@@ -51,6 +51,14 @@ pub enum SplitStrategy {
         /// Test interactions per user, ≥ 1.
         k: usize,
     },
+    /// Cold start: a seeded random `⌈test_ratio · n⌉` of the `n` items with interactions are held
+    /// out of training entirely; every interaction on them goes to test. Rank these with
+    /// [`crate::eval::Candidates::ColdItems`] to measure how models score items nobody has
+    /// touched yet.
+    ColdItems {
+        /// Share of the interacted items held out, in (0, 1).
+        test_ratio: f64,
+    },
     /// `folds` splits whose test sets partition the interactions (each is in exactly one test
     /// fold); the first `nnz mod folds` folds get one extra interaction.
     KFold {
@@ -90,6 +98,7 @@ pub fn split(data: &Interactions, strategy: &SplitStrategy, seed: u64) -> Result
         SplitStrategy::LeaveKOut { k } => leave_k_out_test(data, k, seed),
         SplitStrategy::TimeGlobal { test_ratio } => time_global_test(&entries, test_ratio),
         SplitStrategy::LastK { k } => last_k_test(data, k),
+        SplitStrategy::ColdItems { test_ratio } => cold_items_test(data, &entries, test_ratio, seed),
         SplitStrategy::KFold { folds } => return Ok(kfold(data, &entries, folds, seed)),
     };
     Ok(vec![partition(data, &entries, |pos| in_test[pos])])
@@ -97,7 +106,9 @@ pub fn split(data: &Interactions, strategy: &SplitStrategy, seed: u64) -> Result
 
 fn validate(strategy: &SplitStrategy, nnz: usize) -> Result<(), SplitError> {
     match *strategy {
-        SplitStrategy::Random { test_ratio } | SplitStrategy::TimeGlobal { test_ratio } => {
+        SplitStrategy::Random { test_ratio }
+        | SplitStrategy::TimeGlobal { test_ratio }
+        | SplitStrategy::ColdItems { test_ratio } => {
             // Written so that NaN fails too.
             if !(test_ratio > 0.0 && test_ratio < 1.0) {
                 return Err(SplitError::InvalidRatio { ratio: test_ratio });
@@ -169,6 +180,18 @@ fn time_global_test(entries: &[Interaction], ratio: f64) -> Vec<bool> {
     in_test
 }
 
+/// Every entry on a seeded random `⌈ratio · n⌉` of the `n` items that have entries.
+fn cold_items_test(data: &Interactions, entries: &[Interaction], ratio: f64, seed: u64) -> Vec<bool> {
+    let mut items: Vec<u32> =
+        data.item_counts().iter().enumerate().filter(|&(_, &c)| c > 0).map(|(i, _)| i as u32).collect();
+    items.shuffle(&mut rng::seeded(seed));
+    let mut cold = vec![false; data.n_items()];
+    for &i in &items[..test_size(items.len(), ratio)] {
+        cold[i as usize] = true;
+    }
+    entries.iter().map(|e| cold[e.item.index()]).collect()
+}
+
 /// Per user with more than `k` entries, the `k` latest by (ts, item).
 fn last_k_test(data: &Interactions, k: usize) -> Vec<bool> {
     let mut in_test = vec![false; data.nnz()];
@@ -180,7 +203,7 @@ fn last_k_test(data: &Interactions, k: usize) -> Vec<bool> {
         if len > k {
             local.clear();
             local.extend(0..len);
-            local.sort_by_key(|&off| (row.ts[off], row.indices[off]));
+            local.sort_by_key(|&off| (row.ts_at(off), row.indices[off]));
             for &off in &local[len - k..] {
                 in_test[start + off] = true;
             }
@@ -332,6 +355,25 @@ mod tests {
         let s = &split(&d, &SplitStrategy::TimeGlobal { test_ratio: 0.5 }, 9).unwrap()[0];
         // Order (ts, user, item): (0,0), (0,1), (1,0); ⌈1.5⌉ = 2 latest go to test.
         assert_eq!(pairs(&s.test), [(0, 1), (1, 0)]);
+    }
+
+    #[test]
+    fn cold_items_hold_out_whole_items() {
+        let d = data(); // items 0..=4 have interactions (counts 1, 2, 3, 3, 3); item 5 has none
+        let strat = SplitStrategy::ColdItems { test_ratio: 0.3 };
+        let s = &split(&d, &strat, 5).unwrap()[0];
+        assert_partition(&d, s);
+        let (train, test) = (s.train.item_counts(), s.test.item_counts());
+        let cold: Vec<usize> = (0..6).filter(|&i| test[i] > 0).collect();
+        assert_eq!(cold.len(), 2, "⌈0.3 · 5⌉ items held out: {cold:?}");
+        for i in 0..6 {
+            assert!(train[i] == 0 || test[i] == 0, "item {i} is in both halves");
+            assert_eq!(train[i] + test[i], d.item_counts()[i], "item {i} keeps all its interactions");
+        }
+        assert_eq!(&split(&d, &strat, 5).unwrap()[0], s);
+        let differs = (6..30).any(|seed| pairs(&split(&d, &strat, seed).unwrap()[0].test) != pairs(&s.test));
+        assert!(differs, "other seeds hold out other items");
+        assert!(split(&d, &SplitStrategy::ColdItems { test_ratio: 1.0 }, 0).is_err());
     }
 
     #[test]

@@ -111,9 +111,62 @@ pub fn ridge_solve<'a>(
     if out.iter().all(|v| v.is_finite()) { Ok(out) } else { Err(LinalgError::NotPositiveDefinite) }
 }
 
+/// The weighted least-squares solve of implicit ALS for one row against fixed factors `Y`
+/// (Hu, Koren & Volinsky 2008, eq. 4): `x = (YᵀY + λI + Σ_j (c_j − 1) y_j y_jᵀ)⁻¹ Σ_j c_j p_j y_j`
+/// for `rows` of `(y_j, c_j, p_j)` (confidence `c_j ≥ 1`, preference `p_j` 0 or 1), with `gram`
+/// the `dim × dim` row-major `YᵀY` over every row of `Y`. Built and solved in f64 by Cholesky
+/// (faer); every unobserved row counts with confidence 1 and preference 0 through `gram`.
+pub fn implicit_solve<'a>(
+    gram: &[f32],
+    rows: impl IntoIterator<Item = (&'a [f32], f32, f32)>,
+    dim: usize,
+    lambda: f64,
+) -> Result<Vec<f32>, LinalgError> {
+    if gram.len() != dim * dim {
+        return Err(LinalgError::DimensionMismatch { expected: dim * dim, got: gram.len() });
+    }
+    let mut a = Mat::<f64>::from_fn(dim, dim, |r, c| f64::from(gram[r * dim + c]));
+    let mut rhs = Mat::<f64>::zeros(dim, 1);
+    for (y, c, p) in rows {
+        if y.len() != dim {
+            return Err(LinalgError::DimensionMismatch { expected: dim, got: y.len() });
+        }
+        let (c, p) = (f64::from(c), f64::from(p));
+        for r in 0..dim {
+            let yr = f64::from(y[r]);
+            rhs[(r, 0)] += c * p * yr;
+            for q in 0..=r {
+                a[(r, q)] += (c - 1.0) * yr * f64::from(y[q]);
+            }
+        }
+    }
+    for k in 0..dim {
+        a[(k, k)] += lambda;
+    }
+    let llt = a.llt(Side::Lower).map_err(|_| LinalgError::NotPositiveDefinite)?;
+    let x = llt.solve(&rhs);
+    let out: Vec<f32> = (0..dim).map(|k| x[(k, 0)] as f32).collect();
+    if out.iter().all(|v| v.is_finite()) { Ok(out) } else { Err(LinalgError::NotPositiveDefinite) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn implicit_solve_matches_the_dense_weighted_least_squares() {
+        // Y = [[1, 0], [0, 1], [1, 1]]; row 0 observed with c = 3, the rest unobserved (c = 1,
+        // p = 0). Weighted LS: A = Σ c_j y_j y_jᵀ + λI = [[3+1, 1], [1, 2]] + I = [[5, 1], [1, 3]],
+        // b = 3·[1, 0] ⇒ x = [3·3, −3] / 14 = [9/14, −3/14].
+        let y = [1f32, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let gram = [2f32, 1.0, 1.0, 2.0];
+        let x = implicit_solve(&gram, [(&y[0..2], 3.0, 1.0)], 2, 1.0).unwrap();
+        assert!((x[0] - 9.0 / 14.0).abs() < 1e-6 && (x[1] + 3.0 / 14.0).abs() < 1e-6, "{x:?}");
+        // A negative observation (p = 0, c = 3) pushes the score of its row down, not up.
+        let x = implicit_solve(&gram, [(&y[0..2], 3.0, 0.0)], 2, 1.0).unwrap();
+        assert_eq!(x, vec![0.0, 0.0]);
+        assert!(implicit_solve(&gram[..3], [], 2, 1.0).is_err());
+    }
 
     #[test]
     fn dot_matches_naive_sum_on_odd_lengths() {

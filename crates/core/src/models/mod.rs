@@ -1,10 +1,21 @@
 //! Every model aisle trains, each behind [`crate::ModelParams`] and [`crate::Recommender`].
 
 pub mod baseline;
+pub mod blend;
+pub mod bpr;
+pub mod content;
+pub mod ease;
 pub mod factors;
+mod features;
+pub mod hybrid;
+pub mod ials;
 pub mod knn;
+pub mod latent;
 pub mod linalg;
 pub mod popularity;
 pub mod registry;
+mod shards;
+mod simd;
+pub(crate) mod sparse;
 pub mod svd;
 pub mod svdpp;

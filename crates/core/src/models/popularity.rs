@@ -87,8 +87,9 @@ impl ModelParams for PopularityParams {
                 (0..data.n_items())
                     .map(|i| {
                         let row = data.item(ItemIdx(i as u32));
-                        let decayed: f64 =
-                            row.ts.iter().map(|&ts| (-((now - ts) as f64) / half_life_s).exp2()).sum();
+                        let decayed: f64 = (0..row.len())
+                            .map(|k| (-((now - row.ts_at(k)) as f64) / half_life_s).exp2())
+                            .sum();
                         decayed as f32
                     })
                     .collect()

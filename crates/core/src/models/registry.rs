@@ -2,31 +2,102 @@
 //!
 //! [`ModelSpec`] holds validated-on-fit parameters of one model; [`Model`] holds the trained model and
 //! dispatches the [`Recommender`] contract with exhaustive matches (no trait objects in hot paths).
+//! Both enums and every match over them are generated from one table (`known_models!`), so adding
+//! a model is one line there plus its name in [`ModelSpec::from_str`].
 
 use std::str::FromStr;
 
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::models::baseline::{BaselineModel, BaselineParams};
+use crate::models::blend::{BlendModel, BlendParams};
+use crate::models::bpr::{BprModel, BprParams};
+use crate::models::content::{ContentModel, ContentParams};
+use crate::models::ease::{EaseModel, EaseParams};
+use crate::models::hybrid::{HybridModel, HybridParams};
+use crate::models::ials::{IalsModel, IalsParams};
 use crate::models::knn::{KnnModel, KnnParams};
 use crate::models::popularity::{PopularityKind, PopularityModel, PopularityParams};
 use crate::models::svd::{SvdModel, SvdParams};
 use crate::models::svdpp::{SvdPpModel, SvdPpParams};
 use crate::recommender::{FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored};
 
-/// Parameters of one known model.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ModelSpec {
-    /// Popularity or trending.
-    Popularity(PopularityParams),
-    /// Global mean + user and item biases.
-    Baseline(BaselineParams),
-    /// User- or item-based neighbourhood model (also kNN-with-baseline).
-    Knn(KnnParams),
-    /// Biased matrix factorization by SGD.
-    Svd(SvdParams),
-    /// SVD++.
-    SvdPp(SvdPpParams),
+/// Generates [`ModelSpec`], [`Model`] and their exhaustive dispatches from `Variant(Params =>
+/// Model, "label", "doc")` rows. Trained models are boxed: they are large and few.
+macro_rules! known_models {
+    ($($variant:ident($params:ty => $model:ty, $label:literal, $doc:literal)),+ $(,)?) => {
+        /// Parameters of one known model.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum ModelSpec {
+            $(#[doc = $doc] $variant($params),)+
+        }
+
+        /// A trained model of any known kind.
+        #[derive(Clone, Debug)]
+        pub enum Model {
+            $(#[doc = $doc] $variant(Box<$model>),)+
+        }
+
+        impl ModelSpec {
+            /// Validates the parameters, naming the first bad field.
+            pub fn validate(&self) -> Result<(), ParamError> {
+                match self {
+                    $(ModelSpec::$variant(p) => p.validate(),)+
+                }
+            }
+
+            /// The model's name in [`ParamError`]s.
+            fn label(&self) -> &'static str {
+                match self {
+                    $(ModelSpec::$variant(_) => $label,)+
+                }
+            }
+
+            /// The parameters as JSON, the same shape config files and [`ModelSpec::set`] use.
+            pub fn params(&self) -> serde_json::Value {
+                let value = match self {
+                    $(ModelSpec::$variant(p) => serde_json::to_value(p),)+
+                };
+                value.expect("parameters are plain data")
+            }
+
+            /// The same kind of model with parameters read from `params` (all of them).
+            fn with_params(&self, params: serde_json::Value) -> Result<ModelSpec, serde_json::Error> {
+                Ok(match self {
+                    $(ModelSpec::$variant(_) => ModelSpec::$variant(serde_json::from_value(params)?),)+
+                })
+            }
+
+            /// Trains the model on `data`.
+            pub fn fit(&self, data: &Interactions, ctx: &FitContext<'_>) -> Result<Model, FitError> {
+                Ok(match self {
+                    $(ModelSpec::$variant(p) => Model::$variant(Box::new(p.fit(data, ctx)?)),)+
+                })
+            }
+        }
+
+        impl Model {
+            fn inner(&self) -> &dyn Recommender {
+                match self {
+                    $(Model::$variant(m) => m.as_ref(),)+
+                }
+            }
+        }
+    };
+}
+
+known_models! {
+    Popularity(PopularityParams => PopularityModel, "popularity", "Popularity or trending."),
+    Baseline(BaselineParams => BaselineModel, "baseline", "Global mean + user and item biases."),
+    Knn(KnnParams => KnnModel, "knn", "User- or item-based neighbourhood model (also kNN-with-baseline)."),
+    Svd(SvdParams => SvdModel, "svd", "Biased matrix factorization by SGD."),
+    SvdPp(SvdPpParams => SvdPpModel, "svdpp", "SVD++."),
+    Ials(IalsParams => IalsModel, "ials", "Implicit alternating least squares."),
+    Bpr(BprParams => BprModel, "bpr", "Bayesian personalised ranking."),
+    Ease(EaseParams => EaseModel, "ease", "The EASE item-item autoencoder."),
+    Content(ContentParams => ContentModel, "content", "Content-based TF-IDF similarity."),
+    Hybrid(HybridParams => HybridModel, "hybrid", "LightFM-style hybrid factorisation (WARP or BPR)."),
+    Blend(BlendParams => BlendModel, "blend", "A weighted blend of other models' normalised scores."),
 }
 
 /// A model name the CLI and config accept.
@@ -39,79 +110,90 @@ pub struct UnknownModel {
 
 impl ModelSpec {
     /// Every name [`FromStr`] accepts, each with its documented defaults.
-    pub const NAMES: [&'static str; 8] =
-        ["pop", "trending", "baseline", "user-knn", "item-knn", "knn-baseline", "svd", "svdpp"];
+    pub const NAMES: [&'static str; 14] = [
+        "pop",
+        "trending",
+        "baseline",
+        "user-knn",
+        "item-knn",
+        "knn-baseline",
+        "svd",
+        "svdpp",
+        "ials",
+        "bpr",
+        "ease",
+        "content",
+        "hybrid",
+        "blend",
+    ];
 
-    /// Validates the parameters, naming the first bad field.
-    pub fn validate(&self) -> Result<(), ParamError> {
+    /// The parameter that counts a fit's steps, for the models whose fits show checkpoints to an
+    /// [`crate::Observer`] (so early stopping can pick the best step); `None` for the others.
+    pub fn steps_param(&self) -> Option<&'static str> {
         match self {
-            ModelSpec::Popularity(p) => p.validate(),
-            ModelSpec::Baseline(p) => p.validate(),
-            ModelSpec::Knn(p) => p.validate(),
-            ModelSpec::Svd(p) => p.validate(),
-            ModelSpec::SvdPp(p) => p.validate(),
+            ModelSpec::Ials(_) => Some("iterations"),
+            ModelSpec::Bpr(_) | ModelSpec::Hybrid(_) => Some("epochs"),
+            ModelSpec::Popularity(_)
+            | ModelSpec::Baseline(_)
+            | ModelSpec::Knn(_)
+            | ModelSpec::Svd(_)
+            | ModelSpec::SvdPp(_)
+            | ModelSpec::Ease(_)
+            | ModelSpec::Content(_)
+            | ModelSpec::Blend(_) => None,
         }
     }
 
-    /// The model's name in [`ParamError`]s.
-    fn label(&self) -> &'static str {
-        match self {
-            ModelSpec::Popularity(_) => "popularity",
-            ModelSpec::Baseline(_) => "baseline",
-            ModelSpec::Knn(_) => "knn",
-            ModelSpec::Svd(_) => "svd",
-            ModelSpec::SvdPp(_) => "svdpp",
-        }
-    }
-
-    /// The parameters as JSON, the same shape config files and [`ModelSpec::set`] use.
-    pub fn params(&self) -> serde_json::Value {
-        let value = match self {
-            ModelSpec::Popularity(p) => serde_json::to_value(p),
-            ModelSpec::Baseline(p) => serde_json::to_value(p),
-            ModelSpec::Knn(p) => serde_json::to_value(p),
-            ModelSpec::Svd(p) => serde_json::to_value(p),
-            ModelSpec::SvdPp(p) => serde_json::to_value(p),
-        };
-        value.expect("parameters are plain data")
-    }
-
-    /// Sets one parameter by its dotted path (`reg`, `method.als.epochs`, `prediction`) to
+    /// Sets one parameter by its dotted path (`reg`, `method.als.epochs`, `weights.ials`) to
     /// `value`, read as JSON when it parses as JSON (numbers, booleans, objects) and as a string
-    /// otherwise (`similarity=pearson`). The result is validated; on error nothing changes.
+    /// otherwise (`similarity=pearson`). A path may end in a new key of a map-valued parameter
+    /// (a blend's `weights`); a key that is not a field is refused by the parameters' own
+    /// deserialisation. The result is validated; on error nothing changes.
     pub fn set(&mut self, path: &str, value: &str) -> Result<(), ParamError> {
         let model = self.label();
-        let mut params = self.params();
-        let slot = lookup(&mut params, path).ok_or_else(|| {
+        let no_such = || {
             ParamError::new(
                 model,
                 path.to_owned(),
                 format!("no such parameter; parameters: {}", self.params()),
             )
-        })?;
-        *slot = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
-        let bad = |e: serde_json::Error| ParamError::new(model, path.to_owned(), e.to_string());
-        let updated = match self {
-            ModelSpec::Popularity(_) => ModelSpec::Popularity(serde_json::from_value(params).map_err(bad)?),
-            ModelSpec::Baseline(_) => ModelSpec::Baseline(serde_json::from_value(params).map_err(bad)?),
-            ModelSpec::Knn(_) => ModelSpec::Knn(serde_json::from_value(params).map_err(bad)?),
-            ModelSpec::Svd(_) => ModelSpec::Svd(serde_json::from_value(params).map_err(bad)?),
-            ModelSpec::SvdPp(_) => ModelSpec::SvdPp(serde_json::from_value(params).map_err(bad)?),
         };
-        updated.validate()?;
-        *self = updated;
+        let mut params = self.params();
+        let (slot, inserted) = lookup(&mut params, path).ok_or_else(no_such)?;
+        *slot = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        match self.clone().replace(params, model, path) {
+            Ok(updated) => {
+                *self = updated;
+                Ok(())
+            }
+            // A new key that the parameters refuse is a name that is not a parameter.
+            Err(e) if inserted && e.reason.contains("unknown field") => Err(no_such()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Overrides parameters with the fields of a JSON object (nested objects merge field by
+    /// field), e.g. `{"factors": 32, "method": {"als": {"epochs": 5}}}`. Validated; on error
+    /// nothing changes.
+    pub fn merge(&mut self, over: &serde_json::Value) -> Result<(), ParamError> {
+        let model = self.label();
+        let mut params = self.params();
+        merge_json(&mut params, over);
+        *self = self.clone().replace(params, model, "")?;
         Ok(())
     }
 
-    /// Trains the model on `data`.
-    pub fn fit(&self, data: &Interactions, ctx: &FitContext<'_>) -> Result<Model, FitError> {
-        Ok(match self {
-            ModelSpec::Popularity(p) => Model::Popularity(p.fit(data, ctx)?),
-            ModelSpec::Baseline(p) => Model::Baseline(p.fit(data, ctx)?),
-            ModelSpec::Knn(p) => Model::Knn(Box::new(p.fit(data, ctx)?)),
-            ModelSpec::Svd(p) => Model::Svd(p.fit(data, ctx)?),
-            ModelSpec::SvdPp(p) => Model::SvdPp(p.fit(data, ctx)?),
-        })
+    /// This kind of model with `params`, validated.
+    fn replace(
+        self,
+        params: serde_json::Value,
+        model: &'static str,
+        path: &str,
+    ) -> Result<ModelSpec, ParamError> {
+        let updated =
+            self.with_params(params).map_err(|e| ParamError::new(model, path.to_owned(), e.to_string()))?;
+        updated.validate()?;
+        Ok(updated)
     }
 }
 
@@ -131,40 +213,41 @@ impl FromStr for ModelSpec {
             "knn-baseline" => ModelSpec::Knn(KnnParams::baseline()),
             "svd" => ModelSpec::Svd(SvdParams::default()),
             "svdpp" | "svd++" => ModelSpec::SvdPp(SvdPpParams::default()),
+            "ials" | "als" => ModelSpec::Ials(IalsParams::default()),
+            "bpr" => ModelSpec::Bpr(BprParams::default()),
+            "ease" => ModelSpec::Ease(EaseParams::default()),
+            "content" => ModelSpec::Content(ContentParams::default()),
+            "hybrid" | "lightfm" => ModelSpec::Hybrid(HybridParams::default()),
+            "blend" => ModelSpec::Blend(BlendParams::default()),
             _ => return Err(UnknownModel { given: s.to_owned() }),
         })
     }
 }
 
-/// The JSON value at a dotted path inside an object, if every step exists.
-fn lookup<'a>(value: &'a mut serde_json::Value, path: &str) -> Option<&'a mut serde_json::Value> {
-    path.split('.').try_fold(value, |v, key| v.as_object_mut()?.get_mut(key))
-}
-
-/// A trained model of any known kind.
-#[derive(Clone, Debug)]
-pub enum Model {
-    /// See [`PopularityModel`].
-    Popularity(PopularityModel),
-    /// See [`BaselineModel`].
-    Baseline(BaselineModel),
-    /// See [`KnnModel`].
-    Knn(Box<KnnModel>),
-    /// See [`SvdModel`].
-    Svd(SvdModel),
-    /// See [`SvdPpModel`].
-    SvdPp(SvdPpModel),
-}
-
-impl Model {
-    fn inner(&self) -> &dyn Recommender {
-        match self {
-            Model::Popularity(m) => m,
-            Model::Baseline(m) => m,
-            Model::Knn(m) => m.as_ref(),
-            Model::Svd(m) => m,
-            Model::SvdPp(m) => m,
+/// The JSON value at a dotted path inside an object, if every step but the last exists; a
+/// missing last key is inserted (as null) into its object. The flag says whether it was
+/// inserted.
+fn lookup<'a>(value: &'a mut serde_json::Value, path: &str) -> Option<(&'a mut serde_json::Value, bool)> {
+    let (parent, last) = match path.rsplit_once('.') {
+        Some((parent, last)) => {
+            (parent.split('.').try_fold(value, |v, key| v.as_object_mut()?.get_mut(key))?, last)
         }
+        None => (value, path),
+    };
+    let object = parent.as_object_mut()?;
+    let inserted = !object.contains_key(last);
+    Some((object.entry(last.to_owned()).or_insert(serde_json::Value::Null), inserted))
+}
+
+/// `dst` with every field of `over` written into it, objects merged recursively.
+fn merge_json(dst: &mut serde_json::Value, over: &serde_json::Value) {
+    match (dst, over) {
+        (serde_json::Value::Object(d), serde_json::Value::Object(o)) => {
+            for (key, value) in o {
+                merge_json(d.entry(key.clone()).or_insert(serde_json::Value::Null), value);
+            }
+        }
+        (d, o) => *d = o.clone(),
     }
 }
 

@@ -41,6 +41,7 @@ use rayon::prelude::*;
 
 use super::factors::FactorCore;
 use super::linalg::dot;
+use super::shards::balanced_cuts;
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
@@ -234,23 +235,6 @@ impl Grid {
         }
         Self { blocks, user_cuts, item_cuts, cells }
     }
-}
-
-/// `blocks + 1` boundaries cutting `0..counts.len()` into contiguous ranges whose count sums are
-/// as close to `total / blocks` as a greedy left-to-right cut gets.
-fn balanced_cuts(counts: &[u32], blocks: usize) -> Vec<usize> {
-    let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
-    let mut cuts = vec![0usize; blocks + 1];
-    let (mut acc, mut b) = (0u64, 1usize);
-    for (idx, &c) in counts.iter().enumerate() {
-        acc += u64::from(c);
-        while b < blocks && acc * blocks as u64 >= total * b as u64 {
-            cuts[b] = idx + 1;
-            b += 1;
-        }
-    }
-    cuts[b..].fill(counts.len());
-    cuts
 }
 
 /// One block of users or items: its factor rows and biases, borrowed disjointly from the model.
@@ -611,18 +595,9 @@ mod tests {
     fn reports_progress_and_stops_early() {
         let (data, held) = rank2();
         let stop = StopAfter { after: 2, seen: AtomicUsize::new(0) };
-        let early = small().fit(&data, &FitContext { seed: 1, observer: &stop }).unwrap();
+        let early = small().fit(&data, &FitContext::seeded(1).with_observer(&stop)).unwrap();
         assert_eq!(stop.seen.load(Ordering::SeqCst), 2);
         let full = small().fit(&data, &FitContext::seeded(1)).unwrap();
         assert!(rmse(&early, held.iter().copied()) > 2.0 * rmse(&full, held.iter().copied()));
-    }
-
-    #[test]
-    fn balanced_cuts_split_counts_evenly_and_cover_everything() {
-        assert_eq!(balanced_cuts(&[5, 5, 5, 5], 2), vec![0, 2, 4]);
-        assert_eq!(balanced_cuts(&[10, 0, 0, 10], 2), vec![0, 1, 4]);
-        // Fewer rows than blocks: trailing blocks are empty.
-        assert_eq!(balanced_cuts(&[3], 4), vec![0, 1, 1, 1, 1]);
-        assert_eq!(balanced_cuts(&[], 2), vec![0, 0, 0]);
     }
 }

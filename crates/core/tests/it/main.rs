@@ -1,5 +1,6 @@
-//! Integration tests of aisle-core: the model conformance suite and metric properties.
+//! Integration tests of aisle-core: the model conformance suite, metric properties, tuning.
 
 mod conformance;
 mod eval_props;
 mod topk_props;
+mod tune;

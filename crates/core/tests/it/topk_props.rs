@@ -2,12 +2,16 @@
 //! unique, never an excluded item, and exactly the best items.
 
 use aisle_core::recommender::top_excluding;
-use aisle_core::{Feedback, FitContext, Interaction, Interactions, ItemIdx, Recommender, UserIdx, top_k};
+use aisle_core::{
+    Feedback, FitContext, Interaction, Interactions, ItemAttributes, ItemIdx, Recommender, SideInfo, UserIdx,
+    top_k,
+};
 use proptest::prelude::*;
 
 use crate::conformance::cases;
 
-/// Scores with ties, NaN and infinities mixed in.
+/// Scores with ties, NaN and infinities mixed in; up to 300 of them, so several of `top_k`'s
+/// 64-score blocks are skipped or scanned.
 fn scores() -> impl Strategy<Value = Vec<f32>> {
     let score = prop_oneof![
         8 => (-4i32..4).prop_map(|x| x as f32 * 0.5),
@@ -15,12 +19,12 @@ fn scores() -> impl Strategy<Value = Vec<f32>> {
         1 => Just(f32::NEG_INFINITY),
         1 => Just(f32::INFINITY),
     ];
-    prop::collection::vec(score, 0..60)
+    prop::collection::vec(score, 0..300)
 }
 
 proptest! {
     #[test]
-    fn top_k_is_the_sorted_unique_best_of_the_finite_scores(s in scores(), k in 0usize..70, ex in prop::collection::vec(0u32..70, 0..10)) {
+    fn top_k_is_the_sorted_unique_best_of_the_finite_scores(s in scores(), k in 0usize..70, ex in prop::collection::vec(0u32..300, 0..10)) {
         let exclude: Vec<ItemIdx> = ex.iter().map(|&i| ItemIdx(i)).collect();
         let mut masked = s.clone();
         let top = top_excluding(&mut masked, k, &exclude);
@@ -66,8 +70,13 @@ proptest! {
 
     #[test]
     fn every_model_recommends_sorted_unique_non_excluded_items(data in dataset(), n in 1usize..8, seed in 0u64..4) {
+        // Items in three categories, so the content and hybrid models have features.
+        let items = (0..data.n_items())
+            .map(|i| Some(ItemAttributes { categories: vec![format!("c{}", i % 3)], ..ItemAttributes::default() }))
+            .collect();
+        let side = SideInfo { items, users: Vec::new() };
         for case in cases() {
-            let model = case.spec.fit(&data, &FitContext::seeded(seed)).expect("fits");
+            let model = case.spec.fit(&data, &FitContext::seeded(seed).with_side(&side)).expect("fits");
             for u in 0..data.n_users() as u32 {
                 let exclude: Vec<ItemIdx> = data.user(UserIdx(u)).indices.iter().map(|&i| ItemIdx(i)).collect();
                 let top = model.recommend(UserIdx(u), n, &exclude).expect("known user");

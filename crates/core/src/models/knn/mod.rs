@@ -23,10 +23,10 @@
 
 mod predict;
 mod similarity;
-mod sparse;
 #[cfg(test)]
 mod tests;
 
+use super::sparse::Sparse;
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::models::baseline::{BaselineParams, Baselines};
@@ -35,7 +35,6 @@ use crate::recommender::{
     check_item, check_pair, check_user,
 };
 use similarity::{Measure, Neighbors};
-use sparse::Sparse;
 
 /// Which entities are compared.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

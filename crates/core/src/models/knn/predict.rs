@@ -1,9 +1,9 @@
 //! Rating prediction, ranking scores, fold-in and similar items of a fitted [`KnnModel`].
 
 use super::similarity::{Acc, by_sim_desc, keep_top};
-use super::sparse::norm;
 use super::{KnnModel, Rule, Similarity};
 use crate::ids::ItemIdx;
+use crate::models::sparse::norm;
 use crate::recommender::{Scored, top_excluding};
 
 /// A history as sorted, unique item indexes and their values (the last value of a repeated item).

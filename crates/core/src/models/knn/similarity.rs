@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use rayon::prelude::*;
 
 use super::Similarity;
-use super::sparse::Sparse;
+use crate::models::sparse::Sparse;
 use crate::recommender::FitContext;
 
 /// Sufficient statistics of one pair, meaning set by the [`Similarity`] (see [`Accumulate`]).

@@ -1,0 +1,237 @@
+//! The trained state the implicit-feedback factor models share (iALS, BPR, the hybrid): user and
+//! item vectors in contiguous row-major matrices, optional item biases, and what is computed from
+//! them — scores for every item (one SIMD mat-vec), cosine similar items, and the fold-in of an
+//! unseen user by one weighted least-squares solve against the fixed item vectors.
+//!
+//! Fold-in (Hu, Koren & Volinsky 2008, eq. 4, for one user): a history of `(item, weight)` gives
+//! preference `p = 1` and confidence `c = 1 + α·w` for `w > 0`, preference 0 and confidence
+//! `1 + α·|w|` for `w < 0` (an explicit negative), and is skipped for `w = 0`. The user's vector
+//! is `x = (QᵀQ + λI + Σ (c − 1) q qᵀ)⁻¹ Σ c·p·q`, which for iALS is exactly the user half-step
+//! of training; BPR and the hybrid use it as the closed-form projection of a history into their
+//! item space.
+//!
+//! The pairwise models (BPR, the hybrid) can instead fold in by their own objective
+//! (`Latent::fold_in_pairwise`): SGD on the new user's vector alone, item vectors and biases
+//! fixed, from zero, `epochs` passes of `|H|` pairs `(i ∈ H, j ∉ H)` on a stream seeded by the
+//! model's seed, so the same history always gives the same vector. With BPR's loss, `g = σ(−z)`
+//! for `z = score_i − score_j`; with WARP's, negatives are drawn until one violates the margin
+//! (`score_j > score_i − 1`) and the step is weighted `ln⌊(n − 1)/draws⌋`. Either way
+//! `p += lr·(g·(q_i − q_j) − reg·p)`, the rate decaying by `lr_decay` per pass.
+
+use rand::Rng;
+
+use super::linalg::{implicit_solve, norm};
+use super::simd::{gram, score_rows};
+use crate::ids::ItemIdx;
+use crate::recommender::{Scored, top_excluding};
+use crate::rng;
+
+/// The pairwise loss a fold-in optimises (module doc).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub(crate) enum PairLoss {
+    /// `−ln σ(score_i − score_j)` with one uniform negative.
+    Bpr,
+    /// WARP with up to `max_sampled` draws per positive.
+    Warp { max_sampled: usize },
+}
+
+/// The settings of a pairwise fold-in (module doc).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub(crate) struct PairFoldIn {
+    pub(crate) loss: PairLoss,
+    /// History items with a weight above this are positives; every history item is kept out of
+    /// the negatives.
+    pub(crate) threshold: f32,
+    pub(crate) epochs: usize,
+    pub(crate) lr: f32,
+    pub(crate) lr_decay: f32,
+    pub(crate) reg: f32,
+    pub(crate) seed: u64,
+}
+
+/// How a history becomes confidence and what regularises its solve.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub(crate) struct FoldIn {
+    /// `c = 1 + alpha·|w|`.
+    pub(crate) alpha: f32,
+    /// `λ = reg · (n_items + α Σ|w|)^exponent`.
+    pub(crate) reg: f32,
+    /// Frequency scaling of `λ` (0: none).
+    pub(crate) exponent: f32,
+}
+
+impl FoldIn {
+    /// `λ` for a row with `n_other` columns and total weight `sum_w` (Rendle et al. 2021's
+    /// frequency-scaled regularisation when `exponent > 0`).
+    pub(crate) fn lambda(&self, n_other: usize, sum_w: f32) -> f32 {
+        if self.exponent == 0.0 {
+            return self.reg;
+        }
+        self.reg * (n_other as f32 + self.alpha * sum_w).powf(self.exponent)
+    }
+
+    /// `(confidence, preference)` of a weight, `None` when it carries no information.
+    #[inline(always)]
+    pub(crate) fn confidence(&self, w: f32) -> Option<(f32, f32)> {
+        if w > 0.0 {
+            Some((1.0 + self.alpha * w, 1.0))
+        } else if w < 0.0 {
+            Some((1.0 - self.alpha * w, 0.0))
+        } else {
+            None
+        }
+    }
+}
+
+/// Trained user and item vectors; `score(u, i) = x_uᵀy_i (+ b_i)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Latent {
+    pub(crate) k: usize,
+    /// `n_users × k`, row-major.
+    pub(crate) users: Vec<f32>,
+    /// `n_items × k`, row-major: scoring a user is one contiguous mat-vec.
+    pub(crate) items: Vec<f32>,
+    /// Per-item bias, or empty.
+    pub(crate) item_bias: Vec<f32>,
+    /// `|y_i|`, for cosine similarity; set by [`Latent::finish`].
+    pub(crate) item_norms: Vec<f32>,
+    /// `YᵀY`, `k × k`, for fold-in; set by [`Latent::finish`].
+    pub(crate) gram: Vec<f32>,
+}
+
+impl Latent {
+    pub(crate) fn new(k: usize, users: Vec<f32>, items: Vec<f32>, item_bias: Vec<f32>) -> Self {
+        Self { k, users, items, item_bias, item_norms: Vec::new(), gram: Vec::new() }
+    }
+
+    /// Caches what serving needs besides the vectors: item norms and the Gram matrix.
+    pub(crate) fn finish(&mut self) {
+        self.item_norms = self.items.chunks_exact(self.k).map(norm).collect();
+        self.gram = gram(&self.items, self.k);
+    }
+
+    /// The latent dimension.
+    pub fn dim(&self) -> usize {
+        self.k
+    }
+
+    /// User vectors, `n_users × k` row-major.
+    pub fn user_factors(&self) -> &[f32] {
+        &self.users
+    }
+
+    /// Item vectors, `n_items × k` row-major.
+    pub fn item_factors(&self) -> &[f32] {
+        &self.items
+    }
+
+    /// Item biases (empty for models without them).
+    pub fn item_biases(&self) -> &[f32] {
+        &self.item_bias
+    }
+
+    pub(crate) fn n_users(&self) -> usize {
+        self.users.len() / self.k
+    }
+
+    pub(crate) fn n_items(&self) -> usize {
+        self.items.len() / self.k
+    }
+
+    pub(crate) fn user(&self, u: usize) -> &[f32] {
+        &self.users[u * self.k..(u + 1) * self.k]
+    }
+
+    pub(crate) fn item(&self, i: usize) -> &[f32] {
+        &self.items[i * self.k..(i + 1) * self.k]
+    }
+
+    fn bias(&self) -> Option<&[f32]> {
+        if self.item_bias.is_empty() { None } else { Some(&self.item_bias) }
+    }
+
+    /// `out[i] = y_iᵀp (+ b_i)` for every item.
+    pub(crate) fn score(&self, p: &[f32], out: &mut [f32]) {
+        score_rows(&self.items, p, self.bias(), out);
+    }
+
+    pub(crate) fn score_user(&self, u: usize, out: &mut [f32]) {
+        score_rows(&self.items, self.user(u), self.bias(), out);
+    }
+
+    /// The fold-in vector of a history (module doc); the zero vector (unpersonalised: biases
+    /// alone) when the history carries no information or the solve fails.
+    pub(crate) fn fold_in(&self, history: &[(ItemIdx, f32)], fold: FoldIn) -> Vec<f32> {
+        let sum_w: f32 = history.iter().map(|(_, w)| w.abs()).filter(|w| w.is_finite()).sum();
+        let rows = history.iter().filter(|(_, w)| w.is_finite()).filter_map(|&(i, w)| {
+            let (c, p) = fold.confidence(w)?;
+            Some((self.item(i.index()), c, p))
+        });
+        let lambda = f64::from(fold.lambda(self.n_items(), sum_w));
+        implicit_solve(&self.gram, rows, self.k, lambda).unwrap_or_else(|_| vec![0.0; self.k])
+    }
+
+    /// The vector of an unseen user by the pairwise loss of `f` (module doc); zero when the
+    /// history has no positive or covers the catalog.
+    pub(crate) fn fold_in_pairwise(&self, history: &[(ItemIdx, f32)], f: PairFoldIn) -> Vec<f32> {
+        let k = self.k;
+        let mut p = vec![0f32; k];
+        let finite = || history.iter().filter(|(_, w)| w.is_finite());
+        let mut pos: Vec<u32> = finite().filter(|(_, w)| *w > f.threshold).map(|(i, _)| i.0).collect();
+        let mut seen: Vec<u32> = finite().map(|(i, _)| i.0).collect();
+        for v in [&mut pos, &mut seen] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        let n_items = self.n_items() as u32;
+        if pos.is_empty() || seen.len() as u32 >= n_items {
+            return p;
+        }
+        let bias = |i: usize| self.item_bias.get(i).copied().unwrap_or(0.0);
+        let score =
+            |p: &[f32], i: usize| bias(i) + p.iter().zip(self.item(i)).map(|(x, q)| x * q).sum::<f32>();
+        let mut rng = rng::seeded(f.seed);
+        let negative = |rng: &mut rng::SeededRng| loop {
+            let j = rng.random_range(0..n_items);
+            if seen.binary_search(&j).is_err() {
+                break j as usize;
+            }
+        };
+        let mut lr = f.lr;
+        for _ in 0..f.epochs {
+            for _ in 0..pos.len() {
+                let i = pos[rng.random_range(0..pos.len())] as usize;
+                let si = score(&p, i);
+                let step = match f.loss {
+                    PairLoss::Bpr => {
+                        let j = negative(&mut rng);
+                        Some((1.0 / (1.0 + (si - score(&p, j)).exp()), j))
+                    }
+                    PairLoss::Warp { max_sampled } => (1..=max_sampled).find_map(|draws| {
+                        let j = negative(&mut rng);
+                        (score(&p, j) > si - 1.0)
+                            .then(|| (((n_items - 1) as f32 / draws as f32).floor().max(1.0).ln(), j))
+                    }),
+                };
+                let Some((g, j)) = step else { continue };
+                for (x, (a, b)) in p.iter_mut().zip(self.item(i).iter().zip(self.item(j))) {
+                    *x = (1.0 - lr * f.reg) * *x + lr * g * (a - b);
+                }
+            }
+            lr *= f.lr_decay;
+        }
+        p
+    }
+
+    /// Items by cosine of their vectors; zero vectors are never similar to anything.
+    pub(crate) fn similar(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Vec<Scored> {
+        let (q, nq) = (self.item(item.index()), self.item_norms[item.index()]);
+        let mut scores = vec![0f32; self.n_items()];
+        score_rows(&self.items, q, None, &mut scores);
+        for (s, &nr) in scores.iter_mut().zip(&self.item_norms) {
+            *s = if nq > 0.0 && nr > 0.0 { *s / (nq * nr) } else { f32::NEG_INFINITY };
+        }
+        scores[item.index()] = f32::NEG_INFINITY;
+        top_excluding(&mut scores, n, exclude)
+    }
+}
