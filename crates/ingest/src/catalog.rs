@@ -1,6 +1,6 @@
 //! Catalog items: what the shop sells, indexed by the same dense item indexes as events.
 
-use aisle_core::ItemIdx;
+use aisle_core::{ItemAttributes, ItemIdx};
 use serde::{Deserialize, Serialize};
 
 /// One catalog item. Also the line schema of [`crate::ItemFormat::CatalogJsonl`]; every field
@@ -89,6 +89,23 @@ impl Catalog {
         self.items.iter().enumerate().filter_map(|(k, m)| Some((ItemIdx(k as u32), m.as_ref()?)))
     }
 
+    /// What content and hybrid models learn from, for items `0..n_items` (`None` where an item
+    /// is not described).
+    pub fn attributes(&self, n_items: usize) -> Vec<Option<ItemAttributes>> {
+        (0..n_items)
+            .map(|i| {
+                self.get(ItemIdx(i as u32)).map(|m| ItemAttributes {
+                    title: m.title.clone(),
+                    description: m.description.clone(),
+                    tags: m.tags.clone(),
+                    categories: m.categories.clone(),
+                    brand: m.brand.clone(),
+                    price: m.price,
+                })
+            })
+            .collect()
+    }
+
     /// Sets the metadata of `item`, replacing any previous one.
     pub fn insert(&mut self, item: ItemIdx, meta: ItemMeta) {
         let k = item.index();
@@ -117,5 +134,9 @@ mod tests {
         assert!(!c.contains(ItemIdx(1)));
         assert!(!c.contains(ItemIdx(9)));
         assert_eq!(c.iter().map(|(i, _)| i.0).collect::<Vec<_>>(), [0, 3]);
+        let attrs = c.attributes(5);
+        assert_eq!(attrs.len(), 5);
+        assert_eq!(attrs[3].as_ref().map(|a| a.title.as_str()), Some("X2"));
+        assert!(attrs[1].is_none() && attrs[4].is_none());
     }
 }

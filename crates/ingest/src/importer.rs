@@ -13,7 +13,7 @@ use crate::events::{Event, EventBatch};
 use crate::fields::text_or_latin1;
 use crate::format::{EventFormat, ImportOptions, ItemFormat};
 use crate::report::{Bad, ImportError, ImportReport, io_error, reason};
-use crate::{delimited, items, jsonl};
+use crate::{delimited, items, jsonl, users};
 
 /// Reads event and catalog files into one id space.
 ///
@@ -26,6 +26,8 @@ pub struct Importer {
     users: Interner,
     items: Interner,
     catalog: Catalog,
+    /// Attribute tokens by user index (shorter than the user space where users have none).
+    user_attributes: Vec<Vec<String>>,
     event_ids: HashSet<Box<str>>,
 }
 
@@ -222,6 +224,44 @@ impl Importer {
     /// Item metadata loaded so far.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// User attribute tokens (`segment=loyal`) by [`UserIdx`]; empty (or past the end) for users
+    /// without attributes.
+    pub fn user_attributes(&self) -> &[Vec<String>] {
+        &self.user_attributes
+    }
+
+    /// Reads user attributes (see the `users` module: a delimited file with a header), giving
+    /// users first seen here an index. A user already described is replaced; an id repeated
+    /// within the file is counted as a duplicate and its first row kept.
+    pub fn read_users(&mut self, path: &Path) -> Result<ImportReport, ImportError> {
+        let file = File::open(path).map_err(|e| io_error(path, e))?;
+        let name = path.display().to_string();
+        self.read_users_from_reader(BufReader::with_capacity(1 << 16, file), &name)
+    }
+
+    /// [`Importer::read_users`] from any reader; `name` identifies it in reports and errors.
+    pub fn read_users_from_reader(
+        &mut self,
+        reader: impl BufRead,
+        name: &str,
+    ) -> Result<ImportReport, ImportError> {
+        let mut report = ImportReport::new(name);
+        let mut seen = HashSet::new();
+        users::read(reader, &mut report, self.opts, |id, tokens, report| {
+            let idx = self.users.get_or_insert(id) as usize;
+            if !seen.insert(idx) {
+                report.duplicates += 1;
+                return;
+            }
+            report.accepted += 1;
+            if idx >= self.user_attributes.len() {
+                self.user_attributes.resize_with(idx + 1, Vec::new);
+            }
+            self.user_attributes[idx] = tokens;
+        })?;
+        Ok(report)
     }
 
     /// The id maps and the catalog, consuming the importer.

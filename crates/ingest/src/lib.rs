@@ -12,6 +12,7 @@
 
 mod catalog;
 mod delimited;
+mod dense;
 mod events;
 mod fields;
 mod format;
@@ -21,8 +22,10 @@ mod jsonl;
 mod lines;
 mod report;
 pub mod synth;
+mod users;
 
 pub use catalog::{Catalog, ItemMeta};
+pub use dense::read_dense_matrix;
 pub use events::{Event, EventBatch, to_interactions};
 pub use fields::MAX_ID_BYTES;
 pub use format::{Column, ColumnMap, DelimitedOptions, EventFormat, Header, ImportOptions, ItemFormat};

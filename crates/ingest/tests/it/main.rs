@@ -6,6 +6,7 @@ mod formats;
 mod items;
 mod synth;
 mod truth;
+mod users;
 
 use std::path::PathBuf;
 
