@@ -11,9 +11,10 @@ use crate::eval::{self, EvalArgs};
 use crate::load::{FeedbackArg, FormatArg, ItemsFormatArg};
 use crate::report::{self, OutputArg};
 
-/// The models that fit a shop's implicit events (views, carts, purchases); the rating models
-/// (baseline, SVD, SVD++) are for explicit ratings and are evaluated with `aisle eval`.
-const DEMO_MODELS: &str = "pop,trending,user-knn,item-knn";
+/// The models that fit a shop's implicit events (views, carts, purchases), including those that
+/// learn from the catalog and the shoppers' attributes; the rating models (baseline, SVD, SVD++)
+/// are for explicit ratings and are evaluated with `aisle eval`.
+const DEMO_MODELS: &str = "pop,trending,user-knn,item-knn,ials,bpr,ease,content,hybrid,blend";
 
 /// Arguments of `aisle demo`.
 #[derive(Debug, Args)]
@@ -53,8 +54,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         format: FormatArg::Csv,
         items: Some(files.items.clone()),
         items_format: ItemsFormatArg::Catalog,
+        users: Some(files.users.clone()),
         models: DEMO_MODELS.split(',').map(str::to_owned).collect(),
         params: Vec::new(),
+        config: None,
         cv: None,
         split: Some("last-k:2".to_owned()),
         k: 10,

@@ -9,7 +9,7 @@ use aisle_core::eval::{
     SplitStrategy, evaluate_ranking, evaluate_ratings, mean_std, split, summarize_ranking, summarize_ratings,
 };
 use aisle_core::models::registry::{Model, ModelSpec};
-use aisle_core::{Control, Feedback, FitContext, Observer, Progress};
+use aisle_core::{Control, Feedback, FitContext, Observer, Progress, SideInfo};
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -42,17 +42,26 @@ pub struct EvalArgs {
     /// Format of --items.
     #[arg(long, value_enum, default_value = "catalog", requires = "items")]
     pub items_format: ItemsFormatArg,
-    /// Comma-separated models (pop, trending, baseline, user-knn, item-knn, knn-baseline, svd, svdpp).
+    /// User attributes (a CSV/TSV with a header and a user id column), features for the hybrid.
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// Comma-separated models (pop, trending, baseline, user-knn, item-knn, knn-baseline, svd,
+    /// svdpp, ials, bpr, ease, content, hybrid, blend).
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_MODELS)]
     pub models: Vec<String>,
     /// Override a model parameter: MODEL.PATH=VALUE, e.g. `svd.reg=0.05`, `item-knn.k=20`,
     /// `baseline.method.als.epochs=5` (repeatable; the JSON report lists every parameter).
     #[arg(long = "param", value_name = "MODEL.PATH=VALUE")]
     pub params: Vec<String>,
+    /// Model parameters from a config file (`[models.NAME]` tables, as `aisle tune --write`
+    /// writes them); its models join --models, and --param still overrides.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// k-fold cross-validation with this many folds (the default for --data: 5).
     #[arg(long, conflicts_with_all = ["split", "train"])]
     pub cv: Option<usize>,
-    /// One split instead of CV: random:RATIO, leave-k:K, time:RATIO (latest share), last-k:K.
+    /// One split instead of CV: random:RATIO, leave-k:K, time:RATIO (latest share), last-k:K,
+    /// cold-items:RATIO (that share of the items held out entirely; only they are ranked).
     #[arg(long, conflicts_with = "train")]
     pub split: Option<String>,
     /// Cut-off of the ranking metrics.
@@ -163,17 +172,28 @@ pub struct EvalReport {
 /// Runs the evaluation and prints the report.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.k >= 1, "--k must be at least 1 (the length of each ranked list)");
-    let specs = parse_models(&args.models, &args.params)?;
-    let (splits, protocol) = prepare(args)?;
+    let config = args.config.as_deref().map(read_config).transpose()?.unwrap_or_default();
+    let specs = parse_specs(&args.models, &config, &args.params, true)?;
+    let (splits, protocol, side) = prepare(args)?;
+    if side.described_items() == 0
+        && let Some((name, _, _)) = specs.iter().find(|(_, _, s)| matches!(s, ModelSpec::Content(_)))
+    {
+        bail!(
+            "model {name} learns from item attributes: pass a catalog with --items FILE (and --items-format)"
+        );
+    }
     let first = &splits[0];
     let feedback = first.train.feedback();
     let n_interactions = first.train.nnz() + first.test.nnz();
+    let cold = matches!(strategy(args)?, SplitStrategy::ColdItems { .. }) && args.data.is_some();
     let options = RankingOptions {
         k: args.k,
         relevance_threshold: args.relevance_threshold,
-        candidates: match args.sampled_negatives {
-            None => Candidates::FullCatalog,
-            Some(n) => Candidates::SampledNegatives { n, seed: args.seed },
+        candidates: match (args.sampled_negatives, cold) {
+            (Some(_), true) => bail!("--sampled-negatives and a cold-items split do not combine"),
+            (None, true) => Candidates::ColdItems,
+            (None, false) => Candidates::FullCatalog,
+            (Some(n), false) => Candidates::SampledNegatives { n, seed: args.seed },
         },
     };
     let progress = progress_bar(args.no_progress, (splits.len() * specs.len()) as u64);
@@ -184,9 +204,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             let step =
                 FitProgress { bar: &progress, label: format!("{name} fold {}/{}", f + 1, splits.len()) };
             progress.set_message(step.label.clone());
-            folds.push(
-                evaluate_one(spec, s, &options, args.seed, &step).with_context(|| format!("model {name}"))?,
-            );
+            let fit = FitContext::seeded(args.seed).with_observer(&step).with_side(&side);
+            folds.push(evaluate_one(spec, s, &options, &fit).with_context(|| format!("model {name}"))?);
             progress.inc(1);
         }
         let summary = ModelSummary::of(&folds)?;
@@ -211,18 +230,48 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     report::print_eval(&report, args.output)
 }
 
-/// Parses `--models` and applies `--param`s, adding the popularity baseline when it is missing.
-fn parse_models(names: &[String], params: &[String]) -> anyhow::Result<Vec<(String, bool, ModelSpec)>> {
+/// Reads `[models.NAME]` tables from a config file (as `aisle tune --write` writes them).
+fn read_config(path: &Path) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let doc: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    match doc.get("models") {
+        Some(toml::Value::Table(t)) => {
+            t.iter().map(|(name, table)| Ok((name.clone(), serde_json::to_value(table)?))).collect()
+        }
+        _ => bail!("{}: no [models.NAME] table", path.display()),
+    }
+}
+
+/// Parses `--models`, merges the config's `[models.NAME]` tables (adding those models), then
+/// applies `--param`s; with `add_pop`, puts the popularity baseline first when it is missing.
+pub fn parse_specs(
+    names: &[String],
+    config: &[(String, serde_json::Value)],
+    params: &[String],
+    add_pop: bool,
+) -> anyhow::Result<Vec<(String, bool, ModelSpec)>> {
     let mut specs = Vec::with_capacity(names.len() + 1);
     for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
         let spec: ModelSpec = name.parse()?;
         spec.validate()?;
         specs.push((name.to_owned(), false, spec));
     }
+    for (name, table) in config {
+        if !specs.iter().any(|(n, _, _)| n == name) {
+            specs.push((
+                name.clone(),
+                false,
+                name.parse().with_context(|| format!("config [models.{name}]"))?,
+            ));
+        }
+        let (_, _, spec) = specs.iter_mut().find(|(n, _, _)| n == name).expect("just ensured");
+        spec.merge(table).with_context(|| format!("config [models.{name}]"))?;
+    }
     if specs.is_empty() {
         bail!("--models is empty; known: {}", ModelSpec::NAMES.join(", "));
     }
-    if !specs.iter().any(|(n, _, _)| n == "pop" || n == "popularity") {
+    if add_pop && !specs.iter().any(|(n, _, _)| n == "pop" || n == "popularity") {
         specs.insert(0, ("pop".to_owned(), true, "pop".parse()?));
     }
     for param in params {
@@ -241,15 +290,16 @@ fn parse_models(names: &[String], params: &[String]) -> anyhow::Result<Vec<(Stri
     Ok(specs)
 }
 
-/// Loads the data and produces the splits and a one-line description of the protocol.
-fn prepare(args: &EvalArgs) -> anyhow::Result<(Vec<Split>, String)> {
+/// Loads the data and produces the splits, a one-line description of the protocol and the
+/// side information.
+pub fn prepare(args: &EvalArgs) -> anyhow::Result<(Vec<Split>, String, SideInfo)> {
     if let (Some(train), Some(test)) = (&args.train, &args.test) {
         let mut loaded = load(&sources(args, &[train.as_path(), test.as_path()]))?;
         report::import_summary(&loaded.reports);
         let test_m = loaded.matrices.pop().context("test matrix")?;
         let train_m = loaded.matrices.pop().context("train matrix")?;
         let protocol = format!("train {} / test {}", train.display(), test.display());
-        return Ok((vec![Split { train: train_m, test: test_m }], protocol));
+        return Ok((vec![Split { train: train_m, test: test_m }], protocol, loaded.side));
     }
     let data: &Path = args.data.as_deref().context("--data or --train/--test is required")?;
     let mut loaded = load(&sources(args, &[data]))?;
@@ -258,7 +308,7 @@ fn prepare(args: &EvalArgs) -> anyhow::Result<(Vec<Split>, String)> {
     let strategy = strategy(args)?;
     let splits =
         split(&matrix, &strategy, args.seed).with_context(|| format!("splitting {}", data.display()))?;
-    Ok((splits, format!("{strategy:?}, seed {}", args.seed)))
+    Ok((splits, format!("{strategy:?}, seed {}", args.seed), loaded.side))
 }
 
 fn sources<'a>(args: &'a EvalArgs, events: &'a [&'a Path]) -> Sources<'a> {
@@ -266,28 +316,38 @@ fn sources<'a>(args: &'a EvalArgs, events: &'a [&'a Path]) -> Sources<'a> {
         events,
         format: args.format,
         items: args.items.as_deref().map(|p| (p, args.items_format)),
+        users: args.users.as_deref(),
         feedback: args.feedback,
         strict: args.strict,
     }
 }
 
 fn strategy(args: &EvalArgs) -> anyhow::Result<SplitStrategy> {
-    let Some(spec) = &args.split else {
-        return Ok(SplitStrategy::KFold { folds: args.cv.unwrap_or(5) });
-    };
-    let (kind, value) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
+    match &args.split {
+        None => Ok(SplitStrategy::KFold { folds: args.cv.unwrap_or(5) }),
+        Some(spec) => parse_split(spec).context("--split"),
+    }
+}
+
+/// A split as `--split` and `--validation` take it: random:RATIO, time:RATIO, leave-k:K,
+/// last-k:K or cold-items:RATIO.
+pub fn parse_split(spec: &str) -> anyhow::Result<SplitStrategy> {
+    let (kind, value) = spec.split_once(':').unwrap_or((spec, ""));
     let ratio = || -> anyhow::Result<f64> {
-        value.parse().with_context(|| format!("--split {spec}: expected a ratio such as {kind}:0.2"))
+        value.parse().with_context(|| format!("{spec}: expected a ratio such as {kind}:0.2"))
     };
     let count = || -> anyhow::Result<usize> {
-        value.parse().with_context(|| format!("--split {spec}: expected a count such as {kind}:1"))
+        value.parse().with_context(|| format!("{spec}: expected a count such as {kind}:1"))
     };
     Ok(match kind {
         "random" => SplitStrategy::Random { test_ratio: ratio()? },
         "time" => SplitStrategy::TimeGlobal { test_ratio: ratio()? },
         "leave-k" => SplitStrategy::LeaveKOut { k: count()? },
         "last-k" => SplitStrategy::LastK { k: count()? },
-        _ => bail!("--split {spec}: unknown kind {kind:?}; use random:R, time:R, leave-k:K or last-k:K"),
+        "cold-items" => SplitStrategy::ColdItems { test_ratio: ratio()? },
+        _ => {
+            bail!("{spec}: unknown kind {kind:?}; use random:R, time:R, leave-k:K, last-k:K or cold-items:R")
+        }
     })
 }
 
@@ -306,15 +366,15 @@ impl Observer for FitProgress<'_> {
     }
 }
 
-fn evaluate_one(
+/// Fits `spec` on the split's training half and evaluates it on the test half.
+pub fn evaluate_one(
     spec: &ModelSpec,
     s: &Split,
     options: &RankingOptions,
-    seed: u64,
-    observer: &dyn Observer,
+    fit: &FitContext<'_>,
 ) -> anyhow::Result<FoldResult> {
     let t = Instant::now();
-    let model: Model = spec.fit(&s.train, &FitContext { seed, observer })?;
+    let model: Model = spec.fit(&s.train, fit)?;
     let fit_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let rating = match s.train.feedback() {
@@ -343,9 +403,25 @@ fn progress_bar(hidden: bool, len: u64) -> ProgressBar {
 mod tests {
     use super::*;
 
+    fn parse_models(names: &[String], params: &[String]) -> anyhow::Result<Vec<(String, bool, ModelSpec)>> {
+        parse_specs(names, &[], params, true)
+    }
+
     #[test]
     fn popularity_is_added_once() {
         let specs = parse_models(&["svd".into(), " item-knn".into()], &[]).unwrap();
+        let config = [
+            ("svd".to_owned(), serde_json::json!({"factors": 7})),
+            ("ials".to_owned(), serde_json::json!({"reg": 2.0})),
+        ];
+        let with = parse_specs(&["svd".into()], &config, &["svd.reg=0.5".into()], false).unwrap();
+        let names: Vec<&str> = with.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(names, ["svd", "ials"], "config models join --models");
+        assert_eq!(
+            (with[0].2.params()["factors"].clone(), with[0].2.params()["reg"].clone()),
+            (7.into(), 0.5.into())
+        );
+        assert_eq!(with[1].2.params()["reg"], 2.0);
         let names: Vec<_> = specs.iter().map(|(n, a, _)| (n.as_str(), *a)).collect();
         assert_eq!(names, [("pop", true), ("svd", false), ("item-knn", false)]);
         let specs = parse_models(&["pop".into()], &[]).unwrap();

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use aisle_core::{EventKind, EventWeights, Feedback, Interactions};
+use aisle_core::{EventKind, EventWeights, Feedback, Interactions, SideInfo};
 use aisle_ingest::{Event, EventFormat, ImportOptions, ImportReport, Importer, ItemFormat, to_interactions};
 use anyhow::Context;
 use clap::ValueEnum;
@@ -85,8 +85,11 @@ pub enum FeedbackArg {
 pub struct Loaded {
     /// All files' interactions (one matrix per file, in the order read).
     pub matrices: Vec<Interactions>,
-    /// Import reports, one per file (the catalog's first).
+    /// Import reports, one per file (the catalog's and the users' first).
     pub reports: Vec<ImportReport>,
+    /// Item attributes from the catalog and user attributes from the users file, indexed like
+    /// the matrices (empty without them).
+    pub side: SideInfo,
 }
 
 /// What to read: event files (one matrix each) and optionally a catalog that fixes the item space.
@@ -98,6 +101,8 @@ pub struct Sources<'a> {
     pub format: FormatArg,
     /// A catalog read first, so items nobody touched are in the id space too.
     pub items: Option<(&'a Path, ItemsFormatArg)>,
+    /// A user attributes file (a delimited file with a header and a user id column).
+    pub users: Option<&'a Path>,
     /// How values are read.
     pub feedback: FeedbackArg,
     /// Make the first bad row fatal.
@@ -106,7 +111,7 @@ pub struct Sources<'a> {
 
 /// Reads the catalog (if any) and each event file into one id space.
 pub fn load(sources: &Sources<'_>) -> anyhow::Result<Loaded> {
-    let Sources { events: paths, format, items, feedback, strict } = *sources;
+    let Sources { events: paths, format, items, users, feedback, strict } = *sources;
     let mut importer = Importer::new(ImportOptions { strict, ..ImportOptions::default() });
     let mut batches = Vec::with_capacity(paths.len());
     let mut reports = Vec::with_capacity(paths.len() + 1);
@@ -114,6 +119,11 @@ pub fn load(sources: &Sources<'_>) -> anyhow::Result<Loaded> {
         let report = importer
             .read_items(path, &items_format.item_format())
             .with_context(|| format!("importing the catalog {}", path.display()))?;
+        reports.push(report);
+    }
+    if let Some(path) = users {
+        let report =
+            importer.read_users(path).with_context(|| format!("importing the users {}", path.display()))?;
         reports.push(report);
     }
     for path in paths {
@@ -136,7 +146,11 @@ pub fn load(sources: &Sources<'_>) -> anyhow::Result<Loaded> {
         .iter()
         .map(|events| to_interactions(events, n_users, n_items, feedback, &weights))
         .collect::<Result<_, _>>()?;
-    Ok(Loaded { matrices, reports })
+    let side = SideInfo {
+        items: importer.catalog().attributes(n_items),
+        users: importer.user_attributes().to_vec(),
+    };
+    Ok(Loaded { matrices, reports, side })
 }
 
 fn resolve_feedback(arg: FeedbackArg, batches: &[Vec<Event>]) -> Feedback {

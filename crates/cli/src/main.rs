@@ -1,11 +1,14 @@
 //! The `aisle` command: argument parsing and wiring only. Every capability lives in a library
-//! crate (aisle-core for models and evaluation, aisle-ingest for files and the synthetic shop).
+//! crate (aisle-core for models, evaluation and tuning, aisle-ingest for files and the synthetic
+//! shop).
 
+mod bench;
 mod demo;
 mod eval;
 mod generate;
 mod load;
 mod report;
+mod tune;
 
 use std::process::ExitCode;
 
@@ -27,6 +30,10 @@ enum Command {
     Eval(eval::EvalArgs),
     /// The demo shop end to end: generate it, import it, evaluate the event models on it.
     Demo(demo::DemoArgs),
+    /// Search a model's parameters on a validation split; write the best as config.
+    Tune(tune::TuneArgs),
+    /// Speed measurements: fits on large matrices, top-k selection.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +42,8 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Tune(args) => tune::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -43,9 +43,11 @@ fn out(text: &str) {
 }
 
 /// A table of strings: one header row, then data rows.
-struct Table {
-    headers: Vec<String>,
-    rows: Vec<Vec<String>>,
+pub struct Table {
+    /// Column names.
+    pub headers: Vec<String>,
+    /// Cells, one row per entry.
+    pub rows: Vec<Vec<String>>,
 }
 
 impl Table {
@@ -187,6 +189,21 @@ fn heading(report: &EvalReport) -> (String, String) {
         report.results.first().map_or(0, |r| r.summary.ranking.folds)
     );
     (data, ranking)
+}
+
+/// Prints `table` under `title` as an aligned table or Markdown, or `json` for `--output json`.
+pub fn print_table(
+    title: &str,
+    table: &Table,
+    json: &impl serde::Serialize,
+    output: OutputArg,
+) -> anyhow::Result<()> {
+    match output {
+        OutputArg::Json => out(&(serde_json::to_string_pretty(json)? + "\n")),
+        OutputArg::Table => out(&format!("{title}\n{}", table.text())),
+        OutputArg::Markdown => out(&format!("**{title}**\n\n{}", table.markdown())),
+    }
+    Ok(())
 }
 
 /// Prints the evaluation report in the chosen form.

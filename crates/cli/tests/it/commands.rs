@@ -3,16 +3,21 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn aisle(args: &[&str]) -> Output {
+pub fn aisle(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aisle")).args(args).output().expect("the aisle binary runs")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn generate(dir: &Path) {
-    let out = aisle(&[
+    generate_shop(dir, true);
+}
+
+/// A small generated shop in `dir` (with 1–5 ratings when `ratings`).
+pub fn generate_shop(dir: &Path, ratings: bool) {
+    let mut args = vec![
         "generate",
         "--users",
         "150",
@@ -22,10 +27,13 @@ fn generate(dir: &Path) {
         "6000",
         "--seed",
         "3",
-        "--ratings",
         "--out",
         dir.to_str().unwrap(),
-    ]);
+    ];
+    if ratings {
+        args.push("--ratings");
+    }
+    let out = aisle(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     for f in ["items.jsonl", "users.csv", "events.csv", "truth.jsonl"] {
         assert!(dir.join(f).is_file(), "missing {f}");

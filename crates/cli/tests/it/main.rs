@@ -1,3 +1,4 @@
 //! Integration tests of the `aisle` binary: real processes, real files in a temporary folder.
 
 mod commands;
+mod models;
