@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::latent::{Latent, PairFoldIn, PairLoss};
-use super::shards::{user_of, user_shards};
+use super::shards::{Seen, user_of, user_shards};
 use super::simd::{axpy, dot};
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
@@ -151,10 +151,11 @@ impl ModelParams for BprParams {
         };
         let mut model = BprModel { latent, fold_in };
         let mut shards = Shard::cut(data, k, ctx.seed);
+        let seen = Seen::new(data);
         let mut lr = self.learning_rate;
         for epoch in 1..=self.epochs {
             let step = Step { k, lr, reg: self.reg, bias_reg: self.bias_reg };
-            let loss = epoch_run(&mut model.latent, &mut shards, data, step);
+            let loss = epoch_run(&mut model.latent, &mut shards, data, &seen, step);
             lr *= self.lr_decay;
             if ctx.observer.wants_checkpoints() {
                 model.latent.finish();
@@ -229,7 +230,7 @@ impl Shard {
 }
 
 /// One epoch: rounds until every shard has drawn its share. Returns the mean `−ln σ(z)`.
-fn epoch_run(latent: &mut Latent, shards: &mut [Shard], data: &Interactions, step: Step) -> f64 {
+fn epoch_run(latent: &mut Latent, shards: &mut [Shard], data: &Interactions, seen: &Seen, step: Step) -> f64 {
     let k = step.k;
     let batch = (data.nnz() / (SHARDS * MIN_ROUNDS)).clamp(1, BATCH);
     for s in shards.iter_mut() {
@@ -250,7 +251,16 @@ fn epoch_run(latent: &mut Latent, shards: &mut [Shard], data: &Interactions, ste
             let n = shard.left.min(batch);
             shard.left -= n;
             shard.updates.clear();
-            pulp::Arch::new().dispatch(Round { step, shard, users: &mut users[..], items, bias, data, n });
+            pulp::Arch::new().dispatch(Round {
+                step,
+                shard,
+                users: &mut users[..],
+                items,
+                bias,
+                data,
+                n,
+                seen,
+            });
         });
         for shard in shards.iter() {
             for rec in shard.updates.chunks_exact(k + 2) {
@@ -275,6 +285,7 @@ struct Round<'a> {
     bias: &'a [f32],
     data: &'a Interactions,
     n: usize,
+    seen: &'a Seen,
 }
 
 impl pulp::WithSimd for Round<'_> {
@@ -282,7 +293,7 @@ impl pulp::WithSimd for Round<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let Round { step, shard, users, items, bias, data, n } = self;
+        let Round { step, shard, users, items, bias, data, n, seen } = self;
         let (k, lr) = (step.k, step.lr);
         let n_items = data.n_items() as u32;
         let first_user = shard.users.start;
@@ -294,7 +305,7 @@ impl pulp::WithSimd for Round<'_> {
             let i = row.indices[pos - data.user_offset(UserIdx(u as u32))];
             let Some(j) = (0..MAX_REJECTIONS).find_map(|_| {
                 let j = shard.rng.random_range(0..n_items);
-                row.indices.binary_search(&j).is_err().then_some(j)
+                (!seen.contains(u, row.indices, j)).then_some(j)
             }) else {
                 continue;
             };

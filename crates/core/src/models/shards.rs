@@ -48,6 +48,43 @@ pub(crate) fn user_of(data: &Interactions, users: Range<usize>, pos: usize) -> u
     lo
 }
 
+/// Which items each user has interacted with, for rejecting sampled negatives: a bitmap when it
+/// is small (at most
+/// [`BITMAP_BITS`] bits, e.g. 943 × 1,682 for MovieLens 100k: 200 KB, cache-resident), else a
+/// binary search in the user's row.
+pub(crate) enum Seen {
+    Bitmap { words: usize, bits: Vec<u64> },
+    Rows,
+}
+
+/// The largest `users × items` bitmap [`Seen`] builds: 32 MiB.
+const BITMAP_BITS: usize = 1 << 28;
+
+impl Seen {
+    pub(crate) fn new(data: &Interactions) -> Self {
+        let words = data.n_items().div_ceil(64);
+        if data.n_users().saturating_mul(words * 64) > BITMAP_BITS {
+            return Seen::Rows;
+        }
+        let mut bits = vec![0u64; data.n_users() * words];
+        for u in 0..data.n_users() {
+            for &i in data.user(UserIdx(u as u32)).indices {
+                bits[u * words + i as usize / 64] |= 1 << (i % 64);
+            }
+        }
+        Seen::Bitmap { words, bits }
+    }
+
+    #[inline(always)]
+    /// Whether user `u` (whose sorted row is `row`) has interacted with item `j`.
+    pub(crate) fn contains(&self, u: usize, row: &[u32], j: u32) -> bool {
+        match self {
+            Seen::Bitmap { words, bits } => bits[u * words + j as usize / 64] >> (j % 64) & 1 == 1,
+            Seen::Rows => row.binary_search(&j).is_ok(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +117,14 @@ mod tests {
             .map(|pos| if pos < 3 { user_of(&data, 0..1, pos) } else { user_of(&data, 1..4, pos) })
             .collect();
         assert_eq!(owners, [0, 0, 0, 2, 3, 3]);
+        let (bitmap, rows) = (Seen::new(&data), Seen::Rows);
+        assert!(matches!(bitmap, Seen::Bitmap { .. }));
+        for u in 0..4 {
+            let row = data.user(UserIdx(u as u32)).indices;
+            for j in 0..3 {
+                assert_eq!(bitmap.contains(u, row, j), rows.contains(u, row, j), "({u}, {j})");
+                assert_eq!(bitmap.contains(u, row, j), row.contains(&j));
+            }
+        }
     }
 }
