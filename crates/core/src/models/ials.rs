@@ -203,6 +203,8 @@ struct Scratch {
     entries: Vec<(u32, f32, f32)>,
     /// Per entry: `(c − 1)·(y·v)` of the current product.
     t: Vec<f32>,
+    /// The row's `y_j`, copied contiguously (see [`GATHER`]).
+    gathered: Vec<f32>,
     /// `k × k` system (column-major) and its factorisation workspace, for Cholesky.
     system: Vec<f32>,
     stack: faer::dyn_stack::MemBuffer,
@@ -223,6 +225,7 @@ impl Scratch {
             ap: vec![0.0; k],
             entries: Vec::new(),
             t: Vec::new(),
+            gathered: Vec::new(),
             system,
             stack: faer::dyn_stack::MemBuffer::new(req),
         }
@@ -262,7 +265,7 @@ impl pulp::WithSimd for Task<'_> {
                 x.fill(0.0);
                 continue;
             }
-            let system = System { fixed, gram, lambda: step.fold.lambda(n_other, sum_w) };
+            let system = System { rows: Rows::Fixed(fixed), gram, lambda: step.fold.lambda(n_other, sum_w) };
             match step.solver {
                 IalsSolver::Cg => cg(simd, x, &system, step.cg_steps, scratch),
                 IalsSolver::Cholesky => cholesky(simd, x, &system, scratch),
@@ -272,15 +275,39 @@ impl pulp::WithSimd for Task<'_> {
 }
 
 /// The operands of one row's system `A = G + λI + Σ (c − 1) y yᵀ`.
+#[derive(Copy, Clone)]
 struct System<'a> {
-    fixed: &'a [f32],
+    rows: Rows<'a>,
     gram: &'a [f32],
     lambda: f32,
 }
 
-impl System<'_> {
-    fn y(&self, col: u32, k: usize) -> &[f32] {
-        &self.fixed[col as usize * k..(col as usize + 1) * k]
+/// Where a row's fixed-side vectors `y_j` are read from.
+#[derive(Copy, Clone)]
+enum Rows<'a> {
+    /// The fixed factor matrix, by column index.
+    Fixed(&'a [f32]),
+    /// A contiguous copy, by entry position (see [`GATHER`]).
+    Gathered(&'a [f32]),
+}
+
+/// Rows with at least `GATHER.start` and fewer than `GATHER.end` entries copy their `y_j` into a
+/// contiguous buffer on the first CG pass, so the other passes stream it instead of chasing
+/// scattered rows again (the item half-step of a large matrix reads user vectors from all over
+/// memory). Capped at 65,536 rows (16 MiB at 64 factors) per task, and only done when the fixed
+/// factors are larger than [`GATHER_FIXED_BYTES`]: a cache-resident matrix gains nothing.
+const GATHER: std::ops::Range<usize> = 64..1 << 16;
+
+/// See [`GATHER`]: 8 MiB, a few times the per-core L2.
+const GATHER_FIXED_BYTES: usize = 8 << 20;
+
+impl<'a> System<'a> {
+    #[inline(always)]
+    fn y(&self, j: usize, col: u32, k: usize) -> &'a [f32] {
+        match self.rows {
+            Rows::Fixed(f) => &f[col as usize * k..(col as usize + 1) * k],
+            Rows::Gathered(g) => &g[j * k..(j + 1) * k],
+        }
     }
 
     /// `out = A v`: all the row's dot products first (independent, so they overlap), then one
@@ -298,14 +325,14 @@ impl System<'_> {
         // Plain loops, not closures: a closure is not compiled with the caller's target features,
         // so SIMD inside one would fall back to out-of-line intrinsics.
         t.clear();
-        for &(col, cm1, _) in entries {
-            t.push(cm1 * dot(simd, self.y(col, k), v));
+        for (j, &(col, cm1, _)) in entries.iter().enumerate() {
+            t.push(cm1 * dot(simd, self.y(j, col, k), v));
         }
         for (o, x) in out.iter_mut().zip(v) {
             *o = self.lambda * x;
         }
         sym_matvec(simd, self.gram, v, out);
-        accumulate(simd, entries.len(), |j| self.y(entries[j].0, k), t, out);
+        accumulate(simd, entries.len(), |j| self.y(j, entries[j].0, k), t, out);
     }
 }
 
@@ -313,11 +340,22 @@ impl System<'_> {
 #[inline(always)]
 fn cg<S: Simd>(simd: S, x: &mut [f32], sys: &System<'_>, steps: usize, s: &mut Scratch) {
     let k = x.len();
-    let Scratch { r, p, ap, entries, t, .. } = s;
+    let Scratch { r, p, ap, entries, t, gathered, .. } = s;
+    let mut sys = *sys;
+    if GATHER.contains(&entries.len())
+        && let Rows::Fixed(fixed) = sys.rows
+        && size_of_val(fixed) > GATHER_FIXED_BYTES
+    {
+        gathered.clear();
+        for &(col, _, _) in entries.iter() {
+            gathered.extend_from_slice(&fixed[col as usize * k..(col as usize + 1) * k]);
+        }
+        sys.rows = Rows::Gathered(gathered);
+    }
     // r = b − A x, with b = Σ c·p·y: one blocked pass with coefficients c·p − (c − 1)(y·x).
     t.clear();
-    for &(col, cm1, cp) in entries.iter() {
-        t.push(cp - cm1 * dot(simd, sys.y(col, k), x));
+    for (j, &(col, cm1, cp)) in entries.iter().enumerate() {
+        t.push(cp - cm1 * dot(simd, sys.y(j, col, k), x));
     }
     for (rr, xx) in r.iter_mut().zip(x.iter()) {
         *rr = -sys.lambda * xx;
@@ -327,7 +365,7 @@ fn cg<S: Simd>(simd: S, x: &mut [f32], sys: &System<'_>, steps: usize, s: &mut S
     for (rr, a) in r.iter_mut().zip(ap.iter()) {
         *rr -= a;
     }
-    accumulate(simd, entries.len(), |j| sys.y(entries[j].0, k), t, r);
+    accumulate(simd, entries.len(), |j| sys.y(j, entries[j].0, k), t, r);
     p.copy_from_slice(r);
     let mut rs = dot(simd, r, r);
     for _ in 0..steps {
@@ -360,8 +398,8 @@ fn cholesky<S: Simd>(simd: S, x: &mut [f32], sys: &System<'_>, s: &mut Scratch) 
     let Scratch { r: b, system, entries, stack, .. } = s;
     system.copy_from_slice(sys.gram);
     b.fill(0.0);
-    for &(col, cm1, cp) in entries.iter() {
-        let y = sys.y(col, k);
+    for (j, &(col, cm1, cp)) in entries.iter().enumerate() {
+        let y = sys.y(j, col, k);
         for (q, column) in system.chunks_exact_mut(k).enumerate() {
             axpy(simd, cm1 * y[q], y, column);
         }

@@ -185,6 +185,28 @@ fn same_seed_gives_an_identical_model() {
 }
 
 #[test]
+fn models_do_not_depend_on_the_thread_count() {
+    let data = checkerboard();
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a pool");
+    let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("a pool");
+    for case in cases() {
+        let scores = |pool: &rayon::ThreadPool| {
+            pool.install(|| {
+                let model = fit(&case, &data, 11);
+                let mut all = Vec::new();
+                for u in 0..data.n_users() as u32 {
+                    let mut s = vec![0f32; data.n_items()];
+                    model.score_user(UserIdx(u), &mut s).unwrap();
+                    all.extend(s.iter().map(|x| x.to_bits()));
+                }
+                all
+            })
+        };
+        assert_eq!(scores(&one), scores(&three), "{}: 1 and 3 threads differ", case.name);
+    }
+}
+
+#[test]
 fn fold_in_of_a_training_history_nearly_reproduces_its_recommendations() {
     let data = checkerboard();
     for case in cases() {
