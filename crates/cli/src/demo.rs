@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::eval::{self, EvalArgs};
-use crate::load::{FeedbackArg, FormatArg, ItemsFormatArg};
+use crate::load::{DataArgs, FeedbackArg, FormatArg, ItemsFormatArg};
 use crate::report::{self, OutputArg};
 
 /// The models that fit a shop's implicit events (views, carts, purchases), including those that
@@ -48,13 +48,17 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let files = write_shop(&shop, &args.dir).with_context(|| format!("writing {}", args.dir.display()))?;
     report::note(&crate::generate::describe(&shop, &files));
     let eval_args = EvalArgs {
-        data: Some(files.events.clone()),
-        train: None,
-        test: None,
-        format: FormatArg::Csv,
-        items: Some(files.items.clone()),
-        items_format: ItemsFormatArg::Catalog,
-        users: Some(files.users.clone()),
+        input: DataArgs {
+            data: Some(files.events.clone()),
+            train: None,
+            test: None,
+            format: FormatArg::Csv,
+            items: Some(files.items.clone()),
+            items_format: ItemsFormatArg::Catalog,
+            users: Some(files.users.clone()),
+            feedback: FeedbackArg::Implicit,
+            strict: false,
+        },
         models: DEMO_MODELS.split(',').map(str::to_owned).collect(),
         params: Vec::new(),
         config: None,
@@ -62,11 +66,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         split: Some("last-k:2".to_owned()),
         k: 10,
         seed: args.seed,
-        feedback: FeedbackArg::Implicit,
         relevance_threshold: None,
         sampled_negatives: None,
         output: OutputArg::Table,
-        strict: false,
         no_progress: false,
     };
     eval::run(&eval_args)

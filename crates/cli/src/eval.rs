@@ -15,7 +15,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::load::{FeedbackArg, FormatArg, ItemsFormatArg, Sources, load};
+use crate::load::{DataArgs, load};
 use crate::report::{self, OutputArg};
 
 /// The models `aisle eval` runs when `--models` is not given.
@@ -24,27 +24,9 @@ pub const DEFAULT_MODELS: &str = "pop,baseline,user-knn,item-knn,knn-baseline,sv
 /// Arguments of `aisle eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// A dataset to split (see --cv and --split).
-    #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
-    pub data: Option<PathBuf>,
-    /// A training file, evaluated against --test (no splitting).
-    #[arg(long, requires = "test")]
-    pub train: Option<PathBuf>,
-    /// The test file paired with --train.
-    #[arg(long, requires = "train")]
-    pub test: Option<PathBuf>,
-    /// Format of the input files.
-    #[arg(long, value_enum, default_value = "tsv")]
-    pub format: FormatArg,
-    /// A catalog to read before the events: every item in it is ranked, touched or not.
-    #[arg(long)]
-    pub items: Option<PathBuf>,
-    /// Format of --items.
-    #[arg(long, value_enum, default_value = "catalog", requires = "items")]
-    pub items_format: ItemsFormatArg,
-    /// User attributes (a CSV/TSV with a header and a user id column), features for the hybrid.
-    #[arg(long)]
-    pub users: Option<PathBuf>,
+    /// Input files.
+    #[command(flatten)]
+    pub input: DataArgs,
     /// Comma-separated models (pop, trending, baseline, user-knn, item-knn, knn-baseline, svd,
     /// svdpp, ials, bpr, ease, content, hybrid, blend).
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_MODELS)]
@@ -70,9 +52,6 @@ pub struct EvalArgs {
     /// Seed of splits and models.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// How values are read: explicit ratings or implicit confidence.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub feedback: FeedbackArg,
     /// Only test interactions with a value at least this count as relevant (default: all).
     #[arg(long)]
     pub relevance_threshold: Option<f32>,
@@ -82,9 +61,6 @@ pub struct EvalArgs {
     /// Output: an aligned table, JSON or Markdown.
     #[arg(long, value_enum, default_value = "table")]
     pub output: OutputArg,
-    /// Make any bad input row fatal.
-    #[arg(long)]
-    pub strict: bool,
     /// Hide progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -185,7 +161,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let first = &splits[0];
     let feedback = first.train.feedback();
     let n_interactions = first.train.nnz() + first.test.nnz();
-    let cold = matches!(strategy(args)?, SplitStrategy::ColdItems { .. }) && args.data.is_some();
+    let cold = matches!(strategy(args)?, SplitStrategy::ColdItems { .. }) && args.input.data.is_some();
     let options = RankingOptions {
         k: args.k,
         relevance_threshold: args.relevance_threshold,
@@ -293,33 +269,26 @@ pub fn parse_specs(
 /// Loads the data and produces the splits, a one-line description of the protocol and the
 /// side information.
 pub fn prepare(args: &EvalArgs) -> anyhow::Result<(Vec<Split>, String, SideInfo)> {
-    if let (Some(train), Some(test)) = (&args.train, &args.test) {
-        let mut loaded = load(&sources(args, &[train.as_path(), test.as_path()]))?;
+    let input = &args.input;
+    if let (Some(train), Some(test)) = (&input.train, &input.test) {
+        let mut loaded = load(&input.sources(&[train.as_path(), test.as_path()]))?;
         report::import_summary(&loaded.reports);
         let test_m = loaded.matrices.pop().context("test matrix")?;
         let train_m = loaded.matrices.pop().context("train matrix")?;
         let protocol = format!("train {} / test {}", train.display(), test.display());
         return Ok((vec![Split { train: train_m, test: test_m }], protocol, loaded.side));
     }
-    let data: &Path = args.data.as_deref().context("--data or --train/--test is required")?;
-    let mut loaded = load(&sources(args, &[data]))?;
+    if input.train.is_some() {
+        bail!("--train needs --test (aisle tune searches on --train alone)");
+    }
+    let data: &Path = input.data.as_deref().context("--data or --train/--test is required")?;
+    let mut loaded = load(&input.sources(&[data]))?;
     report::import_summary(&loaded.reports);
     let matrix = loaded.matrices.pop().context("data matrix")?;
     let strategy = strategy(args)?;
     let splits =
         split(&matrix, &strategy, args.seed).with_context(|| format!("splitting {}", data.display()))?;
     Ok((splits, format!("{strategy:?}, seed {}", args.seed), loaded.side))
-}
-
-fn sources<'a>(args: &'a EvalArgs, events: &'a [&'a Path]) -> Sources<'a> {
-    Sources {
-        events,
-        format: args.format,
-        items: args.items.as_deref().map(|p| (p, args.items_format)),
-        users: args.users.as_deref(),
-        feedback: args.feedback,
-        strict: args.strict,
-    }
 }
 
 fn strategy(args: &EvalArgs) -> anyhow::Result<SplitStrategy> {

@@ -1,11 +1,59 @@
 //! Reading datasets for evaluation: one file to split, or a train/test pair sharing one id space.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aisle_core::{EventKind, EventWeights, Feedback, Interactions, SideInfo};
 use aisle_ingest::{Event, EventFormat, ImportOptions, ImportReport, Importer, ItemFormat, to_interactions};
 use anyhow::Context;
-use clap::ValueEnum;
+use clap::{Args, ValueEnum};
+
+/// Where the data comes from: the input options `aisle eval` and `aisle tune` share.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// One dataset, split by the command (eval: --cv or --split; tune: --validation).
+    #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
+    pub data: Option<PathBuf>,
+    /// A training file (eval: evaluated against --test; tune: searched on, a validation split
+    /// held out of it).
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    /// The test file paired with --train, never seen by a search.
+    #[arg(long, requires = "train")]
+    pub test: Option<PathBuf>,
+    /// Format of the input files.
+    #[arg(long, value_enum, default_value = "tsv")]
+    pub format: FormatArg,
+    /// A catalog to read before the events: every item in it is ranked, touched or not, and the
+    /// content and hybrid models learn from its attributes.
+    #[arg(long)]
+    pub items: Option<PathBuf>,
+    /// Format of --items.
+    #[arg(long, value_enum, default_value = "catalog", requires = "items")]
+    pub items_format: ItemsFormatArg,
+    /// User attributes (a CSV/TSV with a header and a user id column), features for the hybrid.
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// How values are read: explicit ratings or implicit confidence.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub feedback: FeedbackArg,
+    /// Make any bad input row fatal.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl DataArgs {
+    /// The files to read, event files `events` first.
+    pub fn sources<'a>(&'a self, events: &'a [&'a Path]) -> Sources<'a> {
+        Sources {
+            events,
+            format: self.format,
+            items: self.items.as_deref().map(|p| (p, self.items_format)),
+            users: self.users.as_deref(),
+            feedback: self.feedback,
+            strict: self.strict,
+        }
+    }
+}
 
 /// File formats `--format` accepts.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -17,7 +17,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::eval::{parse_specs, parse_split};
-use crate::load::{FeedbackArg, FormatArg, ItemsFormatArg, Sources, load};
+use crate::load::{DataArgs, load};
 use crate::report::{self, OutputArg, Table};
 
 /// `--search`.
@@ -65,30 +65,9 @@ impl MetricArg {
 /// Arguments of `aisle tune`.
 #[derive(Debug, Args)]
 pub struct TuneArgs {
-    /// The data to tune on (a validation split of it is held out).
-    #[arg(long, required_unless_present = "train", conflicts_with_all = ["train", "test"])]
-    pub data: Option<PathBuf>,
-    /// A training file to tune on (a validation split of it is held out).
-    #[arg(long)]
-    pub train: Option<PathBuf>,
-    /// A test file for one final, honest evaluation of the best and the default settings.
-    #[arg(long, requires = "train")]
-    pub test: Option<PathBuf>,
-    /// Format of the input files.
-    #[arg(long, value_enum, default_value = "tsv")]
-    pub format: FormatArg,
-    /// A catalog (item attributes).
-    #[arg(long)]
-    pub items: Option<PathBuf>,
-    /// Format of --items.
-    #[arg(long, value_enum, default_value = "catalog", requires = "items")]
-    pub items_format: ItemsFormatArg,
-    /// User attributes.
-    #[arg(long)]
-    pub users: Option<PathBuf>,
-    /// How values are read.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub feedback: FeedbackArg,
+    /// Input files (--train alone is searched on; --test, if given, is used once at the end).
+    #[command(flatten)]
+    pub input: DataArgs,
     /// The model to tune.
     #[arg(long)]
     pub model: String,
@@ -126,9 +105,6 @@ pub struct TuneArgs {
     /// Output: an aligned table, JSON or Markdown.
     #[arg(long, value_enum, default_value = "table")]
     pub output: OutputArg,
-    /// Make any bad input row fatal.
-    #[arg(long)]
-    pub strict: bool,
 }
 
 /// Everything `aisle tune` found.
@@ -220,21 +196,14 @@ fn dimensions(args: &TuneArgs, base: &ModelSpec) -> anyhow::Result<Vec<Dimension
 
 /// The training data (and the test data, if any) with the side information.
 fn read(args: &TuneArgs) -> anyhow::Result<(Interactions, Option<Interactions>, SideInfo)> {
-    let paths: Vec<&Path> = match (&args.data, &args.train, &args.test) {
+    let input = &args.input;
+    let paths: Vec<&Path> = match (&input.data, &input.train, &input.test) {
         (Some(d), _, _) => vec![d],
         (None, Some(t), Some(test)) => vec![t, test],
         (None, Some(t), None) => vec![t],
         (None, None, _) => bail!("--data or --train is required"),
     };
-    let sources = Sources {
-        events: &paths,
-        format: args.format,
-        items: args.items.as_deref().map(|p| (p, args.items_format)),
-        users: args.users.as_deref(),
-        feedback: args.feedback,
-        strict: args.strict,
-    };
-    let mut loaded = load(&sources)?;
+    let mut loaded = load(&input.sources(&paths))?;
     report::import_summary(&loaded.reports);
     let test = if paths.len() == 2 { loaded.matrices.pop() } else { None };
     let train = loaded.matrices.pop().context("training data")?;

@@ -86,32 +86,46 @@ impl Csr {
     /// The transpose (with `n_cols` rows), by counting sort: indices stay sorted.
     fn transpose(&self, n_cols: usize) -> Csr {
         let nnz = self.indices.len();
-        let mut indptr = vec![0usize; n_cols + 1];
-        for &c in &self.indices {
-            indptr[c as usize + 1] += 1;
-        }
-        for c in 0..n_cols {
-            indptr[c + 1] += indptr[c];
-        }
-        let mut next = indptr.clone();
         let mut indices = vec![0u32; nnz];
         let mut values = vec![0f32; nnz];
         let timed = !self.ts.is_empty();
         let mut ts = vec![0i64; if timed { nnz } else { 0 }];
-        for r in 0..self.indptr.len() - 1 {
-            for k in self.indptr[r]..self.indptr[r + 1] {
-                let c = self.indices[k] as usize;
-                let dst = next[c];
-                next[c] += 1;
-                indices[dst] = r as u32;
-                values[dst] = self.values[k];
-                if timed {
-                    ts[dst] = self.ts[k];
-                }
+        let indptr = transpose_with(&self.indptr, &self.indices, n_cols, |k, dst, r| {
+            indices[dst] = r;
+            values[dst] = self.values[k];
+            if timed {
+                ts[dst] = self.ts[k];
             }
-        }
+        });
         Csr { indptr, indices, values, ts }
     }
+}
+
+/// The counting-sort transpose of compressed rows (`indptr`, column `indices`) with `n_cols`
+/// columns: calls `place(k, dst, row)` for every entry `k`, where `dst` is its slot in the
+/// transposed order (by column, then row, so rows stay sorted), and returns the transposed
+/// `indptr`. Callers move their own per-entry data; nothing else is allocated per entry.
+pub(crate) fn transpose_with(
+    indptr: &[usize],
+    indices: &[u32],
+    n_cols: usize,
+    mut place: impl FnMut(usize, usize, u32),
+) -> Vec<usize> {
+    let mut out = vec![0usize; n_cols + 1];
+    for &c in indices {
+        out[c as usize + 1] += 1;
+    }
+    for c in 0..n_cols {
+        out[c + 1] += out[c];
+    }
+    let mut next = out.clone();
+    for (r, w) in indptr.windows(2).enumerate() {
+        for (k, &c) in (w[0]..w[1]).zip(&indices[w[0]..w[1]]) {
+            place(k, next[c as usize], r as u32);
+            next[c as usize] += 1;
+        }
+    }
+    out
 }
 
 /// One row of a matrix: a user's items (or an item's users), sorted by index.

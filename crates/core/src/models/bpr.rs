@@ -29,15 +29,12 @@ use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::latent::{Latent, PairFoldIn, PairLoss};
+use super::latent::{Latent, LatentModel, PairFoldIn, PairLoss};
 use super::shards::{Seen, user_of, user_shards};
 use super::simd::{axpy, dot};
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
-use crate::recommender::{
-    FitContext, FitError, ModelError, ModelParams, ParamError, Progress, Recommender, Scored, check_history,
-    check_item, check_user,
-};
+use crate::recommender::{FitContext, FitError, ModelParams, ParamError, Progress};
 use crate::rng;
 
 const MODEL: &str = "bpr";
@@ -341,45 +338,52 @@ pub struct BprModel {
     fold_in: PairFoldIn,
 }
 
-impl BprModel {
-    /// The trained vectors and item biases.
-    pub fn latent(&self) -> &Latent {
+impl LatentModel for BprModel {
+    const NAME: &'static str = MODEL;
+
+    fn latent(&self) -> &Latent {
         &self.latent
+    }
+
+    fn fold_in(&self, history: &[(ItemIdx, f32)]) -> Vec<f32> {
+        self.latent.fold_in_pairwise(history, self.fold_in)
     }
 }
 
-impl Recommender for BprModel {
-    fn name(&self) -> &'static str {
-        MODEL
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Feedback, Interaction};
+    use crate::recommender::Recommender;
 
-    fn n_users(&self) -> usize {
-        self.latent.n_users()
-    }
-
-    fn n_items(&self) -> usize {
-        self.latent.n_items()
-    }
-
-    fn score_user(&self, user: UserIdx, out: &mut [f32]) -> Result<(), ModelError> {
-        check_user(self, user, out)?;
-        self.latent.score_user(user.index(), out);
-        Ok(())
-    }
-
-    fn score_history(&self, history: &[(ItemIdx, f32)], out: &mut [f32]) -> Result<(), ModelError> {
-        check_history(self, history, out)?;
-        let x = self.latent.fold_in_pairwise(history, self.fold_in);
-        self.latent.score(&x, out);
-        Ok(())
-    }
-
-    fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
-        check_item(self, item)?;
-        Ok(self.latent.similar(item, n, exclude))
-    }
-
-    fn predict(&self, _: UserIdx, _: ItemIdx) -> Result<f32, ModelError> {
-        Err(ModelError::Unsupported { model: MODEL, operation: "rating prediction" })
+    #[test]
+    fn validation_names_the_field_and_untouched_items_tie_at_zero() {
+        let ok = BprParams::default();
+        assert_eq!(ok.validate(), Ok(()));
+        for (p, field) in [
+            (BprParams { factors: 0, ..ok.clone() }, "factors"),
+            (BprParams { epochs: 0, ..ok.clone() }, "epochs"),
+            (BprParams { fold_in_epochs: 0, ..ok.clone() }, "fold_in_epochs"),
+            (BprParams { learning_rate: 0.0, ..ok.clone() }, "learning_rate"),
+            (BprParams { lr_decay: 1.5, ..ok.clone() }, "lr_decay"),
+            (BprParams { reg: -1.0, ..ok.clone() }, "reg"),
+            (BprParams { bias_reg: f32::NAN, ..ok.clone() }, "bias_reg"),
+            (BprParams { init_std: 0.0, ..ok.clone() }, "init_std"),
+        ] {
+            assert_eq!(p.validate().unwrap_err().field, field);
+        }
+        // Items 4 and 5 have no interaction: after training they score exactly 0 for everyone,
+        // however often they were drawn as negatives.
+        let e = |u, i| Interaction { user: UserIdx(u), item: ItemIdx(i), value: 1.0, ts: 0 };
+        let entries = (0..20u32).flat_map(|u| [e(u, u % 4), e(u, (u + 1) % 4)]).collect();
+        let data = Interactions::new(20, 6, Feedback::Implicit, entries).unwrap();
+        let m = BprParams { factors: 4, epochs: 30, ..ok }.fit(&data, &FitContext::seeded(1)).unwrap();
+        let mut s = [1f32; 6];
+        m.score_user(UserIdx(0), &mut s).unwrap();
+        assert_eq!((s[4], s[5]), (0.0, 0.0));
+        assert!(s[..4].iter().any(|&x| x != 0.0));
+        // An empty history folds in as the zero vector: scores are the item biases.
+        m.score_history(&[], &mut s).unwrap();
+        assert_eq!(s.to_vec(), m.latent().item_biases().to_vec());
     }
 }

@@ -259,3 +259,64 @@ impl Recommender for ContentModel {
         Err(ModelError::Unsupported { model: MODEL, operation: "rating prediction" })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Feedback, Interaction};
+    use crate::side::{ItemAttributes, SideInfo};
+
+    fn side() -> SideInfo {
+        let item = |title: &str, cat: &str, brand: &str| {
+            Some(ItemAttributes {
+                title: title.into(),
+                categories: vec![cat.into()],
+                brand: Some(brand.into()),
+                ..ItemAttributes::default()
+            })
+        };
+        SideInfo {
+            items: vec![
+                item("red wool scarf", "winter", "acme"),
+                item("blue wool scarf", "winter", "zen"),
+                item("red swim shorts", "summer", "acme"),
+                item("blue swim shorts", "summer", "zen"),
+            ],
+            users: vec![],
+        }
+    }
+
+    #[test]
+    fn item_vectors_are_unit_and_field_weights_choose_the_neighbours() {
+        let e = Interaction { user: UserIdx(0), item: ItemIdx(0), value: 1.0, ts: 0 };
+        let data = Interactions::new(1, 4, Feedback::Implicit, vec![e]).unwrap();
+        let ctx = FitContext::seeded(0);
+        let side = side();
+        let p = ContentParams { min_df: 1, max_df: 1.0, ..ContentParams::default() };
+        let m = p.fit(&data, &ctx.with_side(&side)).unwrap();
+        for i in 0..4 {
+            let norm: f32 = m.item_features(ItemIdx(i)).iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "item {i}: {norm}");
+        }
+        // Category and title words dominate: the scarf's nearest is the other scarf.
+        assert_eq!(m.similar_items(ItemIdx(0), 1, &[]).unwrap()[0].item, ItemIdx(1));
+        // Only the brand counts: the nearest is the other acme item.
+        let brand_only = ContentParams {
+            title_weight: 0.0,
+            description_weight: 0.0,
+            tags_weight: 0.0,
+            category_weight: 0.0,
+            price_weight: 0.0,
+            brand_weight: 1.0,
+            ..p
+        };
+        let m = brand_only.fit(&data, &ctx.with_side(&side)).unwrap();
+        assert_eq!(m.similar_items(ItemIdx(0), 1, &[]).unwrap()[0].item, ItemIdx(2));
+        assert!(
+            matches!(ContentParams::default().fit(&data, &ctx), Err(FitError::Unfit { .. })),
+            "no catalog"
+        );
+        let zero = ContentParams { brand_weight: 0.0, ..brand_only };
+        assert_eq!(zero.validate().unwrap_err().field, "title_weight");
+    }
+}

@@ -222,3 +222,49 @@ impl Recommender for EaseModel {
         Err(ModelError::Unsupported { model: MODEL, operation: "rating prediction" })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Feedback, Interaction};
+
+    #[test]
+    fn weights_match_the_closed_form_by_hand() {
+        // X = [[1, 1], [1, 0]]: XᵀX = [[2, 1], [1, 1]]; λ = 1: P = (XᵀX + I)⁻¹ = [[2, −1], [−1, 3]] / 5.
+        // B_01 = −P_01 / P_11 = 1/3, B_10 = −P_10 / P_00 = 1/2, diagonal 0.
+        let e = |u, i| Interaction { user: UserIdx(u), item: ItemIdx(i), value: 4.0, ts: 0 };
+        let data = Interactions::new(2, 2, Feedback::Implicit, vec![e(0, 0), e(0, 1), e(1, 0)]).unwrap();
+        let m = EaseParams { reg: 1.0, ..EaseParams::default() }.fit(&data, &FitContext::seeded(0)).unwrap();
+        let close = |a: f32, b: f32| assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        close(m.weight(ItemIdx(0), ItemIdx(1)), 1.0 / 3.0);
+        close(m.weight(ItemIdx(1), ItemIdx(0)), 0.5);
+        close(m.weight(ItemIdx(0), ItemIdx(0)), 0.0);
+        // User 1 (item 0 only) scores item 1 with B_01; fold-in of the same history agrees.
+        let (mut s, mut f) = ([0f32; 2], [0f32; 2]);
+        m.score_user(UserIdx(1), &mut s).unwrap();
+        m.score_history(&[(ItemIdx(0), 4.0)], &mut f).unwrap();
+        close(s[1], 1.0 / 3.0);
+        assert_eq!(s, f);
+    }
+
+    #[test]
+    fn large_catalogs_are_refused_naming_the_alternatives() {
+        let data = Interactions::new(1, 5, Feedback::Implicit, vec![]).unwrap();
+        let p = EaseParams { max_items: 4, ..EaseParams::default() };
+        assert_eq!(p.fit(&data, &FitContext::seeded(0)).unwrap_err(), FitError::EmptyData { model: "ease" });
+        let e = Interaction { user: UserIdx(0), item: ItemIdx(0), value: 1.0, ts: 0 };
+        let data = Interactions::new(1, 5, Feedback::Implicit, vec![e]).unwrap();
+        match p.fit(&data, &FitContext::seeded(0)) {
+            Err(FitError::Unfit { reason, .. }) => {
+                assert!(
+                    reason.contains("max_items = 4")
+                        && reason.contains("ials")
+                        && reason.contains("item-knn"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(EaseParams { reg: 0.0, ..EaseParams::default() }.validate().unwrap_err().field, "reg");
+    }
+}

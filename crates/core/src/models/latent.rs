@@ -22,8 +22,10 @@ use rand::Rng;
 
 use super::linalg::{implicit_solve, norm};
 use super::simd::{gram, score_rows};
-use crate::ids::ItemIdx;
-use crate::recommender::{Scored, top_excluding};
+use crate::ids::{ItemIdx, UserIdx};
+use crate::recommender::{
+    ModelError, Recommender, Scored, check_history, check_item, check_user, top_excluding,
+};
 use crate::rng;
 
 /// The pairwise loss a fold-in optimises (module doc).
@@ -233,5 +235,54 @@ impl Latent {
         }
         scores[item.index()] = f32::NEG_INFINITY;
         top_excluding(&mut scores, n, exclude)
+    }
+}
+
+/// A model that serves from a [`Latent`]: implementing this gives it the whole [`Recommender`]
+/// contract. iALS, BPR and the hybrid differ only in how they fold an unseen user in.
+pub trait LatentModel: Send + Sync {
+    /// The model's short stable name.
+    const NAME: &'static str;
+
+    /// The trained vectors.
+    fn latent(&self) -> &Latent;
+
+    /// The vector of an unseen user with `history` (items already checked).
+    fn fold_in(&self, history: &[(ItemIdx, f32)]) -> Vec<f32>;
+}
+
+impl<T: LatentModel> Recommender for T {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
+    fn n_users(&self) -> usize {
+        self.latent().n_users()
+    }
+
+    fn n_items(&self) -> usize {
+        self.latent().n_items()
+    }
+
+    fn score_user(&self, user: UserIdx, out: &mut [f32]) -> Result<(), ModelError> {
+        check_user(self, user, out)?;
+        self.latent().score_user(user.index(), out);
+        Ok(())
+    }
+
+    fn score_history(&self, history: &[(ItemIdx, f32)], out: &mut [f32]) -> Result<(), ModelError> {
+        check_history(self, history, out)?;
+        let x = self.fold_in(history);
+        self.latent().score(&x, out);
+        Ok(())
+    }
+
+    fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
+        check_item(self, item)?;
+        Ok(self.latent().similar(item, n, exclude))
+    }
+
+    fn predict(&self, _: UserIdx, _: ItemIdx) -> Result<f32, ModelError> {
+        Err(ModelError::Unsupported { model: T::NAME, operation: "rating prediction" })
     }
 }

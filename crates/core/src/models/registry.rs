@@ -319,4 +319,28 @@ mod tests {
         baseline.set("method.als.epochs", "3").unwrap();
         assert_eq!(baseline.params()["method"]["als"]["epochs"], 3);
     }
+
+    #[test]
+    fn maps_take_new_keys_and_merges_nest() {
+        let mut blend: ModelSpec = "blend".parse().unwrap();
+        blend.set("weights.content", "0.5").unwrap();
+        assert_eq!(blend.params()["weights"]["content"], 0.5);
+        let err = blend.set("weights.nope", "1").unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        let mut ials: ModelSpec = "ials".parse().unwrap();
+        let err = ials.set("nope", "1").unwrap_err();
+        assert!(err.reason.contains("no such parameter"), "{err}");
+        ials.merge(&serde_json::json!({"factors": 8, "solver": "cholesky"})).unwrap();
+        assert_eq!(
+            (ials.params()["factors"].clone(), ials.params()["solver"].clone()),
+            (8.into(), "cholesky".into())
+        );
+        assert!(ials.merge(&serde_json::json!({"factors": 0})).is_err());
+        assert_eq!(ials.params()["factors"], 8, "a failed merge changes nothing");
+        let mut baseline: ModelSpec = "baseline".parse().unwrap();
+        baseline.merge(&serde_json::json!({"method": {"als": {"epochs": 4}}})).unwrap();
+        assert_eq!(baseline.params()["method"]["als"]["reg_i"], 10.0, "siblings are kept");
+        assert_eq!(ials.steps_param(), Some("iterations"));
+        assert_eq!(baseline.steps_param(), None);
+    }
 }

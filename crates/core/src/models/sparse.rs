@@ -3,7 +3,7 @@
 //! axis, so one implementation serves both directions), EASE's training rows, the content
 //! model's item features.
 
-use crate::data::Row;
+use crate::data::{Row, transpose_with};
 
 /// Compressed sparse rows with sorted column indexes.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,24 +45,11 @@ impl Sparse {
 
     /// The transpose, with `n_cols` rows (columns past the data are empty rows).
     pub(crate) fn transpose(&self, n_cols: usize) -> Self {
-        let mut indptr = vec![0usize; n_cols + 1];
-        for &c in &self.idx {
-            indptr[c as usize + 1] += 1;
-        }
-        for c in 0..n_cols {
-            indptr[c + 1] += indptr[c];
-        }
-        let mut next = indptr.clone();
         let (mut idx, mut val) = (vec![0u32; self.idx.len()], vec![0f32; self.val.len()]);
-        for r in 0..self.n_rows() {
-            let (cols, vals) = self.row(r);
-            for (&c, &v) in cols.iter().zip(vals) {
-                let slot = &mut next[c as usize];
-                idx[*slot] = r as u32;
-                val[*slot] = v;
-                *slot += 1;
-            }
-        }
+        let indptr = transpose_with(&self.indptr, &self.idx, n_cols, |k, dst, r| {
+            idx[dst] = r;
+            val[dst] = self.val[k];
+        });
         Self { indptr, idx, val }
     }
 

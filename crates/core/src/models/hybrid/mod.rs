@@ -43,14 +43,11 @@ mod train;
 use serde::{Deserialize, Serialize};
 
 use super::features::{Field, Vocabulary, all_item_tokens, counts};
-use super::latent::{Latent, PairFoldIn, PairLoss};
+use super::latent::{Latent, LatentModel, PairFoldIn, PairLoss};
 use super::sparse::Sparse;
 use crate::data::Interactions;
-use crate::ids::{ItemIdx, UserIdx};
-use crate::recommender::{
-    FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored, check_history,
-    check_item, check_user,
-};
+use crate::ids::ItemIdx;
+use crate::recommender::{FitContext, FitError, ModelError, ModelParams, ParamError};
 use crate::side::SideInfo;
 
 const MODEL: &str = "hybrid";
@@ -345,11 +342,6 @@ impl HybridModel {
         Self { users, items, embeddings: e, latent, fold }
     }
 
-    /// The representations every score is computed from.
-    pub fn latent(&self) -> &Latent {
-        &self.latent
-    }
-
     /// Names of the item features beyond identity (`category:shoes`, `title:scarf`, ...).
     pub fn item_feature_names(&self) -> &[String] {
         &self.items.names
@@ -410,38 +402,63 @@ fn represent(rows: &Sparse, emb: &[f32], bias: Option<&[f32]>, k: usize) -> (Vec
     (reps, biases)
 }
 
-impl Recommender for HybridModel {
-    fn name(&self) -> &'static str {
-        MODEL
+impl LatentModel for HybridModel {
+    const NAME: &'static str = MODEL;
+
+    fn latent(&self) -> &Latent {
+        &self.latent
     }
 
-    fn n_users(&self) -> usize {
-        self.latent.n_users()
+    fn fold_in(&self, history: &[(ItemIdx, f32)]) -> Vec<f32> {
+        self.latent.fold_in_pairwise(history, self.fold)
     }
+}
 
-    fn n_items(&self) -> usize {
-        self.latent.n_items()
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Feedback, Interaction};
+    use crate::ids::UserIdx;
 
-    fn score_user(&self, user: UserIdx, out: &mut [f32]) -> Result<(), ModelError> {
-        check_user(self, user, out)?;
-        self.latent.score_user(user.index(), out);
-        Ok(())
-    }
-
-    fn score_history(&self, history: &[(ItemIdx, f32)], out: &mut [f32]) -> Result<(), ModelError> {
-        check_history(self, history, out)?;
-        let x = self.latent.fold_in_pairwise(history, self.fold);
-        self.latent.score(&x, out);
-        Ok(())
-    }
-
-    fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
-        check_item(self, item)?;
-        Ok(self.latent.similar(item, n, exclude))
-    }
-
-    fn predict(&self, _: UserIdx, _: ItemIdx) -> Result<f32, ModelError> {
-        Err(ModelError::Unsupported { model: MODEL, operation: "rating prediction" })
+    #[test]
+    fn validation_names_the_field_and_feature_matrices_are_normalised() {
+        let ok = HybridParams::default();
+        assert_eq!(ok.validate(), Ok(()));
+        for (p, field) in [
+            (HybridParams { components: 0, ..ok.clone() }, "components"),
+            (HybridParams { epochs: 0, ..ok.clone() }, "epochs"),
+            (HybridParams { max_sampled: 0, ..ok.clone() }, "max_sampled"),
+            (HybridParams { learning_rate: 0.0, ..ok.clone() }, "learning_rate"),
+            (HybridParams { item_alpha: -1.0, ..ok.clone() }, "item_alpha"),
+            (HybridParams { positive_threshold: f32::NAN, ..ok.clone() }, "positive_threshold"),
+            (HybridParams { item_identity: false, item_features: false, ..ok.clone() }, "item_identity"),
+            (HybridParams { user_identity: false, user_features: false, ..ok.clone() }, "user_identity"),
+        ] {
+            assert_eq!(p.validate().unwrap_err().field, field);
+        }
+        let side = SideInfo {
+            items: vec![
+                Some(crate::side::ItemAttributes { categories: vec!["a".into()], ..Default::default() }),
+                Some(crate::side::ItemAttributes { categories: vec!["a".into()], ..Default::default() }),
+                None,
+            ],
+            users: vec![vec!["segment=x".into()], vec!["segment=x".into()]],
+        };
+        let items = ok.item_matrix(&side, 3);
+        assert_eq!((items.n_features, items.names.clone()), (4, vec!["category:a".to_owned()]));
+        assert_eq!(
+            items.rows.row(0),
+            (&[0u32, 3][..], &[0.5f32, 0.5][..]),
+            "identity + category, summing to 1"
+        );
+        assert_eq!(items.rows.row(2), (&[2u32][..], &[1.0f32][..]), "an undescribed item: identity only");
+        let users = ok.user_matrix(&side, 2);
+        assert_eq!(users.names, ["segment=x"]);
+        // Without identity features, an item with no attribute has no feature at all: refused.
+        let e = Interaction { user: UserIdx(0), item: ItemIdx(0), value: 1.0, ts: 0 };
+        let data = Interactions::new(2, 3, Feedback::Implicit, vec![e]).unwrap();
+        let no_id = HybridParams { item_identity: false, ..ok };
+        let err = no_id.fit(&data, &FitContext::seeded(0).with_side(&side)).unwrap_err();
+        assert!(matches!(err, FitError::Unfit { .. }), "{err:?}");
     }
 }
