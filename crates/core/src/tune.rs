@@ -495,6 +495,20 @@ mod tests {
         assert!((70..130).contains(&below), "{below} of 200 below 1");
     }
 
+    #[test]
+    fn every_default_space_yields_valid_settings() {
+        let mut with_space = 0;
+        for name in ModelSpec::NAMES {
+            let base: ModelSpec = name.parse().unwrap();
+            let Some(dims) = default_space(&base) else { continue };
+            with_space += 1;
+            for setting in settings(&dims, Search::Random { trials: 8 }, 1).unwrap() {
+                apply(&base, &setting).unwrap_or_else(|e| panic!("{name}: {setting:?}: {e}"));
+            }
+        }
+        assert_eq!(with_space, 10, "all but pop, trending, baseline and blend have a space");
+    }
+
     /// A synthetic problem with a known best setting: the score of an SVD setting is a smooth
     /// bowl around factors = 50, reg = 0.03 (on a log scale); no model is fitted.
     fn bowl(spec: &ModelSpec) -> f64 {
