@@ -5,7 +5,7 @@ use std::io::BufRead;
 use crate::fields;
 use crate::format::{Column, ColumnMap, EventFormat, Header, alias};
 use crate::importer::{Decoded, Importer, Sink, kind_and_value};
-use crate::lines::{Fields, Record, Records, Sep, Splitter};
+use crate::lines::{Fields, Records, Sep, Splitter};
 use crate::report::{Bad, ImportError, reason};
 
 /// How to read one delimited format.
@@ -230,16 +230,7 @@ pub(crate) fn read(
     let input = sink.report.source.clone();
     let mut records = Records::new(reader, Some(Splitter::new(spec.sep.clone(), spec.quoting)), &input);
     let mut layout = spec.fixed.clone();
-    loop {
-        let line_no = match records.next_record()? {
-            Record::End => break,
-            Record::Bad(n, bad) => {
-                sink.report.rows += 1;
-                imp.reject(sink, n, bad)?;
-                continue;
-            }
-            Record::Row(n) => n,
-        };
+    while let Some(line_no) = records.next_row(&mut sink.report, imp.options())? {
         let fields = records.fields();
         let l = match &layout {
             Some(l) => l,

@@ -8,7 +8,7 @@ use crate::catalog::ItemMeta;
 use crate::delimited::normalize;
 use crate::fields::{self, text_or_latin1};
 use crate::format::{ImportOptions, ItemFormat};
-use crate::lines::{Fields, Record, Records, Sep, Splitter};
+use crate::lines::{Fields, Records, Sep, Splitter};
 use crate::report::{Bad, ImportError, ImportReport, reason};
 
 /// The 19 genre flags of GroupLens `u.item`, in file order.
@@ -180,16 +180,7 @@ pub(crate) fn read(
     let (splitter, has_header) = layout(format);
     let mut records = Records::new(reader, splitter, &report.source.clone());
     let mut cols: Option<Columns> = None;
-    loop {
-        let line_no = match records.next_record()? {
-            Record::End => return Ok(()),
-            Record::Bad(n, bad) => {
-                report.rows += 1;
-                report.reject(n, bad, &opts)?;
-                continue;
-            }
-            Record::Row(n) => n,
-        };
+    while let Some(line_no) = records.next_row(report, &opts)? {
         let fields = records.fields();
         if has_header && cols.is_none() {
             let names = (0..fields.len()).map(|k| normalize(fields.get(k))).collect();
@@ -202,4 +193,5 @@ pub(crate) fn read(
             Err(bad) => report.reject(line_no, bad, &opts)?,
         }
     }
+    Ok(())
 }

@@ -9,7 +9,8 @@ use std::ops::Range;
 
 use memchr::memchr;
 
-use crate::report::{Bad, ImportError, io_error, reason};
+use crate::ImportOptions;
+use crate::report::{Bad, ImportError, ImportReport, io_error, reason};
 
 /// Longest accepted line (or quoted record), in bytes; longer ones are rejected, not buffered.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
@@ -274,6 +275,25 @@ impl<R: BufRead> Records<R> {
                 return Ok(Record::Bad(line_no, bad));
             }
             return Ok(Record::Row(line_no));
+        }
+    }
+
+    /// The line number of the next readable row; a record that cannot be read is counted as a
+    /// row and rejected in `report` (fatal in strict mode) and skipped. `None` at the end.
+    pub(crate) fn next_row(
+        &mut self,
+        report: &mut ImportReport,
+        opts: &ImportOptions,
+    ) -> Result<Option<u64>, ImportError> {
+        loop {
+            match self.next_record()? {
+                Record::End => return Ok(None),
+                Record::Row(n) => return Ok(Some(n)),
+                Record::Bad(n, bad) => {
+                    report.rows += 1;
+                    report.reject(n, bad, opts)?;
+                }
+            }
         }
     }
 

@@ -10,7 +10,7 @@ use std::io::BufRead;
 use crate::ImportOptions;
 use crate::delimited::normalize;
 use crate::fields::{self, text_or_latin1};
-use crate::lines::{Record, Records, Sep, Splitter};
+use crate::lines::{Records, Sep, Splitter};
 use crate::report::{Bad, ImportError, ImportReport, reason};
 
 /// Reads every row, handing `(user id, tokens)` of each valid one to `keep`.
@@ -24,16 +24,7 @@ pub(crate) fn read(
     let sep = Sep::Byte(if tab { b'\t' } else { b',' });
     let mut records = Records::new(reader, Some(Splitter::new(sep, !tab)), &report.source.clone());
     let mut header: Option<(usize, Vec<String>)> = None;
-    loop {
-        let line = match records.next_record()? {
-            Record::End => return Ok(()),
-            Record::Bad(n, bad) => {
-                report.rows += 1;
-                report.reject(n, bad, &opts)?;
-                continue;
-            }
-            Record::Row(n) => n,
-        };
+    while let Some(line) = records.next_row(report, &opts)? {
         let f = records.fields();
         let Some((id_col, names)) = &header else {
             let names: Vec<String> = (0..f.len()).map(|k| normalize(f.get(k))).collect();
@@ -75,4 +66,5 @@ pub(crate) fn read(
             .collect();
         keep(&id, tokens, report);
     }
+    Ok(())
 }
