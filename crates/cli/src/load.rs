@@ -76,7 +76,7 @@ pub enum FormatArg {
 }
 
 impl FormatArg {
-    fn event_format(self) -> EventFormat {
+    pub fn event_format(self) -> EventFormat {
         match self {
             FormatArg::Ml100k => EventFormat::Ml100k,
             FormatArg::Ml1m => EventFormat::Ml1m,
@@ -107,7 +107,7 @@ pub enum ItemsFormatArg {
 }
 
 impl ItemsFormatArg {
-    fn item_format(self) -> ItemFormat {
+    pub fn item_format(self) -> ItemFormat {
         match self {
             ItemsFormatArg::Catalog => ItemFormat::CatalogJsonl,
             ItemsFormatArg::Ml100k => ItemFormat::Ml100kItem,

@@ -1,13 +1,15 @@
 //! The `aisle` command: argument parsing and wiring only. Every capability lives in a library
 //! crate (aisle-core for models, evaluation and tuning, aisle-ingest for files and the synthetic
-//! shop).
+//! shop, aisle-engine and aisle-server for the service).
 
 mod bench;
 mod demo;
 mod eval;
 mod generate;
+mod import;
 mod load;
 mod report;
+mod serve;
 mod tune;
 
 use std::process::ExitCode;
@@ -34,6 +36,14 @@ enum Command {
     Tune(tune::TuneArgs),
     /// Speed measurements: fits on large matrices, top-k selection.
     Bench(bench::BenchArgs),
+    /// Run the API server (`--demo`: generate a demo shop, import it, train, serve).
+    Serve(serve::ServeArgs),
+    /// Load catalog, user and event files into the store.
+    Import(import::ImportArgs),
+    /// Train the configured model into the store.
+    Train(serve::TrainArgs),
+    /// Recommendations for a user from the store's serving model.
+    Recommend(serve::RecommendArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +54,10 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Tune(args) => tune::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Serve(args) => serve::serve(&args),
+        Command::Import(args) => import::run(&args),
+        Command::Train(args) => serve::train(&args),
+        Command::Recommend(args) => serve::recommend(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

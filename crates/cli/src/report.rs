@@ -35,6 +35,12 @@ pub fn import_summary(reports: &[ImportReport]) {
     }
 }
 
+/// Prints a command's output (stdout).
+pub fn print(text: &str) {
+    out(text);
+}
+
+/// Writes a report to stdout.
 fn out(text: &str) {
     #[expect(clippy::print_stdout, reason = "the report is the command's output")]
     {

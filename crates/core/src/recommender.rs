@@ -1,5 +1,6 @@
 //! The contract every model meets: [`ModelParams`] (validate, then fit) and [`Recommender`]
-//! (score known users, fold in unseen ones, similar items, rating prediction).
+//! (score known users, fold in unseen ones, score a subset of the catalog, similar items and
+//! item-item affinity, rating prediction).
 
 use std::borrow::Cow;
 
@@ -47,7 +48,7 @@ pub enum ModelError {
     /// An output buffer has the wrong length.
     #[error("score buffer has length {got}, expected {expected}")]
     BufferLength {
-        /// `n_items`.
+        /// `n_items`, or for the `*_items` methods the number of items asked for.
         expected: usize,
         /// What was passed.
         got: usize,
@@ -219,8 +220,49 @@ pub trait Recommender: Send + Sync {
     /// (ratings for explicit models, confidence for implicit ones), without refitting: fold-in.
     fn score_history(&self, history: &[(ItemIdx, f32)], out: &mut [f32]) -> Result<(), ModelError>;
 
+    /// Writes into `out[j]` the score [`Recommender::score_user`] gives `items[j]`, bit for bit
+    /// (`out` is as long as `items`; items may repeat and come in any order). For scoring a
+    /// slice of the catalog, such as one category: models whose scores cost the same per item
+    /// (the factor models, biases, popularity) compute only the items asked for; the default
+    /// scores every item and picks, which is what the models that score by scattering over the
+    /// catalog (neighbourhoods, EASE, content, blends) would do anyway.
+    fn score_user_items(&self, user: UserIdx, items: &[ItemIdx], out: &mut [f32]) -> Result<(), ModelError> {
+        check_user_items(self, user, items, out)?;
+        let mut all = vec![0f32; self.n_items()];
+        self.score_user(user, &mut all)?;
+        gather(&all, items, out);
+        Ok(())
+    }
+
+    /// Writes into `out[j]` the score [`Recommender::score_history`] gives `items[j]` for
+    /// `history`, bit for bit; as [`Recommender::score_user_items`] otherwise. The fold-in is
+    /// computed once per call, so a caller that needs several slices for one history should ask
+    /// for them together.
+    fn score_history_items(
+        &self,
+        history: &[(ItemIdx, f32)],
+        items: &[ItemIdx],
+        out: &mut [f32],
+    ) -> Result<(), ModelError> {
+        check_history_items(self, history, items, out)?;
+        let mut all = vec![0f32; self.n_items()];
+        self.score_history(history, &mut all)?;
+        gather(&all, items, out);
+        Ok(())
+    }
+
     /// The `n` items most similar to `item`, never `item` itself nor any of `exclude`.
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError>;
+
+    /// How similar `b` is to `a` by this model, on the scale [`Recommender::similar_items`]
+    /// reports: whenever `similar_items(a, ..)` lists `b`, with exactly that score (e.g. to
+    /// explain a recommendation by an item the user viewed). `None` when the model has no
+    /// item-item measure (the default), when an index is unknown, or when the measure does not
+    /// cover the pair (a zero factor vector; a pair outside item-kNN's stored neighbours).
+    fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
+        let _ = (a, b);
+        None
+    }
 
     /// The predicted rating of (user, item), clipped to the training scale; `Unsupported` for
     /// ranking-only models.
@@ -260,6 +302,53 @@ pub fn top_excluding(scores: &mut [f32], n: usize, exclude: &[ItemIdx]) -> Vec<S
 pub fn check_user(model: &dyn Recommender, user: UserIdx, out: &[f32]) -> Result<(), ModelError> {
     check_user_index(model, user)?;
     check_buffer(model, out)
+}
+
+/// Checks a user index, an output buffer as long as `items`, and every item, as every
+/// `score_user_items` must.
+pub fn check_user_items<M: Recommender + ?Sized>(
+    model: &M,
+    user: UserIdx,
+    items: &[ItemIdx],
+    out: &[f32],
+) -> Result<(), ModelError> {
+    if user.index() >= model.n_users() {
+        return Err(ModelError::UnknownUser { index: user.0, n: model.n_users() });
+    }
+    check_items(model, items, out)
+}
+
+/// Checks every history item, an output buffer as long as `items`, and every item, as every
+/// `score_history_items` must.
+pub fn check_history_items<M: Recommender + ?Sized>(
+    model: &M,
+    history: &[(ItemIdx, f32)],
+    items: &[ItemIdx],
+    out: &[f32],
+) -> Result<(), ModelError> {
+    known_items(model.n_items(), history.iter().map(|&(item, _)| item))?;
+    check_items(model, items, out)
+}
+
+fn check_items<M: Recommender + ?Sized>(model: &M, items: &[ItemIdx], out: &[f32]) -> Result<(), ModelError> {
+    if out.len() != items.len() {
+        return Err(ModelError::BufferLength { expected: items.len(), got: out.len() });
+    }
+    known_items(model.n_items(), items.iter().copied())
+}
+
+fn known_items(n: usize, mut items: impl Iterator<Item = ItemIdx>) -> Result<(), ModelError> {
+    match items.find(|item| item.index() >= n) {
+        Some(item) => Err(ModelError::UnknownItem { index: item.0, n }),
+        None => Ok(()),
+    }
+}
+
+/// `out[j] = all[items[j]]` (indexes already checked).
+fn gather(all: &[f32], items: &[ItemIdx], out: &mut [f32]) {
+    for (o, i) in out.iter_mut().zip(items) {
+        *o = all[i.index()];
+    }
 }
 
 /// Checks a (user, item) pair, as every `predict` must.

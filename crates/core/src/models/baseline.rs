@@ -20,7 +20,7 @@ use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
     FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored, check_history,
-    check_pair, check_user,
+    check_history_items, check_pair, check_user, check_user_items,
 };
 
 const MODEL: &str = "baseline";
@@ -120,13 +120,18 @@ impl BaselineParams {
 }
 
 /// Fitted biases: `μ`, one `b_u` per user and one `b_i` per item (zero for unseen ones).
-#[derive(Clone, Debug, PartialEq)]
+///
+/// A bias over no rating with zero regularisation is `0 / 0`, NaN, and is serialised as such
+/// (see `floats`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Baselines {
     /// Global mean of the training values.
     pub mu: f32,
     /// User biases, indexed by user.
+    #[serde(with = "crate::models::floats")]
     pub bu: Vec<f32>,
     /// Item biases, indexed by item.
+    #[serde(with = "crate::models::floats")]
     pub bi: Vec<f32>,
 }
 
@@ -219,7 +224,7 @@ fn sgd(
 }
 
 /// Predicts `μ + b_u + b_i`; ranks items by `b_i` for everyone.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BaselineModel {
     baselines: Baselines,
     fold_in_reg_u: f32,
@@ -257,6 +262,14 @@ impl BaselineModel {
             *o = base + bi;
         }
     }
+
+    /// [`BaselineModel::fill`] for `items` (checked) alone, by the same additions.
+    fn fill_items(&self, bu: f32, items: &[ItemIdx], out: &mut [f32]) {
+        let base = self.baselines.mu + bu;
+        for (o, i) in out.iter_mut().zip(items) {
+            *o = base + self.baselines.bi[i.index()];
+        }
+    }
 }
 
 impl Recommender for BaselineModel {
@@ -281,6 +294,23 @@ impl Recommender for BaselineModel {
     fn score_history(&self, history: &[(ItemIdx, f32)], out: &mut [f32]) -> Result<(), ModelError> {
         check_history(self, history, out)?;
         self.fill(self.baselines.fold_in_user(history, self.fold_in_reg_u), out);
+        Ok(())
+    }
+
+    fn score_user_items(&self, user: UserIdx, items: &[ItemIdx], out: &mut [f32]) -> Result<(), ModelError> {
+        check_user_items(self, user, items, out)?;
+        self.fill_items(self.baselines.bu[user.index()], items, out);
+        Ok(())
+    }
+
+    fn score_history_items(
+        &self,
+        history: &[(ItemIdx, f32)],
+        items: &[ItemIdx],
+        out: &mut [f32],
+    ) -> Result<(), ModelError> {
+        check_history_items(self, history, items, out)?;
+        self.fill_items(self.baselines.fold_in_user(history, self.fold_in_reg_u), items, out);
         Ok(())
     }
 

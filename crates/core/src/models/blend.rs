@@ -109,7 +109,7 @@ impl ModelParams for BlendParams {
 }
 
 /// A fitted [`BlendParams`] model: the fitted components and their weights.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlendModel {
     components: Vec<(Model, f32)>,
     norm: BlendNorm,

@@ -332,7 +332,7 @@ impl pulp::WithSimd for Round<'_> {
 }
 
 /// A trained [`BprParams`] model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BprModel {
     latent: Latent,
     fold_in: PairFoldIn,

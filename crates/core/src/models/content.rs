@@ -168,15 +168,35 @@ impl ContentParams {
 }
 
 /// A fitted [`ContentParams`] model: unit item vectors, their inverted index, and the training
-/// rows that make the users' profiles.
-#[derive(Clone, Debug, PartialEq)]
+/// rows that make the users' profiles. The index is the transpose of the item vectors, as large
+/// as they are, so it is rebuilt on load rather than stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ContentParts")]
 pub struct ContentModel {
     items: Sparse,
+    #[serde(skip)]
     postings: Sparse,
     rows: Sparse,
     /// `field:token` of every feature column.
     names: Vec<String>,
     binary: bool,
+}
+
+/// What [`ContentModel`] stores: the fields it writes, in its order (binary formats read fields
+/// by position).
+#[derive(Deserialize)]
+struct ContentParts {
+    items: Sparse,
+    rows: Sparse,
+    names: Vec<String>,
+    binary: bool,
+}
+
+impl From<ContentParts> for ContentModel {
+    fn from(p: ContentParts) -> Self {
+        let postings = p.items.transpose(p.names.len());
+        Self { items: p.items, postings, rows: p.rows, names: p.names, binary: p.binary }
+    }
 }
 
 impl ContentModel {
@@ -208,6 +228,7 @@ impl ContentModel {
         if norm == 0.0 {
             return;
         }
+        // `affinity` repeats these sums for one item: keep the two in step.
         for &c in &touched {
             let p = profile[c as usize] / norm;
             let (items, vals) = self.postings.row(c as usize);
@@ -215,6 +236,30 @@ impl ContentModel {
                 out[j as usize] += p * x;
             }
         }
+    }
+}
+
+impl ContentModel {
+    /// The cosine [`Recommender::similar_items`] gives `b` as a neighbour of `a`:
+    /// [`ContentModel::score_profile`]'s sums for the profile of `a` alone, restricted to `b`.
+    /// `None` when either item has no feature.
+    fn affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
+        let (cols, vals) = self.items.row(a.index());
+        if self.items.row(b.index()).0.is_empty() {
+            return None;
+        }
+        // A one-item profile is the item's own vector (weight 1; its columns are unique).
+        let norm = vals.iter().map(|x| x.powi(2)).sum::<f32>().sqrt();
+        if norm == 0.0 {
+            return None;
+        }
+        let mut score = 0f32;
+        for (&c, &x) in cols.iter().zip(vals) {
+            if let Some(y) = self.items.get(b.index(), c) {
+                score += x / norm * y;
+            }
+        }
+        Some(score)
     }
 }
 
@@ -253,6 +298,14 @@ impl Recommender for ContentModel {
         }
         scores[item.index()] = f32::NEG_INFINITY;
         Ok(top_excluding(&mut scores, n, exclude))
+    }
+
+    fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
+        let n = self.n_items();
+        if a.index() >= n || b.index() >= n {
+            return None;
+        }
+        self.affinity(a, b)
     }
 
     fn predict(&self, _: UserIdx, _: ItemIdx) -> Result<f32, ModelError> {

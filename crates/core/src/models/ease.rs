@@ -157,10 +157,11 @@ fn to_b(mut p: Vec<f32>, n: usize) -> Vec<f32> {
 
 /// A trained [`EaseParams`] model: the `n × n` item-item weights and the training rows they
 /// score.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EaseModel {
     n: usize,
     /// `B`, row-major: row `i` is what item `i` contributes to every item's score.
+    #[serde(with = "crate::models::floats")]
     weights: Vec<f32>,
     binary: bool,
     /// Each training user's row `x_u`.
@@ -216,6 +217,11 @@ impl Recommender for EaseModel {
         let mut scores = self.weights[item.index() * self.n..(item.index() + 1) * self.n].to_vec();
         scores[item.index()] = f32::NEG_INFINITY;
         Ok(top_excluding(&mut scores, n, exclude))
+    }
+
+    /// `B_ab`, what [`Recommender::similar_items`] ranks by (0 for an item with itself).
+    fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
+        (a.index() < self.n && b.index() < self.n).then(|| self.weight(a, b))
     }
 
     fn predict(&self, _: UserIdx, _: ItemIdx) -> Result<f32, ModelError> {

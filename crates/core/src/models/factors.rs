@@ -2,6 +2,8 @@
 //! them — scores for every item (one dense mat-vec), clipped rating predictions, cosine similar
 //! items and the ridge-regression fold-in of an unseen user (see `svd.rs` for the penalty).
 
+use serde::{Deserialize, Serialize};
+
 use super::linalg::{dot, norm, ridge_solve};
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
@@ -9,7 +11,10 @@ use crate::recommender::{Scored, top_excluding};
 
 /// Trained biased factors, `r̂ = μ + b_u + b_i + q_iᵀp_u`: what SVD and SVD++ (whose `p_u` here
 /// already includes the implicit term) serve.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Every float that SGD touched may be non-finite after a diverging fit (too high a learning
+/// rate), and is serialised to survive that (see `floats`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FactorCore {
     pub(crate) k: usize,
     pub(crate) mu: f32,
@@ -17,15 +22,22 @@ pub struct FactorCore {
     pub(crate) biased: bool,
     /// The training scale `predict` clips to.
     pub(crate) range: (f32, f32),
+    #[serde(with = "crate::models::floats")]
     pub(crate) user_bias: Vec<f32>,
+    #[serde(with = "crate::models::floats")]
     pub(crate) item_bias: Vec<f32>,
     /// `n_users × k`, row-major.
+    #[serde(with = "crate::models::floats")]
     pub(crate) user_factors: Vec<f32>,
     /// `n_items × k`, row-major: scoring a user is one dense mat-vec.
+    #[serde(with = "crate::models::floats")]
     pub(crate) item_factors: Vec<f32>,
     /// `|q_i|`, for cosine similarity; filled by [`FactorCore::finish`].
+    #[serde(with = "crate::models::floats")]
     pub(crate) item_norms: Vec<f32>,
-    /// The fold-in penalty on top of `reg · n`; set by [`FactorCore::finish`].
+    /// The fold-in penalty on top of `reg · n`; set by [`FactorCore::finish`] (infinite for a
+    /// learning rate near the smallest float).
+    #[serde(with = "crate::models::floats")]
     pub(crate) prior: f32,
 }
 
@@ -135,6 +147,19 @@ impl FactorCore {
         self.score(self.user_bias[u.index()], self.user(u.index()), out);
     }
 
+    /// `out[j]` = what [`FactorCore::score`] gives `items[j]` (checked), by the same additions
+    /// in the same order, so bit for bit.
+    pub(crate) fn score_items(&self, b_u: f32, p: &[f32], items: &[ItemIdx], out: &mut [f32]) {
+        let base = self.mu + b_u;
+        for (o, i) in out.iter_mut().zip(items) {
+            *o = base + self.item_bias[i.index()] + dot(self.item(i.index()), p);
+        }
+    }
+
+    pub(crate) fn score_user_items(&self, u: UserIdx, items: &[ItemIdx], out: &mut [f32]) {
+        self.score_items(self.user_bias[u.index()], self.user(u.index()), items, out);
+    }
+
     /// The rating of a training user for an item, clipped to the training scale.
     pub(crate) fn predict(&self, u: UserIdx, i: ItemIdx) -> f32 {
         let (u, i) = (u.index(), i.index());
@@ -180,5 +205,15 @@ impl FactorCore {
             .collect();
         scores[item.index()] = f32::NEG_INFINITY;
         top_excluding(&mut scores, n, exclude)
+    }
+
+    /// The cosine [`FactorCore::similar`] gives `b` as a neighbour of `a`, by the same
+    /// arithmetic; `None` for a never-rated (zero) item or an index out of range.
+    pub(crate) fn affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
+        let (na, nb) = (*self.item_norms.get(a.index())?, *self.item_norms.get(b.index())?);
+        if !(na > 0.0 && nb > 0.0) {
+            return None;
+        }
+        Some(dot(self.item(a.index()), self.item(b.index())) / (na * nb))
     }
 }

@@ -419,7 +419,7 @@ fn cholesky<S: Simd>(simd: S, x: &mut [f32], sys: &System<'_>, s: &mut Scratch) 
 }
 
 /// A trained [`IalsParams`] model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IalsModel {
     latent: Latent,
     fold: FoldIn,

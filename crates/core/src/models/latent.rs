@@ -19,17 +19,19 @@
 //! `p += lr·(g·(q_i − q_j) − reg·p)`, the rate decaying by `lr_decay` per pass.
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use super::linalg::{implicit_solve, norm};
-use super::simd::{gram, score_rows};
+use super::simd::{gram, row_dot, score_rows, score_rows_at};
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
-    ModelError, Recommender, Scored, check_history, check_item, check_user, top_excluding,
+    ModelError, Recommender, Scored, check_history, check_history_items, check_item, check_user,
+    check_user_items, top_excluding,
 };
 use crate::rng;
 
 /// The pairwise loss a fold-in optimises (module doc).
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) enum PairLoss {
     /// `−ln σ(score_i − score_j)` with one uniform negative.
     Bpr,
@@ -38,7 +40,7 @@ pub(crate) enum PairLoss {
 }
 
 /// The settings of a pairwise fold-in (module doc).
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct PairFoldIn {
     pub(crate) loss: PairLoss,
     /// History items with a weight above this are positives; every history item is kept out of
@@ -52,7 +54,7 @@ pub(crate) struct PairFoldIn {
 }
 
 /// How a history becomes confidence and what regularises its solve.
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FoldIn {
     /// `c = 1 + alpha·|w|`.
     pub(crate) alpha: f32,
@@ -86,18 +88,27 @@ impl FoldIn {
 }
 
 /// Trained user and item vectors; `score(u, i) = x_uᵀy_i (+ b_i)`.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// The norms and the Gram matrix are stored rather than recomputed on load: a parallel GEMM is
+/// not promised to sum in the same order on another machine, and a reloaded model must fold in
+/// users exactly as the original did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Latent {
     pub(crate) k: usize,
     /// `n_users × k`, row-major.
+    #[serde(with = "crate::models::floats")]
     pub(crate) users: Vec<f32>,
     /// `n_items × k`, row-major: scoring a user is one contiguous mat-vec.
+    #[serde(with = "crate::models::floats")]
     pub(crate) items: Vec<f32>,
     /// Per-item bias, or empty.
+    #[serde(with = "crate::models::floats")]
     pub(crate) item_bias: Vec<f32>,
     /// `|y_i|`, for cosine similarity; set by [`Latent::finish`].
+    #[serde(with = "crate::models::floats")]
     pub(crate) item_norms: Vec<f32>,
     /// `YᵀY`, `k × k`, for fold-in; set by [`Latent::finish`].
+    #[serde(with = "crate::models::floats")]
     pub(crate) gram: Vec<f32>,
 }
 
@@ -159,6 +170,12 @@ impl Latent {
 
     pub(crate) fn score_user(&self, u: usize, out: &mut [f32]) {
         score_rows(&self.items, self.user(u), self.bias(), out);
+    }
+
+    /// `out[j] = y_iᵀp (+ b_i)` for `i = items[j]` (checked), bit for bit what
+    /// [`Latent::score`] gives those items.
+    pub(crate) fn score_items(&self, p: &[f32], items: &[ItemIdx], out: &mut [f32]) {
+        score_rows_at(&self.items, p, self.bias(), items, out);
     }
 
     /// The fold-in vector of a history (module doc); the zero vector (unpersonalised: biases
@@ -236,6 +253,16 @@ impl Latent {
         scores[item.index()] = f32::NEG_INFINITY;
         top_excluding(&mut scores, n, exclude)
     }
+
+    /// The cosine [`Latent::similar`] gives `b` as a neighbour of `a` (same kernel, same
+    /// rounding); `None` when either vector is zero or an index is out of range.
+    pub(crate) fn affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
+        let (na, nb) = (*self.item_norms.get(a.index())?, *self.item_norms.get(b.index())?);
+        if !(na > 0.0 && nb > 0.0) {
+            return None;
+        }
+        Some(row_dot(self.item(b.index()), self.item(a.index())) / (na * nb))
+    }
 }
 
 /// A model that serves from a [`Latent`]: implementing this gives it the whole [`Recommender`]
@@ -275,6 +302,29 @@ impl<T: LatentModel> Recommender for T {
         let x = self.fold_in(history);
         self.latent().score(&x, out);
         Ok(())
+    }
+
+    fn score_user_items(&self, user: UserIdx, items: &[ItemIdx], out: &mut [f32]) -> Result<(), ModelError> {
+        check_user_items(self, user, items, out)?;
+        let latent = self.latent();
+        latent.score_items(latent.user(user.index()), items, out);
+        Ok(())
+    }
+
+    fn score_history_items(
+        &self,
+        history: &[(ItemIdx, f32)],
+        items: &[ItemIdx],
+        out: &mut [f32],
+    ) -> Result<(), ModelError> {
+        check_history_items(self, history, items, out)?;
+        let x = self.fold_in(history);
+        self.latent().score_items(&x, items, out);
+        Ok(())
+    }
+
+    fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
+        self.latent().affinity(a, b)
     }
 
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {

@@ -7,6 +7,7 @@ pub mod content;
 pub mod ease;
 pub mod factors;
 mod features;
+mod floats;
 pub mod hybrid;
 pub mod ials;
 pub mod knn;

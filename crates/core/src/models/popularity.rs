@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
-    FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored, check_history, check_user,
+    FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored, check_history,
+    check_history_items, check_user, check_user_items,
 };
 
 const MODEL: &str = "popularity";
@@ -56,10 +57,12 @@ impl PopularityParams {
 }
 
 /// One score per item, the same for every user.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PopularityModel {
     trending: bool,
     n_users: usize,
+    /// Infinite for a trending item whose events come long after `now`.
+    #[serde(with = "crate::models::floats")]
     scores: Vec<f32>,
 }
 
@@ -106,6 +109,13 @@ impl PopularityModel {
     pub fn scores(&self) -> &[f32] {
         &self.scores
     }
+
+    /// `out[j]` = the score of `items[j]` (checked).
+    fn gather(&self, items: &[ItemIdx], out: &mut [f32]) {
+        for (o, i) in out.iter_mut().zip(items) {
+            *o = self.scores[i.index()];
+        }
+    }
 }
 
 impl Recommender for PopularityModel {
@@ -130,6 +140,23 @@ impl Recommender for PopularityModel {
     fn score_history(&self, history: &[(ItemIdx, f32)], out: &mut [f32]) -> Result<(), ModelError> {
         check_history(self, history, out)?;
         out.copy_from_slice(&self.scores);
+        Ok(())
+    }
+
+    fn score_user_items(&self, user: UserIdx, items: &[ItemIdx], out: &mut [f32]) -> Result<(), ModelError> {
+        check_user_items(self, user, items, out)?;
+        self.gather(items, out);
+        Ok(())
+    }
+
+    fn score_history_items(
+        &self,
+        history: &[(ItemIdx, f32)],
+        items: &[ItemIdx],
+        out: &mut [f32],
+    ) -> Result<(), ModelError> {
+        check_history_items(self, history, items, out)?;
+        self.gather(items, out);
         Ok(())
     }
 

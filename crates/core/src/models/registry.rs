@@ -32,8 +32,10 @@ macro_rules! known_models {
             $(#[doc = $doc] $variant($params),)+
         }
 
-        /// A trained model of any known kind.
-        #[derive(Clone, Debug)]
+        /// A trained model of any known kind. It serialises with serde to any format (the engine
+        /// stores artifacts as postcard) and reloads bit for bit: the same scores, fold-ins and
+        /// similar items as the model that was saved.
+        #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
         pub enum Model {
             $(#[doc = $doc] $variant(Box<$model>),)+
         }
@@ -272,8 +274,25 @@ impl Recommender for Model {
         self.inner().score_history(history, out)
     }
 
+    fn score_user_items(&self, user: UserIdx, items: &[ItemIdx], out: &mut [f32]) -> Result<(), ModelError> {
+        self.inner().score_user_items(user, items, out)
+    }
+
+    fn score_history_items(
+        &self,
+        history: &[(ItemIdx, f32)],
+        items: &[ItemIdx],
+        out: &mut [f32],
+    ) -> Result<(), ModelError> {
+        self.inner().score_history_items(history, items, out)
+    }
+
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
         self.inner().similar_items(item, n, exclude)
+    }
+
+    fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
+        self.inner().item_affinity(a, b)
     }
 
     fn predict(&self, user: UserIdx, item: ItemIdx) -> Result<f32, ModelError> {

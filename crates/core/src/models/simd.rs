@@ -10,6 +10,8 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use pulp::Simd;
 
+use crate::ids::ItemIdx;
+
 /// `Σ a_k b_k`; `a` and `b` have equal lengths.
 #[inline(always)]
 pub(crate) fn dot<S: Simd>(simd: S, a: &[f32], b: &[f32]) -> f32 {
@@ -167,6 +169,57 @@ pub(crate) fn score_rows(rows: &[f32], p: &[f32], bias: Option<&[f32]>, out: &mu
         return;
     }
     pulp::Arch::new().dispatch(Op { rows, p, bias, out });
+}
+
+/// `out[j] = rows[at[j]]·p (+ bias[at[j]])` (indexes checked by the caller): per element the
+/// same kernel and the same additions as [`score_rows`], so the two agree bit for bit.
+pub(crate) fn score_rows_at(rows: &[f32], p: &[f32], bias: Option<&[f32]>, at: &[ItemIdx], out: &mut [f32]) {
+    struct Op<'a> {
+        rows: &'a [f32],
+        p: &'a [f32],
+        bias: Option<&'a [f32]>,
+        at: &'a [ItemIdx],
+        out: &'a mut [f32],
+    }
+    impl pulp::WithSimd for Op<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, simd: S) {
+            let k = self.p.len();
+            for (o, i) in self.out.iter_mut().zip(self.at) {
+                *o = dot(simd, &self.rows[i.index() * k..(i.index() + 1) * k], self.p);
+            }
+            if let Some(b) = self.bias {
+                for (o, i) in self.out.iter_mut().zip(self.at) {
+                    *o += b[i.index()];
+                }
+            }
+        }
+    }
+    if p.is_empty() {
+        for (o, i) in out.iter_mut().zip(at) {
+            *o = bias.map_or(0.0, |b| b[i.index()]);
+        }
+        return;
+    }
+    pulp::Arch::new().dispatch(Op { rows, p, bias, at, out });
+}
+
+/// `a·b` by the kernel [`score_rows`] uses, so a single pair agrees with a whole mat-vec bit for
+/// bit.
+pub(crate) fn row_dot(a: &[f32], b: &[f32]) -> f32 {
+    struct Op<'a>(&'a [f32], &'a [f32]);
+    impl pulp::WithSimd for Op<'_> {
+        type Output = f32;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, simd: S) -> f32 {
+            dot(simd, self.0, self.1)
+        }
+    }
+    if a.is_empty() {
+        return 0.0;
+    }
+    pulp::Arch::new().dispatch(Op(a, b))
 }
 
 /// `out += Σ_r coef[r] · M[rows[r], :]` for a row-major matrix `m` with rows of `width` values.

@@ -3,13 +3,16 @@
 //! axis, so one implementation serves both directions), EASE's training rows, the content
 //! model's item features.
 
+use serde::{Deserialize, Serialize};
+
 use crate::data::{Row, transpose_with};
 
 /// Compressed sparse rows with sorted column indexes.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Sparse {
     indptr: Vec<usize>,
     idx: Vec<u32>,
+    #[serde(with = "crate::models::floats")]
     val: Vec<f32>,
 }
 

@@ -46,7 +46,7 @@ use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
     FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored, check_history,
-    check_item, check_pair, check_user,
+    check_history_items, check_item, check_pair, check_user, check_user_items,
 };
 use crate::rng;
 
@@ -337,7 +337,7 @@ impl pulp::WithSimd for CellOp<'_, '_> {
 }
 
 /// A trained [`SvdParams`] model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SvdModel {
     core: FactorCore,
 }
@@ -375,9 +375,31 @@ impl Recommender for SvdModel {
         Ok(())
     }
 
+    fn score_user_items(&self, user: UserIdx, items: &[ItemIdx], out: &mut [f32]) -> Result<(), ModelError> {
+        check_user_items(self, user, items, out)?;
+        self.core.score_user_items(user, items, out);
+        Ok(())
+    }
+
+    fn score_history_items(
+        &self,
+        history: &[(ItemIdx, f32)],
+        items: &[ItemIdx],
+        out: &mut [f32],
+    ) -> Result<(), ModelError> {
+        check_history_items(self, history, items, out)?;
+        let (b_u, p) = self.core.fold_in(history, &vec![0.0; self.core.k]);
+        self.core.score_items(b_u, &p, items, out);
+        Ok(())
+    }
+
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
         check_item(self, item)?;
         Ok(self.core.similar(item, n, exclude))
+    }
+
+    fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
+        self.core.affinity(a, b)
     }
 
     fn predict(&self, user: UserIdx, item: ItemIdx) -> Result<f32, ModelError> {

@@ -35,7 +35,7 @@ use crate::data::{Interactions, Row};
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
     FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored, check_history,
-    check_item, check_pair, check_user,
+    check_history_items, check_item, check_pair, check_user, check_user_items,
 };
 use crate::rng;
 
@@ -193,11 +193,12 @@ impl SvdPpParams {
 }
 
 /// A trained [`SvdPpParams`] model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SvdPpModel {
     /// User vectors here are `p_u + |N(u)|^−½ Σ y_j`.
     core: FactorCore,
     /// `y_j`, `n_items × k` row-major.
+    #[serde(with = "crate::models::floats")]
     y: Vec<f32>,
 }
 
@@ -210,6 +211,14 @@ impl SvdPpModel {
     /// `y_j`, the implicit item factors, `n_items × k` row-major.
     pub fn implicit_factors(&self) -> &[f32] {
         &self.y
+    }
+
+    /// `(b_u, p_u)` of an unseen user (module doc; items already checked).
+    fn fold_in(&self, history: &[(ItemIdx, f32)]) -> (f32, Vec<f32>) {
+        let mut implicit = vec![0.0; self.core.k];
+        let items = history.iter().filter(|(_, r)| r.is_finite()).map(|(i, _)| i.index());
+        implicit_sum(&self.y, self.core.k, items, &mut implicit);
+        self.core.fold_in(history, &implicit)
     }
 }
 
@@ -234,17 +243,36 @@ impl Recommender for SvdPpModel {
 
     fn score_history(&self, history: &[(ItemIdx, f32)], out: &mut [f32]) -> Result<(), ModelError> {
         check_history(self, history, out)?;
-        let mut implicit = vec![0.0; self.core.k];
-        let items = history.iter().filter(|(_, r)| r.is_finite()).map(|(i, _)| i.index());
-        implicit_sum(&self.y, self.core.k, items, &mut implicit);
-        let (b_u, p) = self.core.fold_in(history, &implicit);
+        let (b_u, p) = self.fold_in(history);
         self.core.score(b_u, &p, out);
+        Ok(())
+    }
+
+    fn score_user_items(&self, user: UserIdx, items: &[ItemIdx], out: &mut [f32]) -> Result<(), ModelError> {
+        check_user_items(self, user, items, out)?;
+        self.core.score_user_items(user, items, out);
+        Ok(())
+    }
+
+    fn score_history_items(
+        &self,
+        history: &[(ItemIdx, f32)],
+        items: &[ItemIdx],
+        out: &mut [f32],
+    ) -> Result<(), ModelError> {
+        check_history_items(self, history, items, out)?;
+        let (b_u, p) = self.fold_in(history);
+        self.core.score_items(b_u, &p, items, out);
         Ok(())
     }
 
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
         check_item(self, item)?;
         Ok(self.core.similar(item, n, exclude))
+    }
+
+    fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
+        self.core.affinity(a, b)
     }
 
     fn predict(&self, user: UserIdx, item: ItemIdx) -> Result<f32, ModelError> {

@@ -15,6 +15,7 @@ use aisle_core::{
     Feedback, FitContext, Interaction, Interactions, ItemAttributes, ItemIdx, ModelError, Recommender,
     SideInfo, UserIdx,
 };
+use rand::Rng;
 
 pub const USERS_PER_GROUP: u32 = 20;
 pub const ITEMS_PER_GROUP: u32 = 10;
@@ -29,14 +30,22 @@ pub struct Case {
     pub predicts: bool,
     /// Answers `similar_items`.
     pub similar: bool,
+    /// Answers `item_affinity`, on the scale of `similar_items`.
+    pub affinity: bool,
 }
 
 /// Every model, with parameters sized for a 40 × 20 dataset where the defaults are for real data.
 pub fn cases() -> Vec<Case> {
     use aisle_core::models::svd::SvdParams;
     use aisle_core::models::svdpp::SvdPpParams;
-    let case =
-        |name, spec, personalised, predicts, similar| Case { name, spec, personalised, predicts, similar };
+    let case = |name, spec, personalised, predicts, similar| Case {
+        name,
+        spec,
+        personalised,
+        predicts,
+        similar,
+        affinity: similar,
+    };
     let parse = |s: &str| s.parse::<ModelSpec>().expect("known model");
     let with = |name: &str, params: serde_json::Value| {
         let mut spec = parse(name);
@@ -80,7 +89,12 @@ pub fn cases() -> Vec<Case> {
         case("content", parse("content"), true, false, true),
         case("hybrid", with("hybrid", hybrid), true, false, true),
         case("hybrid-bpr", with("hybrid", hybrid_bpr), true, false, true),
-        case("blend", with("blend", serde_json::json!({"params": {"ials": ials}})), true, false, true),
+        // A blend's similar items are z-scores within each component's list: there is no
+        // pairwise measure on that scale.
+        Case {
+            affinity: false,
+            ..case("blend", with("blend", serde_json::json!({"params": {"ials": ials}})), true, false, true)
+        },
     ]
 }
 
@@ -305,6 +319,181 @@ fn predictions_stay_on_the_rating_scale_and_similar_items_exclude() {
             assert!(similar[0].item.0 < ITEMS_PER_GROUP, "{}: {similar:?}", case.name);
         } else {
             assert!(matches!(similar, Err(ModelError::Unsupported { .. })), "{}", case.name);
+        }
+    }
+}
+
+fn bits(scores: &[f32]) -> Vec<u32> {
+    scores.iter().map(|x| x.to_bits()).collect()
+}
+
+fn user_scores(model: &Model, u: UserIdx) -> Vec<f32> {
+    let mut s = vec![0f32; model.n_items()];
+    model.score_user(u, &mut s).unwrap();
+    s
+}
+
+fn history_scores(model: &Model, history: &[(ItemIdx, f32)]) -> Vec<f32> {
+    let mut s = vec![0f32; model.n_items()];
+    model.score_history(history, &mut s).unwrap();
+    s
+}
+
+#[test]
+fn fitted_models_round_trip_through_json_bit_for_bit() {
+    let data = checkerboard();
+    // A training history with a dislike of an item of the other group added.
+    let mut folded = history(&data, UserIdx(3));
+    folded.push((ItemIdx(ITEMS_PER_GROUP + 4), -2.0));
+    for case in cases() {
+        let model = fit(&case, &data, 2);
+        let back = round_trip(&model, case.name);
+        for u in 0..data.n_users() as u32 {
+            let (a, b) = (user_scores(&model, UserIdx(u)), user_scores(&back, UserIdx(u)));
+            assert_eq!(bits(&a), bits(&b), "{}: user {u}", case.name);
+        }
+        let (a, b) = (history_scores(&model, &folded), history_scores(&back, &folded));
+        assert_eq!(bits(&a), bits(&b), "{}: fold-in", case.name);
+        for item in 0..data.n_items() as u32 {
+            let similar = |m: &Model| m.similar_items(ItemIdx(item), 5, &[]);
+            assert_eq!(similar(&back), similar(&model), "{}: item {item}", case.name);
+        }
+        if case.predicts {
+            let p = |m: &Model| m.predict(UserIdx(5), held_out(5)).unwrap().to_bits();
+            assert_eq!(p(&back), p(&model), "{}", case.name);
+        }
+    }
+}
+
+/// `model` written as JSON and read back, checked field by field (the fields rebuilt on load
+/// included, through `Debug`) and by writing it again.
+fn round_trip(model: &Model, name: &str) -> Model {
+    let json = serde_json::to_string(model).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let back: Model = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(format!("{back:?}"), format!("{model:?}"), "{name}");
+    assert_eq!(serde_json::to_string(&back).unwrap(), json, "{name}");
+    assert_eq!(back.name(), model.name());
+    back
+}
+
+#[test]
+fn models_holding_nan_or_infinity_round_trip_through_json() {
+    // An item and a user nobody rated, so that unregularised biases divide 0 by 0.
+    let data = checkerboard();
+    let data =
+        Interactions::new(data.n_users() + 1, data.n_items() + 1, Feedback::Explicit, data.iter().collect())
+            .expect("valid");
+    let parse = |name: &str, params: serde_json::Value| {
+        let mut spec: ModelSpec = name.parse().expect("known model");
+        spec.merge(&params).expect("valid parameters");
+        spec
+    };
+    let specs = [
+        ("baseline", parse("baseline", serde_json::json!({"method": {"als": {"reg_u": 0.0, "reg_i": 0.0}}}))),
+        // Events long after `now` weigh 2^(a very large number).
+        ("trending", parse("trending", serde_json::json!({"now": -1_000_000_000_000_i64}))),
+        // A learning rate this high makes SGD diverge.
+        ("svd", parse("svd", serde_json::json!({"factors": 4, "epochs": 5, "learning_rate": 10.0}))),
+    ];
+    for (name, spec) in specs {
+        let model = spec.fit(&data, &FitContext::seeded(0)).expect("fits");
+        let scores = user_scores(&model, UserIdx(0));
+        assert!(scores.iter().any(|s| !s.is_finite()), "{name}: every score is finite: {scores:?}");
+        let back = round_trip(&model, name);
+        for u in 0..data.n_users() as u32 {
+            let u = UserIdx(u);
+            assert_eq!(bits(&user_scores(&back, u)), bits(&user_scores(&model, u)), "{name}: user {}", u.0);
+        }
+    }
+}
+
+/// `n` random items, with repeats and in no order.
+fn random_items(rng: &mut aisle_core::rng::SeededRng, n_items: usize, n: usize) -> Vec<ItemIdx> {
+    (0..n).map(|_| ItemIdx(rng.random_range(0..n_items as u32))).collect()
+}
+
+#[test]
+fn scoring_a_subset_gives_the_full_scores_of_those_items_bit_for_bit() {
+    let data = checkerboard();
+    let mut rng = aisle_core::rng::seeded(9);
+    for case in cases() {
+        let model = fit(&case, &data, 4);
+        let n_items = data.n_items();
+        for u in 0..data.n_users() as u32 {
+            let u = UserIdx(u);
+            let len = rng.random_range(0..=n_items + 5);
+            let items = random_items(&mut rng, n_items, len);
+            let gather = |all: &[f32]| items.iter().map(|i| all[i.index()]).collect::<Vec<f32>>();
+            let mut out = vec![f32::NAN; items.len()];
+            model.score_user_items(u, &items, &mut out).unwrap();
+            assert_eq!(bits(&out), bits(&gather(&user_scores(&model, u))), "{}: user {}", case.name, u.0);
+            let h = history(&data, u);
+            out.fill(f32::NAN);
+            model.score_history_items(&h, &items, &mut out).unwrap();
+            assert_eq!(
+                bits(&out),
+                bits(&gather(&history_scores(&model, &h))),
+                "{}: fold-in {}",
+                case.name,
+                u.0
+            );
+        }
+        model.score_user_items(UserIdx(0), &[], &mut []).unwrap();
+        model.score_history_items(&[], &[], &mut []).unwrap();
+    }
+}
+
+#[test]
+fn subset_scoring_checks_its_buffer_its_items_and_its_user() {
+    let data = checkerboard();
+    let n = data.n_items() as u32;
+    for case in cases() {
+        let model = fit(&case, &data, 0);
+        let items = [ItemIdx(2), ItemIdx(0), ItemIdx(2)];
+        let h = history(&data, UserIdx(1));
+        let mut short = [0f32; 2];
+        let buffer = Err(ModelError::BufferLength { expected: 3, got: 2 });
+        assert_eq!(model.score_user_items(UserIdx(1), &items, &mut short), buffer, "{}", case.name);
+        assert_eq!(model.score_history_items(&h, &items, &mut short), buffer, "{}", case.name);
+        let mut out = [0f32; 3];
+        let unknown = Err(ModelError::UnknownItem { index: n, n: n as usize });
+        let bad = [ItemIdx(0), ItemIdx(n), ItemIdx(1)];
+        assert_eq!(model.score_user_items(UserIdx(1), &bad, &mut out), unknown, "{}", case.name);
+        assert_eq!(model.score_history_items(&h, &bad, &mut out), unknown, "{}", case.name);
+        assert_eq!(
+            model.score_history_items(&[(ItemIdx(n), 1.0)], &items, &mut out),
+            unknown,
+            "{}",
+            case.name
+        );
+        let bad_user = UserIdx(data.n_users() as u32);
+        assert!(
+            matches!(model.score_user_items(bad_user, &items, &mut out), Err(ModelError::UnknownUser { .. })),
+            "{}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn item_affinity_is_the_score_similar_items_reports() {
+    let data = checkerboard();
+    let n = data.n_items() as u32;
+    for case in cases() {
+        let model = fit(&case, &data, 6);
+        for a in (0..n).map(ItemIdx) {
+            assert_eq!(model.item_affinity(a, ItemIdx(n)), None, "{}", case.name);
+            assert_eq!(model.item_affinity(ItemIdx(n), a), None, "{}", case.name);
+            if !case.affinity {
+                assert!((0..n).all(|b| model.item_affinity(a, ItemIdx(b)).is_none()), "{}", case.name);
+                continue;
+            }
+            let listed = model.similar_items(a, n as usize, &[]).unwrap();
+            assert!(!listed.is_empty(), "{}: item {}", case.name, a.0);
+            for s in listed {
+                let affinity = model.item_affinity(a, s.item).map(f32::to_bits);
+                assert_eq!(affinity, Some(s.score.to_bits()), "{}: {} → {}", case.name, a.0, s.item.0);
+            }
         }
     }
 }

@@ -192,7 +192,7 @@ impl ModelParams for HybridParams {
 }
 
 /// Rows (users or items) as normalised feature weights, and how many features there are.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FeatureMatrix {
     /// Row → `(feature, weight)`, weights summing to 1.
     pub(crate) rows: Sparse,
@@ -277,16 +277,19 @@ impl HybridParams {
 }
 
 /// Trained feature embeddings and biases (row-major, `k` per feature).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Embeddings {
     pub(crate) k: usize,
+    #[serde(with = "crate::models::floats")]
     pub(crate) user: Vec<f32>,
+    #[serde(with = "crate::models::floats")]
     pub(crate) item: Vec<f32>,
+    #[serde(with = "crate::models::floats")]
     pub(crate) item_bias: Vec<f32>,
 }
 
 /// A trained [`HybridParams`] model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HybridModel {
     users: FeatureMatrix,
     items: FeatureMatrix,

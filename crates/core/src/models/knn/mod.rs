@@ -194,7 +194,7 @@ impl KnnParams {
 }
 
 /// The internal prediction rule (baseline params are only needed at fit time).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Rule {
     Basic,
     WithMeans,
@@ -203,9 +203,8 @@ enum Rule {
 
 /// A fitted kNN model: the oriented ratings, each row's neighbour list and the statistics the
 /// prediction rule needs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct KnnModel {
-    name: &'static str,
     based: Based,
     measure: Measure,
     rule: Rule,
@@ -219,16 +218,22 @@ pub struct KnnModel {
     neighbors: Neighbors,
     mu: f32,
     /// Row means (WithMeans), else empty.
+    #[serde(with = "crate::models::floats")]
     row_means: Vec<f32>,
-    /// Row and column biases (baseline prediction or similarity), else empty.
+    /// Row and column biases (baseline prediction or similarity), else empty; NaN where the
+    /// baselines are (see [`Baselines`]).
+    #[serde(with = "crate::models::floats")]
     bx: Vec<f32>,
+    #[serde(with = "crate::models::floats")]
     by: Vec<f32>,
     /// User regularisation for folding in a new user's bias.
     fold_in_reg_u: f32,
     /// Columns centred on baselines (Pearson-baseline only), for user-based fold-in.
     centred_cols: Option<Sparse>,
     /// Full-row norms of the values the measure sees, and raw column norms.
+    #[serde(with = "crate::models::floats")]
     row_norms: Vec<f32>,
+    #[serde(with = "crate::models::floats")]
     col_norms: Vec<f32>,
     range: (f32, f32),
 }
@@ -295,7 +300,6 @@ impl ModelParams for KnnParams {
         let neighbors =
             similarity::neighbors(&measure, sim_rows, sim_cols, &row_norms, self.max_neighbors, name, ctx);
         Ok(KnnModel {
-            name,
             based: self.based,
             measure,
             rule,
@@ -334,7 +338,12 @@ impl KnnModel {
 
 impl Recommender for KnnModel {
     fn name(&self) -> &'static str {
-        self.name
+        // The name follows from the rule and the orientation, as [`KnnParams::name`] does.
+        match (self.rule, self.based) {
+            (Rule::WithBaseline, _) => "knn-baseline",
+            (Rule::Basic | Rule::WithMeans, Based::User) => "user-knn",
+            (Rule::Basic | Rule::WithMeans, Based::Item) => "item-knn",
+        }
     }
 
     fn n_users(&self) -> usize {
@@ -379,6 +388,16 @@ impl Recommender for KnnModel {
             Based::Item => self.stored_similar(item, n, exclude),
             Based::User => self.cosine_similar(item, n, exclude),
         })
+    }
+
+    fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
+        if a.index() >= self.n_items || b.index() >= self.n_items {
+            return None;
+        }
+        match self.based {
+            Based::Item => self.neighbors.lookup(a.index(), b.0),
+            Based::User => self.cosine_pair(a, b),
+        }
     }
 
     fn predict(&self, user: UserIdx, item: ItemIdx) -> Result<f32, ModelError> {

@@ -152,6 +152,20 @@ impl KnnModel {
             .collect()
     }
 
+    /// The cosine [`KnnModel::cosine_similar`] gives `b` as a neighbour of `a` (the same sums
+    /// in the same order: over the users of `a`); `None` when either column is empty.
+    pub(super) fn cosine_pair(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
+        let mut dot = 0f64;
+        let (users, vals) = self.cols.row(a.index());
+        for (&u, &x) in users.iter().zip(vals) {
+            if let Some(y) = self.rows.get(u as usize, b.0) {
+                dot += f64::from(x) * f64::from(y);
+            }
+        }
+        let den = f64::from(self.col_norms[a.index()]) * f64::from(self.col_norms[b.index()]);
+        (den > 0.0).then(|| (dot / den) as f32)
+    }
+
     /// User-based models store no item neighbours: cosine between item columns (full norms),
     /// computed on the fly through the users who have `item`.
     pub(super) fn cosine_similar(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Vec<Scored> {

@@ -96,7 +96,7 @@ fn accumulate<A: Accumulate>(acc: &mut Acc, idx: &[u32], vals: &[f32], cols: &Sp
 }
 
 /// A similarity measure with its shrinkage.
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct Measure {
     /// Which formula.
     pub(super) similarity: Similarity,
@@ -200,14 +200,47 @@ pub(super) fn keep_top(cands: &mut Vec<(u32, f32)>, n: usize) {
 }
 
 /// Each row's neighbours with positive similarity, best first (ties by index), CSR-packed, plus
-/// the same lists sorted by index for lookups.
-#[derive(Clone, Debug, PartialEq)]
+/// the same lists sorted by index for lookups. The lookup copy is half the model and follows
+/// from the lists, so it is rebuilt on load rather than stored.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "Lists")]
 pub(super) struct Neighbors {
     indptr: Vec<usize>,
     idx: Vec<u32>,
     sim: Vec<f32>,
+    #[serde(skip)]
     lookup_idx: Vec<u32>,
+    #[serde(skip)]
     lookup_sim: Vec<f32>,
+}
+
+/// What [`Neighbors`] stores: the best-first lists alone (similarities are positive and
+/// finite, so they need no special float encoding). The fields are those `Neighbors` writes, in
+/// its order: binary formats read fields by position.
+#[derive(serde::Deserialize)]
+struct Lists {
+    indptr: Vec<usize>,
+    idx: Vec<u32>,
+    sim: Vec<f32>,
+}
+
+impl TryFrom<Lists> for Neighbors {
+    type Error = String;
+
+    fn try_from(lists: Lists) -> Result<Self, String> {
+        let Lists { indptr, idx, sim } = lists;
+        let sorted = indptr.first() == Some(&0) && indptr.windows(2).all(|w| w[0] <= w[1]);
+        if !sorted || indptr.last() != Some(&idx.len()) || idx.len() != sim.len() {
+            return Err("neighbour lists: offsets do not match the lists".to_owned());
+        }
+        let mut out = Neighbors::empty();
+        for w in indptr.windows(2) {
+            let list: Vec<(u32, f32)> =
+                idx[w[0]..w[1]].iter().copied().zip(sim[w[0]..w[1]].iter().copied()).collect();
+            out.push(&list);
+        }
+        Ok(out)
+    }
 }
 
 impl Neighbors {
@@ -224,6 +257,16 @@ impl Neighbors {
         let (a, b) = (self.indptr[x], self.indptr[x + 1]);
         let k = self.lookup_idx[a..b].binary_search(&x2).ok()?;
         Some(self.lookup_sim[a + k])
+    }
+
+    fn empty() -> Self {
+        Neighbors {
+            indptr: vec![0],
+            idx: Vec::new(),
+            sim: Vec::new(),
+            lookup_idx: Vec::new(),
+            lookup_sim: Vec::new(),
+        }
     }
 
     fn push(&mut self, list: &[(u32, f32)]) {
@@ -253,13 +296,7 @@ pub(super) fn neighbors(
     ctx: &FitContext<'_>,
 ) -> Neighbors {
     let n = rows.n_rows();
-    let mut out = Neighbors {
-        indptr: vec![0],
-        idx: Vec::new(),
-        sim: Vec::new(),
-        lookup_idx: Vec::new(),
-        lookup_sim: Vec::new(),
-    };
+    let mut out = Neighbors::empty();
     for start in (0..n).step_by(CHUNK) {
         let end = (start + CHUNK).min(n);
         let lists: Vec<Vec<(u32, f32)>> = (start..end)

@@ -1,0 +1,247 @@
+//! `aisle serve`, `aisle import`, `aisle train`, `aisle recommend`: the server and the commands
+//! that work on its store. Wiring only: config from aisle-server, everything else in the engine.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aisle_engine::{Engine, RecommendRequest, Subject, TrainRequest, shop_records};
+use aisle_ingest::synth::{ShopParams, generate};
+use aisle_server::config::AisleConfig;
+use aisle_store::{AnyStore, Store};
+use anyhow::Context;
+use clap::Args;
+
+use crate::report;
+
+/// Options every store command shares: where the config and the store are.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// A config file (TOML); see config/aisle.example.toml.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Directory of the embedded store (overrides store.data_dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The layered config, with these flags and `extra` (`key`, `value`, `flag`) on top.
+    pub fn config(&self, mut extra: Vec<(String, String, String)>) -> anyhow::Result<AisleConfig> {
+        if let Some(d) = &self.data_dir {
+            extra.push((
+                "store.data_dir".to_owned(),
+                toml_string(&d.display().to_string()),
+                "--data-dir".to_owned(),
+            ));
+        }
+        Ok(AisleConfig::load(self.config.as_deref(), std::env::vars(), &extra)?)
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// Opens the configured store and the engine over it.
+pub async fn open(config: &AisleConfig) -> anyhow::Result<Arc<Engine>> {
+    let url = config.store.url();
+    let store = AnyStore::open(&url).await.with_context(|| format!("opening the store {url}"))?;
+    Ok(Engine::open(store, config.engine()).await?)
+}
+
+/// Arguments of `aisle serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config and store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address and port to listen on (overrides server.listen; default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Generate a demo shop into an empty store, train on it, then serve.
+    #[arg(long)]
+    pub demo: bool,
+    /// Demo shop: shoppers.
+    #[arg(long, default_value_t = 2_000)]
+    pub demo_users: usize,
+    /// Demo shop: catalog items.
+    #[arg(long, default_value_t = 3_000)]
+    pub demo_items: usize,
+    /// Demo shop: events.
+    #[arg(long, default_value_t = 200_000)]
+    pub demo_events: usize,
+    /// Demo shop: categories.
+    #[arg(long, default_value_t = 20)]
+    pub demo_categories: usize,
+}
+
+fn init_logs(config: &AisleConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if config.log.json { builder.json().try_init() } else { builder.try_init() };
+}
+
+async fn seed_demo(engine: &Engine, args: &ServeArgs) -> anyhow::Result<()> {
+    if engine.store().counts().await?.events > 0 {
+        report::note("the store already holds events: the demo shop is not generated again");
+        return Ok(());
+    }
+    let params = ShopParams {
+        users: args.demo_users,
+        items: args.demo_items,
+        events: args.demo_events,
+        categories: args.demo_categories,
+        ..ShopParams::default()
+    };
+    report::note(&format!(
+        "generating a demo shop: {} shoppers, {} items, {} events",
+        params.users, params.items, params.events
+    ));
+    let shop = tokio::task::spawn_blocking(move || generate(&params, 42)).await??;
+    // Shift the log so that it ends now: popular windows (1h, 24h, 7d) then mean something.
+    let end_ms = shop.events.last().map_or(0, |e| e.ts * 1000);
+    let (items, users, events) = shop_records(&shop, aisle_engine::now_ms() - end_ms);
+    let loaded = engine.load(items, users, events).await?;
+    report::note(&format!(
+        "imported {} items, {} users, {} events",
+        loaded.items, loaded.users, loaded.events
+    ));
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let mut extra = Vec::new();
+    if let Some(l) = &args.listen {
+        extra.push(("server.listen".to_owned(), toml_string(l), "--listen".to_owned()));
+    }
+    let config = args.store.config(extra)?;
+    init_logs(&config);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let engine = open(&config).await?;
+        if args.demo {
+            seed_demo(&engine, args).await?;
+            if engine.serving().is_none() {
+                report::note("training the demo model");
+                let out = engine.train(&TrainRequest::default()).await?;
+                report::note(&format!(
+                    "model v{} trained in {:.1} s: {}",
+                    out.model.version, out.seconds, out.reason
+                ));
+            }
+        }
+        if config.auth.read_keys.is_empty()
+            && config.auth.write_keys.is_empty()
+            && config.auth.admin_keys.is_empty()
+        {
+            tracing::warn!("no API keys are configured: every route is open (set auth.read_keys etc.)");
+        }
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        report::note(&format!("aisle serves http://{addr}/  (dashboard)  ·  http://{addr}/docs  (API docs)"));
+        let app = aisle_server::router(engine.clone(), &config);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+        let schedule = tokio::spawn(engine.clone().run_schedule(async move {
+            let mut rx = stop_rx;
+            let _ = rx.changed().await;
+        }));
+        aisle_server::serve(listener, app, engine.clone(), &config, shutdown_signal()).await?;
+        let _ = stop_tx.send(());
+        schedule.abort();
+        report::note("stopped; the store is flushed");
+        anyhow::Ok(())
+    })
+}
+
+/// Arguments of `aisle train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Config and store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Train this model instead of model.name.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Publish whatever the gate says.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Trains a model into the store (a running server picks it up at its next restart or
+/// activation).
+pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let config = args.store.config(Vec::new())?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let engine = open(&config).await?;
+        let model = args
+            .model
+            .as_ref()
+            .map(|name| aisle_engine::ModelConfig { name: name.clone(), ..Default::default() });
+        let out = engine.train(&TrainRequest { model, force: args.force }).await?;
+        let m = &out.model;
+        report::print(&format!(
+            "version {} ({}) {} — {}\nmetrics: {}\n",
+            m.version,
+            m.model.name,
+            if out.published { "published" } else { "stored, not published" },
+            out.reason,
+            serde_json::to_string(&m.model.metrics)?
+        ));
+        engine.flush().await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Arguments of `aisle recommend`.
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// Config and store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The shopper.
+    #[arg(long)]
+    pub user: String,
+    /// How many items.
+    #[arg(long, short, default_value_t = 10)]
+    pub n: usize,
+    /// Only this category.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Show reasons.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+/// Prints recommendations from the store's serving model.
+pub fn recommend(args: &RecommendArgs) -> anyhow::Result<()> {
+    let config = args.store.config(Vec::new())?;
+    anyhow::ensure!((1..=1000).contains(&args.n), "--n must be between 1 and 1000");
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let engine = open(&config).await?;
+        let mut req = RecommendRequest::new(Subject::User(args.user.clone()), args.n);
+        req.filters.category = args.category.clone();
+        req.explain = args.explain;
+        let r = engine.recommend(&req).await?;
+        report::print(&format!("{}\n", serde_json::to_string_pretty(&r)?));
+        anyhow::Ok(())
+    })
+}

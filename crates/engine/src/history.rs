@@ -1,0 +1,177 @@
+//! Each shopper's events since the serving model was trained, so that a new event changes their
+//! recommendations on the very next request (fold-in) without a retrain.
+//!
+//! The cache is an LRU over users, bounded by `cache.history_users` users and
+//! `cache.history_events_per_user` newest events each. It is a cache over the store, never the
+//! only copy: a user who is not cached is loaded from the store's event log (events after the
+//! serving model's `trained_on_seq`), so eviction loses freshness for nobody.
+//!
+//! Consistency: ingest appends to the store, then — under the engine's ingest lock, so in
+//! sequence order — appends to cached users (an entry only takes events newer than the newest it
+//! holds, so an entry loaded after the store write does not get the event twice). When ingest
+//! touches a user who is not cached it bumps `skipped`; a loader that saw `skipped` change while it
+//! read the store does not insert its (possibly stale) entry.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aisle_core::EventKind;
+use lru::LruCache;
+
+/// One recent event, as fold-in and exclusions need it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecentEvent {
+    /// Store sequence number.
+    pub seq: u64,
+    /// External item id.
+    pub item: Arc<str>,
+    /// What happened.
+    pub kind: EventKind,
+    /// Confidence it adds.
+    pub weight: f32,
+}
+
+/// A user's cached events: every event with `seq > after` (the newest `cap`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recent {
+    /// The sequence number the entry was loaded after.
+    pub after: u64,
+    /// Events, oldest first.
+    pub events: Vec<RecentEvent>,
+}
+
+impl Recent {
+    fn newest_seq(&self) -> u64 {
+        self.events.last().map_or(self.after, |e| e.seq)
+    }
+}
+
+/// The LRU of recent events by user id.
+#[derive(Debug)]
+pub struct HistoryCache {
+    users: Mutex<LruCache<Arc<str>, Arc<Recent>>>,
+    cap: usize,
+    skipped: AtomicU64,
+}
+
+/// A token from [`HistoryCache::begin_load`], handed back to [`HistoryCache::finish_load`].
+#[derive(Copy, Clone, Debug)]
+pub struct LoadTicket(u64);
+
+impl HistoryCache {
+    /// A cache of at most `users` users and `cap` events each (both ≥ 1).
+    pub fn new(users: usize, cap: usize) -> Self {
+        let users = NonZeroUsize::new(users).unwrap_or(NonZeroUsize::MIN);
+        Self { users: Mutex::new(LruCache::new(users)), cap: cap.max(1), skipped: AtomicU64::new(0) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Arc<str>, Arc<Recent>>> {
+        self.users.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cached entry of `user`, if it covers everything after `after` (an entry loaded after a
+    /// later sequence number than the serving model's — after a rollback — does not).
+    pub fn get(&self, user: &str, after: u64) -> Option<Arc<Recent>> {
+        let mut users = self.lock();
+        let entry = users.get(user)?;
+        (entry.after <= after).then(|| entry.clone())
+    }
+
+    /// Starts loading a user from the store.
+    pub fn begin_load(&self) -> LoadTicket {
+        LoadTicket(self.skipped.load(Ordering::Acquire))
+    }
+
+    /// Inserts what was loaded, unless ingest skipped an uncached user since `ticket` (the load
+    /// may then miss an acknowledged event; the next request loads again).
+    pub fn finish_load(&self, ticket: LoadTicket, user: &str, mut recent: Recent) -> Arc<Recent> {
+        if recent.events.len() > self.cap {
+            recent.events.drain(..recent.events.len() - self.cap);
+        }
+        let recent = Arc::new(recent);
+        let mut users = self.lock();
+        if self.skipped.load(Ordering::Acquire) == ticket.0 {
+            users.put(Arc::from(user), recent.clone());
+        }
+        recent
+    }
+
+    /// Appends acknowledged events of `user` (in sequence order). Called under the ingest lock.
+    pub fn append(&self, user: &str, events: &[RecentEvent]) {
+        let mut users = self.lock();
+        let Some(entry) = users.get_mut(user) else {
+            self.skipped.fetch_add(1, Ordering::AcqRel);
+            return;
+        };
+        let newest = entry.newest_seq();
+        let fresh: Vec<RecentEvent> = events.iter().filter(|e| e.seq > newest).cloned().collect();
+        if fresh.is_empty() {
+            return;
+        }
+        let e = Arc::make_mut(entry);
+        e.events.extend(fresh);
+        if e.events.len() > self.cap {
+            e.events.drain(..e.events.len() - self.cap);
+        }
+    }
+
+    /// Forgets `user` (deleted).
+    pub fn remove(&self, user: &str) {
+        self.lock().pop(user);
+    }
+
+    /// Cached users.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no user is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(seq: u64, item: &str) -> RecentEvent {
+        RecentEvent { seq, item: Arc::from(item), kind: EventKind::View, weight: 1.0 }
+    }
+
+    #[test]
+    fn an_entry_takes_only_newer_events_and_keeps_the_newest_cap() {
+        let cache = HistoryCache::new(10, 3);
+        let t = cache.begin_load();
+        cache.finish_load(t, "u", Recent { after: 0, events: vec![ev(1, "a"), ev(2, "b")] });
+        cache.append("u", &[ev(2, "b"), ev(3, "c"), ev(4, "d")]);
+        let got = cache.get("u", 0).unwrap();
+        let seqs: Vec<u64> = got.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn a_load_racing_an_uncached_write_is_not_cached() {
+        let cache = HistoryCache::new(10, 10);
+        let t = cache.begin_load();
+        cache.append("u", &[ev(5, "a")]);
+        let r = cache.finish_load(t, "u", Recent::default());
+        assert!(r.events.is_empty());
+        assert!(cache.get("u", 0).is_none(), "a possibly stale load must not be cached");
+    }
+
+    #[test]
+    fn the_lru_is_bounded_and_rollbacks_invalidate_later_entries() {
+        let cache = HistoryCache::new(2, 10);
+        for u in ["a", "b", "c"] {
+            let t = cache.begin_load();
+            cache.finish_load(t, u, Recent { after: 7, events: vec![] });
+        }
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get("a", 7).is_none());
+        assert!(cache.get("c", 7).is_some());
+        assert!(cache.get("c", 3).is_none(), "an entry loaded after seq 7 cannot serve a model trained to 3");
+    }
+}

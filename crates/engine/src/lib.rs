@@ -1,0 +1,194 @@
+//! aisle-engine: the service layer between the API and the store.
+//!
+//! Owns the serving model and its atomic hot swap, the live catalog, each shopper's events since
+//! the model was trained (fold-in on the next request), popular lists, the similar-item cache,
+//! ingest batches and training jobs. Maps external string ids to the model's dense indexes: they
+//! never go further down. Knows no HTTP and no SQL: the server calls it, it calls a
+//! [`aisle_store::Store`].
+//!
+//! Concurrency: requests read the serving [`Published`] through an `ArcSwap` (never blocked by
+//! training, never a half-built model); training runs on the blocking pool and publishes by one
+//! pointer swap; ingest is serialised by one async lock so that the in-memory history follows the
+//! store's sequence order.
+
+mod catalog;
+mod config;
+mod data;
+mod error;
+mod history;
+mod jobs;
+mod popular;
+mod published;
+mod query;
+mod recommend;
+mod seed;
+mod serve;
+mod train;
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aisle_core::Scored;
+use aisle_store::{AnyStore, PageRequest, Store};
+use arc_swap::ArcSwapOption;
+use lru::LruCache;
+
+pub use catalog::LiveCatalog;
+pub use config::{CacheConfig, EngineConfig, Gate, ModelConfig, PopularConfig, TrainingConfig};
+pub use data::{
+    Ingested, ItemPatch, MAX_DESCRIPTION_BYTES, MAX_ID_BYTES, MAX_LABELS, MAX_TITLE_BYTES, check_id,
+    validate_event, validate_item,
+};
+pub use error::EngineError;
+pub use history::{HistoryCache, Recent, RecentEvent};
+pub use jobs::{TrainOutcome, TrainRequest, TrainingStatus};
+pub use popular::{Popularity, Window};
+pub use published::{ARTIFACT_FORMAT, Artifact, Published};
+pub use query::{
+    Boost, Filters, PopularRequest, Reason, RecommendRequest, Recommendations, RecommendedItem, Source,
+    Subject,
+};
+pub use seed::{Loaded, shop_records};
+
+/// Unix milliseconds now (the engine's one clock; the core never reads one).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Similar-item lists by (model version, item).
+type SimilarCache = LruCache<(u64, u32), Arc<Vec<Scored>>>;
+
+/// Sizes the dashboard and `/metrics` report.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EngineStats {
+    /// Catalog items.
+    pub items: u64,
+    /// User records.
+    pub users: u64,
+    /// Stored events.
+    pub events: u64,
+    /// Users in the history cache.
+    pub cached_users: u64,
+    /// The serving model version, if any.
+    pub serving_version: Option<u64>,
+}
+
+/// The engine. Cheap to share (`Arc<Engine>`); every method takes `&self`.
+pub struct Engine {
+    store: AnyStore,
+    config: EngineConfig,
+    catalog: LiveCatalog,
+    serving: ArcSwapOption<Published>,
+    history: HistoryCache,
+    popular: Popularity,
+    similar: Mutex<SimilarCache>,
+    ingest_lock: tokio::sync::Mutex<()>,
+    patch_lock: tokio::sync::Mutex<()>,
+    training: Mutex<TrainingStatus>,
+    events: AtomicU64,
+    users: AtomicU64,
+    /// Deleted users and the last event sequence number at deletion: the serving model's vector
+    /// of theirs is not used until a model trained after that is published.
+    forgotten: Mutex<HashMap<String, u64>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("store", &self.store).field("items", &self.catalog.len()).finish()
+    }
+}
+
+impl Engine {
+    /// Opens the engine over `store`: validates `config`, loads the catalog, counts popularity
+    /// over the event log and loads the active model version, if any.
+    pub async fn open(store: AnyStore, config: EngineConfig) -> Result<Arc<Engine>, EngineError> {
+        config.validate()?;
+        let mut items = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.items(PageRequest { limit: 10_000, after }).await?;
+            items.extend(page.rows);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        let counts = store.counts().await?;
+        let popular = Popularity::new(now_ms(), config.popular.cache_ttl_ms);
+        let mut seq = 0;
+        loop {
+            let page = store.events_after(seq, 50_000).await?;
+            let Some(last) = page.last() else { break };
+            seq = last.seq;
+            for e in page {
+                let w = config.weights.weight(e.event.kind, e.event.value.unwrap_or(1.0));
+                popular.record(&Arc::from(e.event.item_id.as_str()), e.event.ts_ms, w);
+            }
+        }
+        let similar_cap = NonZeroUsize::new(config.cache.similar_items).unwrap_or(NonZeroUsize::MIN);
+        let engine = Arc::new(Engine {
+            history: HistoryCache::new(config.cache.history_users, config.cache.history_events_per_user),
+            similar: Mutex::new(LruCache::new(similar_cap)),
+            catalog: LiveCatalog::new(items),
+            serving: ArcSwapOption::empty(),
+            popular,
+            ingest_lock: tokio::sync::Mutex::new(()),
+            patch_lock: tokio::sync::Mutex::new(()),
+            training: Mutex::new(TrainingStatus::default()),
+            events: AtomicU64::new(counts.events),
+            users: AtomicU64::new(counts.users),
+            forgotten: Mutex::new(HashMap::new()),
+            store,
+            config,
+        });
+        if let Some(active) = engine.store.active_model().await? {
+            engine.load_version(active).await?;
+        }
+        Ok(engine)
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &AnyStore {
+        &self.store
+    }
+
+    /// The serving version, if any.
+    pub fn serving(&self) -> Option<Arc<Published>> {
+        self.serving.load_full()
+    }
+
+    /// The live catalog.
+    pub fn catalog(&self) -> &LiveCatalog {
+        &self.catalog
+    }
+
+    /// Current sizes.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            items: self.catalog.len() as u64,
+            users: self.users.load(Ordering::Relaxed),
+            events: self.events.load(Ordering::Relaxed),
+            cached_users: self.history.len() as u64,
+            serving_version: self.serving().map(|p| p.version()),
+        }
+    }
+
+    /// Makes everything durable (graceful shutdown).
+    pub async fn flush(&self) -> Result<(), EngineError> {
+        let _ingest = self.ingest_lock.lock().await;
+        Ok(self.store.flush().await?)
+    }
+
+    fn lock_forgotten(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.forgotten.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,209 @@
+//! Popular lists over fixed time windows, updated by every ingested event.
+//!
+//! Events are counted (weighted by their kind's weight) in hourly buckets for the last 30 days,
+//! and each window keeps a running total per item: an event adds to every window it falls in, and
+//! when time moves on, the buckets that leave a window are subtracted from its total. A query
+//! sorts one window's totals, and the sorted list is reused for `popular.cache_ttl_ms`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// A window of the popular list.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Window {
+    /// The last hour.
+    #[serde(rename = "1h")]
+    Hour,
+    /// The last 24 hours.
+    #[serde(rename = "24h")]
+    Day,
+    /// The last 7 days.
+    #[serde(rename = "7d")]
+    Week,
+    /// The last 30 days.
+    #[serde(rename = "30d")]
+    Month,
+    /// Everything ever ingested.
+    #[serde(rename = "all")]
+    All,
+}
+
+impl Window {
+    /// Every window, shortest first.
+    pub const ALL: [Window; 5] = [Window::Hour, Window::Day, Window::Week, Window::Month, Window::All];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::Hour => "1h",
+            Window::Day => "24h",
+            Window::Week => "7d",
+            Window::Month => "30d",
+            Window::All => "all",
+        }
+    }
+
+    /// The window from its wire name.
+    pub fn parse(s: &str) -> Option<Window> {
+        Window::ALL.into_iter().find(|w| w.as_str() == s)
+    }
+
+    fn hours(self) -> Option<i64> {
+        match self {
+            Window::Hour => Some(1),
+            Window::Day => Some(24),
+            Window::Week => Some(24 * 7),
+            Window::Month => Some(24 * 30),
+            Window::All => None,
+        }
+    }
+}
+
+const BUCKET_MS: i64 = 3_600_000;
+const KEPT_HOURS: i64 = 24 * 30;
+
+#[derive(Debug, Default)]
+struct Totals {
+    /// The oldest hour the window includes (ignored for `All`).
+    start: i64,
+    by_item: HashMap<Arc<str>, f64>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    buckets: BTreeMap<i64, HashMap<Arc<str>, f64>>,
+    windows: Vec<(Window, Totals)>,
+    now_hour: i64,
+}
+
+type Sorted = Arc<Vec<(Arc<str>, f64)>>;
+
+/// The popularity counters and the short-lived cache of sorted lists.
+#[derive(Debug)]
+pub struct Popularity {
+    counts: Mutex<Counts>,
+    cache: Mutex<HashMap<Window, (Instant, Sorted)>>,
+    ttl: Duration,
+}
+
+fn add(map: &mut HashMap<Arc<str>, f64>, item: &Arc<str>, w: f64) {
+    let slot = map.entry(item.clone()).or_insert(0.0);
+    *slot += w;
+    if *slot <= 1e-9 {
+        map.remove(item);
+    }
+}
+
+impl Popularity {
+    /// Empty counters at `now_ms`, with sorted lists reused for `ttl_ms`.
+    pub fn new(now_ms: i64, ttl_ms: u64) -> Self {
+        let now_hour = now_ms.div_euclid(BUCKET_MS);
+        let windows = Window::ALL
+            .into_iter()
+            .map(|w| {
+                (w, Totals { start: w.hours().map_or(i64::MIN, |h| now_hour - h + 1), ..Totals::default() })
+            })
+            .collect();
+        Self {
+            counts: Mutex::new(Counts { buckets: BTreeMap::new(), windows, now_hour }),
+            cache: Mutex::new(HashMap::new()),
+            ttl: Duration::from_millis(ttl_ms),
+        }
+    }
+
+    /// Counts an event on `item` at `ts_ms` with weight `w` (zero weights are ignored).
+    pub fn record(&self, item: &Arc<str>, ts_ms: i64, w: f32) {
+        if w == 0.0 || !w.is_finite() {
+            return;
+        }
+        let w = f64::from(w);
+        let hour = ts_ms.div_euclid(BUCKET_MS);
+        let mut c = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if hour > c.now_hour - KEPT_HOURS {
+            add(c.buckets.entry(hour).or_default(), item, w);
+        }
+        for (win, totals) in &mut c.windows {
+            if win.hours().is_none() || hour >= totals.start {
+                add(&mut totals.by_item, item, w);
+            }
+        }
+    }
+
+    /// Moves the windows to `now_ms`: buckets that left a window are subtracted from it.
+    pub fn advance(&self, now_ms: i64) {
+        let now_hour = now_ms.div_euclid(BUCKET_MS);
+        let mut guard = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let c = &mut *guard;
+        if now_hour <= c.now_hour {
+            return;
+        }
+        c.now_hour = now_hour;
+        for (win, totals) in &mut c.windows {
+            let Some(h) = win.hours() else { continue };
+            let new_start = now_hour - h + 1;
+            for (_, bucket) in c.buckets.range(totals.start..new_start) {
+                for (item, &w) in bucket {
+                    add(&mut totals.by_item, item, -w);
+                }
+            }
+            totals.start = new_start.max(totals.start);
+        }
+        let keep_from = now_hour - KEPT_HOURS + 1;
+        c.buckets = c.buckets.split_off(&keep_from);
+    }
+
+    /// Items of `window` by total weight, best first (shared; recomputed at most once per TTL).
+    pub fn ranked(&self, window: Window, now_ms: i64) -> Sorted {
+        {
+            let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((at, list)) = cache.get(&window)
+                && at.elapsed() < self.ttl
+            {
+                return list.clone();
+            }
+        }
+        self.advance(now_ms);
+        let mut list: Vec<(Arc<str>, f64)> = {
+            let c = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let totals = c.windows.iter().find(|(w, _)| *w == window).map(|(_, t)| &t.by_item);
+            totals.map(|t| t.iter().map(|(k, &v)| (k.clone(), v)).collect()).unwrap_or_default()
+        };
+        list.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let list = Arc::new(list);
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.insert(window, (Instant::now(), list.clone()));
+        list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = BUCKET_MS;
+
+    #[test]
+    fn windows_count_what_falls_in_them_and_forget_what_leaves() {
+        let now = 1000 * H;
+        let p = Popularity::new(now, 0);
+        let a: Arc<str> = Arc::from("a");
+        let b: Arc<str> = Arc::from("b");
+        p.record(&a, now - 2 * H, 1.0); // in 24h, not in 1h
+        p.record(&b, now, 1.0);
+        p.record(&b, now - 40 * 24 * H, 5.0); // only in all
+        let top = |w| p.ranked(w, now).iter().map(|(k, v)| (k.to_string(), *v)).collect::<Vec<_>>();
+        assert_eq!(top(Window::Hour), vec![("b".to_owned(), 1.0)]);
+        assert_eq!(top(Window::Day), vec![("a".to_owned(), 1.0), ("b".to_owned(), 1.0)]);
+        assert_eq!(top(Window::All), vec![("b".to_owned(), 6.0), ("a".to_owned(), 1.0)]);
+        // Two hours later, b's event has left the 1h window and a's is still in 24h.
+        assert!(p.ranked(Window::Hour, now + 2 * H).is_empty());
+        assert_eq!(p.ranked(Window::Day, now + 2 * H).len(), 2);
+        // 23 hours later a's event (now − 2h) has left the 24h window.
+        let day: Vec<String> =
+            p.ranked(Window::Day, now + 23 * H).iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(day, vec!["b".to_owned()]);
+    }
+}

@@ -1,0 +1,213 @@
+//! A published model version: the trained model, the id spaces it was trained in, each training
+//! user's history, frequently-bought-together lists, and a category index over its items. One
+//! `Published` is immutable except for its category index, which follows catalog edits.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use aisle_core::models::registry::Model;
+use aisle_core::{EventKind, ItemIdx, UserIdx};
+use aisle_store::{ItemRecord, ModelRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::EngineError;
+
+/// The artifact format this build writes and reads.
+pub const ARTIFACT_FORMAT: u32 = 1;
+
+/// Compressed rows: row `r` is `offsets[r]..offsets[r + 1]` of the parallel value vectors.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rows {
+    offsets: Vec<u64>,
+    cols: Vec<u32>,
+    values: Vec<f32>,
+    /// Per entry, a bitmask over [`EventKind::ALL`] of what happened (empty for neighbour lists).
+    kinds: Vec<u8>,
+}
+
+impl Rows {
+    /// Rows from `(row, col, value, kinds)` lists per row, rows in order.
+    pub fn from_rows(rows: Vec<Vec<(u32, f32, u8)>>) -> Self {
+        let mut out = Rows { offsets: Vec::with_capacity(rows.len() + 1), ..Rows::default() };
+        out.offsets.push(0);
+        for row in rows {
+            for (c, v, k) in row {
+                out.cols.push(c);
+                out.values.push(v);
+                out.kinds.push(k);
+            }
+            out.offsets.push(out.cols.len() as u64);
+        }
+        out
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `r` as `(col, value, kinds)`; empty past the end.
+    pub fn row(&self, r: usize) -> impl Iterator<Item = (u32, f32, u8)> + '_ {
+        let (a, b) = match (self.offsets.get(r), self.offsets.get(r + 1)) {
+            (Some(&a), Some(&b)) => (a as usize, b as usize),
+            _ => (0, 0),
+        };
+        (a..b).map(move |k| (self.cols[k], self.values[k], self.kinds[k]))
+    }
+}
+
+/// The bit of `kind` in a kinds mask.
+pub fn kind_bit(kind: EventKind) -> u8 {
+    let pos = EventKind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
+    1 << pos
+}
+
+/// The strongest thing a kinds mask says a shopper did, for explanations.
+pub fn strongest_kind(mask: u8) -> Option<EventKind> {
+    const ORDER: [EventKind; 7] = [
+        EventKind::Purchase,
+        EventKind::AddToCart,
+        EventKind::Like,
+        EventKind::Rating,
+        EventKind::Click,
+        EventKind::View,
+        EventKind::Impression,
+    ];
+    ORDER.into_iter().find(|&k| mask & kind_bit(k) != 0)
+}
+
+/// What is stored per model version (encoded with postcard).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Artifact {
+    /// [`ARTIFACT_FORMAT`] when written.
+    pub format: u32,
+    /// The trained model.
+    pub model: Model,
+    /// External user ids by model user index.
+    pub users: Vec<String>,
+    /// External item ids by model item index.
+    pub items: Vec<String>,
+    /// Each training user's summed weight and kinds per item.
+    pub history: Rows,
+    /// Per item, the items most often bought in the same basket, with their counts.
+    pub bought_together: Rows,
+}
+
+impl Artifact {
+    /// The artifact as bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, EngineError> {
+        postcard::to_allocvec(self)
+            .map_err(|e| EngineError::Training(format!("cannot encode the model: {e}")))
+    }
+
+    /// The artifact of `version` from bytes.
+    pub fn decode(version: u64, bytes: &[u8]) -> Result<Self, EngineError> {
+        let a: Artifact = postcard::from_bytes(bytes)
+            .map_err(|e| EngineError::Artifact { version, reason: e.to_string() })?;
+        if a.format != ARTIFACT_FORMAT {
+            return Err(EngineError::Artifact {
+                version,
+                reason: format!("format {} but this build reads format {ARTIFACT_FORMAT}", a.format),
+            });
+        }
+        Ok(a)
+    }
+}
+
+/// A model version ready to serve.
+#[derive(Debug)]
+pub struct Published {
+    /// Its store record (version, metrics, trained-on sequence number).
+    pub record: ModelRecord,
+    /// The artifact.
+    pub artifact: Artifact,
+    user_index: HashMap<String, u32>,
+    item_index: HashMap<String, u32>,
+    categories: RwLock<HashMap<String, Vec<ItemIdx>>>,
+}
+
+impl Published {
+    /// Indexes `artifact` against the current catalog (`items`, in any order).
+    pub fn new<'a>(
+        record: ModelRecord,
+        artifact: Artifact,
+        items: impl Iterator<Item = &'a ItemRecord>,
+    ) -> Self {
+        let user_index = artifact.users.iter().enumerate().map(|(i, id)| (id.clone(), i as u32)).collect();
+        let item_index: HashMap<String, u32> =
+            artifact.items.iter().enumerate().map(|(i, id)| (id.clone(), i as u32)).collect();
+        let mut categories: HashMap<String, Vec<ItemIdx>> = HashMap::new();
+        for r in items {
+            if let Some(&idx) = item_index.get(&r.id) {
+                for c in &r.categories {
+                    categories.entry(c.clone()).or_default().push(ItemIdx(idx));
+                }
+            }
+        }
+        for list in categories.values_mut() {
+            list.sort_unstable();
+            list.dedup();
+        }
+        Self { record, artifact, user_index, item_index, categories: RwLock::new(categories) }
+    }
+
+    /// The version number.
+    pub fn version(&self) -> u64 {
+        self.record.version
+    }
+
+    /// The highest event sequence number the model was trained on.
+    pub fn trained_on_seq(&self) -> u64 {
+        self.record.model.trained_on_seq
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.artifact.model
+    }
+
+    /// The model index of user `id`.
+    pub fn user(&self, id: &str) -> Option<UserIdx> {
+        self.user_index.get(id).map(|&u| UserIdx(u))
+    }
+
+    /// The model index of item `id`.
+    pub fn item(&self, id: &str) -> Option<ItemIdx> {
+        self.item_index.get(id).map(|&i| ItemIdx(i))
+    }
+
+    /// The external id of model item `i`.
+    pub fn item_id(&self, i: ItemIdx) -> &str {
+        self.artifact.items.get(i.index()).map_or("", String::as_str)
+    }
+
+    /// The model items in `category` (sorted), if any.
+    pub fn category_items(&self, category: &str) -> Vec<ItemIdx> {
+        let cats = self.categories.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cats.get(category).cloned().unwrap_or_default()
+    }
+
+    /// Follows a catalog edit of item `id`: it leaves `old` categories and joins `new` ones.
+    pub fn recategorise(&self, id: &str, old: &[String], new: &[String]) {
+        let Some(idx) = self.item(id) else { return };
+        let mut cats = self.categories.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for c in old {
+            if let Some(list) = cats.get_mut(c)
+                && let Ok(pos) = list.binary_search(&idx)
+            {
+                list.remove(pos);
+            }
+        }
+        for c in new {
+            let list = cats.entry(c.clone()).or_default();
+            if let Err(pos) = list.binary_search(&idx) {
+                list.insert(pos, idx);
+            }
+        }
+    }
+}

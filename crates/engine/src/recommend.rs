@@ -1,0 +1,300 @@
+//! The recommendation queries: personalised (known user, fold-in, anonymous session), similar
+//! items, bought together and popular, each with business rules and a recommendation id.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aisle_core::recommender::Recommender;
+use aisle_core::{EventKind, ItemIdx, Scored};
+use aisle_store::Store;
+
+use crate::history::{Recent, RecentEvent};
+use crate::published::{Published, kind_bit};
+use crate::query::{
+    Filters, PopularRequest, Reason, RecommendRequest, Recommendations, RecommendedItem, Source, Subject,
+};
+use crate::serve::{Profile, Rules, admit_list, boost, explain, item_row, pick, score};
+use crate::{Engine, EngineError, Window, now_ms};
+
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// A unique, unguessable-enough id for one response (`rec_` and 16 hex digits).
+fn recommendation_id() -> String {
+    let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let h = RandomState::new().hash_one((n, now_ms()));
+    format!("rec_{h:016x}")
+}
+
+fn response(source: Source, p: Option<&Published>, items: Vec<RecommendedItem>) -> Recommendations {
+    Recommendations {
+        recommendation_id: recommendation_id(),
+        fallback: source == Source::Popular,
+        source,
+        model_version: p.map(Published::version),
+        items,
+    }
+}
+
+impl Engine {
+    /// The user's events since the serving model, from the cache or the store.
+    async fn recent(&self, user: &str, after: u64) -> Result<Arc<Recent>, EngineError> {
+        if let Some(r) = self.history.get(user, after) {
+            return Ok(r);
+        }
+        let ticket = self.history.begin_load();
+        let cap = self.config.cache.history_events_per_user;
+        let stored = self.store.user_events_after(user.to_owned(), after, cap).await?;
+        let events = stored
+            .into_iter()
+            .map(|s| RecentEvent {
+                seq: s.seq,
+                weight: self.config.weights.weight(s.event.kind, s.event.value.unwrap_or(1.0)),
+                kind: s.event.kind,
+                item: Arc::from(s.event.item_id.as_str()),
+            })
+            .collect();
+        Ok(self.history.finish_load(ticket, user, Recent { after, events }))
+    }
+
+    /// Whether the model's vector of `user` may be used (not deleted since it was trained).
+    fn forgotten_since(&self, user: &str, p: &Published) -> bool {
+        let mut f = self.lock_forgotten();
+        match f.get(user) {
+            Some(&at) if p.trained_on_seq() > at => {
+                f.remove(user);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    async fn profile(&self, p: &Published, subject: &Subject) -> Result<Profile, EngineError> {
+        let mut acc: HashMap<ItemIdx, (f32, u8)> = HashMap::new();
+        let mut order: Vec<ItemIdx> = Vec::new();
+        let mut add = |item: ItemIdx, w: f32, kind: u8| {
+            let slot = acc.entry(item).or_insert_with(|| {
+                order.push(item);
+                (0.0, 0)
+            });
+            slot.0 += w;
+            slot.1 |= kind;
+        };
+        let mut user = None;
+        let mut fresh = false;
+        match subject {
+            Subject::User(id) => {
+                if !self.forgotten_since(id, p) {
+                    user = p.user(id);
+                }
+                if let Some(u) = user {
+                    for (i, w, k) in p.artifact.history.row(u.index()) {
+                        add(ItemIdx(i), w, k);
+                    }
+                }
+                let recent = self.recent(id, p.trained_on_seq()).await?;
+                for e in recent.events.iter().filter(|e| e.seq > p.trained_on_seq()) {
+                    if let Some(i) = p.item(&e.item)
+                        && (e.weight != 0.0 || e.kind == EventKind::Purchase)
+                    {
+                        add(i, e.weight, kind_bit(e.kind));
+                        fresh = true;
+                    }
+                }
+            }
+            Subject::Session(items) => {
+                let w = self.config.weights.weight(EventKind::View, 1.0);
+                for id in items {
+                    if let Some(i) = p.item(id) {
+                        add(i, w, kind_bit(EventKind::View));
+                    }
+                }
+            }
+        }
+        let purchased =
+            order.iter().filter(|i| acc[i].1 & kind_bit(EventKind::Purchase) != 0).copied().collect();
+        let history: Vec<(ItemIdx, f32)> =
+            order.iter().map(|i| (*i, acc[i].0)).filter(|(_, w)| *w != 0.0).collect();
+        let kinds = history.iter().map(|(i, _)| acc[i].1).collect();
+        // A known user with new events is scored by fold-in of their whole history.
+        Ok(Profile { user: user.filter(|_| !fresh), history, kinds, purchased })
+    }
+
+    /// Personalised recommendations; popular items, marked as a fallback, when nothing is known.
+    pub async fn recommend(&self, req: &RecommendRequest) -> Result<Recommendations, EngineError> {
+        let Some(p) = self.serving() else {
+            return self.popular_fallback(None, req.n, &req.filters);
+        };
+        let profile = self.profile(&p, &req.subject).await?;
+        let candidates = req.filters.category.as_ref().map(|c| p.category_items(c));
+        let Some(mut scores) =
+            score(&p, &profile, candidates.as_deref()).map_err(|e| EngineError::Invalid(e.to_string()))?
+        else {
+            return self.popular_fallback(Some(&p), req.n, &req.filters);
+        };
+        boost(&p, &mut scores, candidates.as_deref(), &req.boosts);
+        let mut masked: HashSet<ItemIdx> = HashSet::new();
+        if req.exclude_seen {
+            masked.extend(profile.history.iter().map(|(i, _)| *i));
+        }
+        if !req.include_purchased {
+            masked.extend(profile.purchased.iter().copied());
+        }
+        let catalog = self.catalog.read();
+        let rules = Rules::new(&catalog, &req.filters);
+        let picked = pick(&p, &mut scores, candidates.as_deref(), &masked, &rules, req.n);
+        let source = if profile.user.is_some() { Source::Model } else { Source::FoldIn };
+        let items = picked
+            .into_iter()
+            .map(|(i, s, r)| {
+                let mut row = item_row(p.item_id(i), s, r);
+                if req.explain {
+                    row.reasons = Some(explain(&p, &profile, &catalog, i));
+                }
+                row
+            })
+            .collect();
+        Ok(response(source, Some(&p), items))
+    }
+
+    fn popular_fallback(
+        &self,
+        p: Option<&Published>,
+        n: usize,
+        filters: &Filters,
+    ) -> Result<Recommendations, EngineError> {
+        let mut out =
+            self.popular_items(&PopularRequest { window: Window::Month, n, filters: filters.clone() });
+        if out.len() < n {
+            let seen: HashSet<String> = out.iter().map(|r| r.id.clone()).collect();
+            let more = self.popular_items(&PopularRequest {
+                window: Window::All,
+                n: n + seen.len(),
+                filters: filters.clone(),
+            });
+            out.extend(more.into_iter().filter(|r| !seen.contains(&r.id)).take(n - out.len()));
+        }
+        for r in &mut out {
+            r.reasons = Some(vec![Reason {
+                kind: "popular".to_owned(),
+                item_id: None,
+                text: "popular right now".to_owned(),
+            }]);
+        }
+        Ok(response(Source::Popular, p, out))
+    }
+
+    fn popular_items(&self, req: &PopularRequest) -> Vec<RecommendedItem> {
+        let list = self.popular.ranked(req.window, now_ms());
+        let catalog = self.catalog.read();
+        let rules = Rules::new(&catalog, &req.filters);
+        list.iter()
+            .filter_map(|(id, w)| rules.admit(id).map(|r| item_row(id, *w as f32, r)))
+            .take(req.n)
+            .collect()
+    }
+
+    /// The most popular items of a window.
+    pub fn popular(&self, req: &PopularRequest) -> Recommendations {
+        response(Source::Popular, self.serving().as_deref(), self.popular_items(req)).with_fallback(false)
+    }
+
+    fn model_item(&self, p: &Published, id: &str) -> Result<ItemIdx, EngineError> {
+        p.item(id).ok_or_else(|| EngineError::NotFound { what: "item", id: id.to_owned() })
+    }
+
+    /// Items similar to `id` by the serving model (cached per version), with business rules.
+    pub fn similar(
+        &self,
+        id: &str,
+        n: usize,
+        filters: &Filters,
+        explain: bool,
+    ) -> Result<Recommendations, EngineError> {
+        let Some(p) = self.serving() else {
+            return Err(EngineError::NotFound { what: "model", id: "serving".to_owned() });
+        };
+        let item = self.model_item(&p, id)?;
+        let depth = self.config.cache.similar_depth;
+        let key = (p.version(), item.0);
+        let cached =
+            self.similar.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned();
+        let list = match cached {
+            Some(l) => l,
+            None => {
+                let l = Arc::new(self.similar_list(&p, item, depth)?);
+                self.similar.lock().unwrap_or_else(std::sync::PoisonError::into_inner).put(key, l.clone());
+                l
+            }
+        };
+        let catalog = self.catalog.read();
+        let mut rules = Rules::new(&catalog, filters);
+        rules.exclude.insert(id);
+        let mut picked = admit_list(&p, &list, &rules, n);
+        if picked.len() < n && list.len() >= depth {
+            // The rules removed too much of the cached list: rank deeper, uncached.
+            let deep = self.similar_list(&p, item, p.model().n_items())?;
+            picked = admit_list(&p, &deep, &rules, n);
+        }
+        let title = catalog
+            .get(id)
+            .map(|r| r.title.clone())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| id.to_owned());
+        let items = picked
+            .into_iter()
+            .map(|(i, s, r)| {
+                let mut row = item_row(p.item_id(i), s, r);
+                if explain {
+                    row.reasons = Some(vec![Reason {
+                        kind: "similar_to".to_owned(),
+                        item_id: Some(id.to_owned()),
+                        text: format!("similar to {title}"),
+                    }]);
+                }
+                row
+            })
+            .collect();
+        Ok(response(Source::Item, Some(&p), items))
+    }
+
+    fn similar_list(&self, p: &Published, item: ItemIdx, n: usize) -> Result<Vec<Scored>, EngineError> {
+        p.model().similar_items(item, n, &[]).map_err(|e| EngineError::Invalid(e.to_string()))
+    }
+
+    /// Items most often bought in the same basket as `id`, with business rules.
+    pub fn bought_together(
+        &self,
+        id: &str,
+        n: usize,
+        filters: &Filters,
+    ) -> Result<Recommendations, EngineError> {
+        let Some(p) = self.serving() else {
+            return Err(EngineError::NotFound { what: "model", id: "serving".to_owned() });
+        };
+        let item = self.model_item(&p, id)?;
+        let list: Vec<Scored> = p
+            .artifact
+            .bought_together
+            .row(item.index())
+            .map(|(i, c, _)| Scored { item: ItemIdx(i), score: c })
+            .collect();
+        let catalog = self.catalog.read();
+        let mut rules = Rules::new(&catalog, filters);
+        rules.exclude.insert(id);
+        let items = admit_list(&p, &list, &rules, n)
+            .into_iter()
+            .map(|(i, s, r)| item_row(p.item_id(i), s, r))
+            .collect();
+        Ok(response(Source::Item, Some(&p), items))
+    }
+}
+
+impl Recommendations {
+    fn with_fallback(mut self, fallback: bool) -> Self {
+        self.fallback = fallback;
+        self
+    }
+}

@@ -1,0 +1,227 @@
+//! Scoring with business rules: candidates (a category's items or the whole catalog), scores from
+//! the model (the user's vector, or a fold-in of their history), boosts, exclusions, then the best
+//! `n` that pass the live catalog's filters, with reasons on request.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use aisle_core::recommender::Recommender;
+use aisle_core::{EventKind, ItemIdx, ModelError, Scored, UserIdx, top_k};
+use aisle_store::ItemRecord;
+
+use crate::catalog::CatalogRead;
+use crate::published::{Published, strongest_kind};
+use crate::query::{Boost, Filters, Reason, RecommendedItem};
+
+/// What is known about the shopper at request time, in model indexes.
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    /// Their model vector, when the model was trained on them and nothing happened since.
+    pub user: Option<UserIdx>,
+    /// Their whole history (training and since), summed per item: what fold-in scores.
+    pub history: Vec<(ItemIdx, f32)>,
+    /// Kinds mask per history item, parallel to `history`.
+    pub kinds: Vec<u8>,
+    /// Items they bought.
+    pub purchased: HashSet<ItemIdx>,
+}
+
+/// Live filters over catalog records.
+pub struct Rules<'a> {
+    /// The catalog, read-locked for the request.
+    pub catalog: &'a CatalogRead<'a>,
+    /// The filters.
+    pub filters: &'a Filters,
+    /// Excluded ids (request `exclude` plus the subject item for item lists).
+    pub exclude: HashSet<&'a str>,
+}
+
+impl<'a> Rules<'a> {
+    /// Rules for `filters` over `catalog`.
+    pub fn new(catalog: &'a CatalogRead<'a>, filters: &'a Filters) -> Self {
+        Self { catalog, filters, exclude: filters.exclude.iter().map(String::as_str).collect() }
+    }
+
+    /// The record of `id` if it passes every rule. With an empty catalog (a data set of events
+    /// only) every id passes, without a record.
+    pub fn admit(&self, id: &str) -> Option<Option<&'a Arc<ItemRecord>>> {
+        if self.exclude.contains(id) {
+            return None;
+        }
+        if self.catalog.is_empty() {
+            return Some(None);
+        }
+        let r = self.catalog.get(id)?;
+        let f = self.filters;
+        if f.in_stock.is_some_and(|s| s != r.in_stock)
+            || f.category.as_ref().is_some_and(|c| !r.categories.iter().any(|rc| rc == c))
+            || f.min_price.is_some_and(|p| r.price.is_none_or(|x| x < p))
+            || f.max_price.is_some_and(|p| r.price.is_none_or(|x| x > p))
+        {
+            return None;
+        }
+        Some(Some(r))
+    }
+}
+
+/// An item row of a response.
+pub fn item_row(id: &str, score: f32, record: Option<&Arc<ItemRecord>>) -> RecommendedItem {
+    RecommendedItem {
+        id: id.to_owned(),
+        score,
+        title: record.map(|r| r.title.clone()).filter(|t| !t.is_empty()),
+        price: record.and_then(|r| r.price),
+        reasons: None,
+    }
+}
+
+/// Personalised scores for the candidates (`None` = every model item), or `None` when the
+/// profile is empty.
+pub fn score(
+    p: &Published,
+    profile: &Profile,
+    candidates: Option<&[ItemIdx]>,
+) -> Result<Option<Vec<f32>>, ModelError> {
+    let model = p.model();
+    let mut out = vec![0f32; candidates.map_or(model.n_items(), <[ItemIdx]>::len)];
+    match (profile.user, candidates) {
+        (Some(u), Some(c)) => model.score_user_items(u, c, &mut out)?,
+        (Some(u), None) => model.score_user(u, &mut out)?,
+        (None, _) if profile.history.is_empty() => return Ok(None),
+        (None, Some(c)) => model.score_history_items(&profile.history, c, &mut out)?,
+        (None, None) => model.score_history(&profile.history, &mut out)?,
+    }
+    Ok(Some(out))
+}
+
+/// Applies `boosts` to `scores` over `candidates`.
+pub fn boost(p: &Published, scores: &mut [f32], candidates: Option<&[ItemIdx]>, boosts: &[Boost]) {
+    for b in boosts {
+        let mut hit: Vec<ItemIdx> = b.item_ids.iter().filter_map(|id| p.item(id)).collect();
+        if let Some(c) = &b.category {
+            hit.extend(p.category_items(c));
+        }
+        hit.sort_unstable();
+        hit.dedup();
+        let len = scores.len();
+        let mut apply = |pos: usize| {
+            let s = &mut scores[pos];
+            *s = if *s >= 0.0 { *s * b.weight } else { *s / b.weight };
+        };
+        match candidates {
+            None => hit.iter().filter(|i| i.index() < len).for_each(|i| apply(i.index())),
+            Some(c) => {
+                for (pos, item) in c.iter().enumerate() {
+                    if hit.binary_search(item).is_ok() {
+                        apply(pos);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The best `n` candidates that pass `rules` and are not `masked`, as (model item, score, record).
+pub fn pick<'a>(
+    p: &Published,
+    scores: &mut [f32],
+    candidates: Option<&[ItemIdx]>,
+    masked: &HashSet<ItemIdx>,
+    rules: &Rules<'a>,
+    n: usize,
+) -> Vec<(ItemIdx, f32, Option<&'a Arc<ItemRecord>>)> {
+    let at = |pos: usize| candidates.map_or(ItemIdx(pos as u32), |c| c[pos]);
+    match candidates {
+        Some(c) => c.iter().enumerate().filter(|(_, i)| masked.contains(i)).for_each(|(pos, _)| {
+            scores[pos] = f32::NEG_INFINITY;
+        }),
+        None => {
+            for i in masked {
+                if let Some(s) = scores.get_mut(i.index()) {
+                    *s = f32::NEG_INFINITY;
+                }
+            }
+        }
+    }
+    let len = scores.len();
+    let mut m = (n * 2 + 16).min(len);
+    loop {
+        let top = top_k(scores, m);
+        let picked: Vec<_> = top
+            .iter()
+            .filter(|s| s.score.is_finite())
+            .filter_map(|s| {
+                let item = at(s.item.index());
+                rules.admit(p.item_id(item)).map(|r| (item, s.score, r))
+            })
+            .take(n)
+            .collect();
+        if picked.len() >= n || m >= len || top.last().is_none_or(|s| !s.score.is_finite()) {
+            return picked;
+        }
+        m = (m * 4).min(len);
+    }
+}
+
+/// Items of a ranked list (`Scored` in model indexes) that pass `rules`, at most `n`.
+pub fn admit_list<'a>(
+    p: &Published,
+    list: &[Scored],
+    rules: &Rules<'a>,
+    n: usize,
+) -> Vec<(ItemIdx, f32, Option<&'a Arc<ItemRecord>>)> {
+    list.iter().filter_map(|s| rules.admit(p.item_id(s.item)).map(|r| (s.item, s.score, r))).take(n).collect()
+}
+
+fn verb(kind: Option<EventKind>) -> &'static str {
+    match kind {
+        Some(EventKind::Purchase) => "bought",
+        Some(EventKind::AddToCart) => "added to your cart",
+        Some(EventKind::Like) => "liked",
+        Some(EventKind::Rating) => "rated",
+        Some(EventKind::Click) => "clicked",
+        Some(EventKind::View | EventKind::Impression | EventKind::Dislike) | None => "viewed",
+    }
+}
+
+/// Up to two "because you viewed X" reasons for `item`: the history items most similar to it by
+/// the model (positive affinity only); otherwise a taste reason.
+pub fn explain(p: &Published, profile: &Profile, catalog: &CatalogRead<'_>, item: ItemIdx) -> Vec<Reason> {
+    let model = p.model();
+    let mut best: Vec<(f32, usize)> = profile
+        .history
+        .iter()
+        .enumerate()
+        .rev()
+        .take(50)
+        .filter(|(_, (h, w))| *w > 0.0 && *h != item)
+        .filter_map(|(k, &(h, _))| model.item_affinity(h, item).filter(|a| *a > 0.0).map(|a| (a, k)))
+        .collect();
+    best.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let reasons: Vec<Reason> = best
+        .into_iter()
+        .take(2)
+        .map(|(_, k)| {
+            let h = profile.history[k].0;
+            let id = p.item_id(h);
+            let title = catalog
+                .get(id)
+                .map(|r| r.title.clone())
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| id.to_owned());
+            Reason {
+                kind: "similar_to".to_owned(),
+                item_id: Some(id.to_owned()),
+                text: format!("because you {} {title}", verb(strongest_kind(profile.kinds[k]))),
+            }
+        })
+        .collect();
+    if reasons.is_empty() {
+        return vec![Reason {
+            kind: "taste".to_owned(),
+            item_id: None,
+            text: "matches your taste".to_owned(),
+        }];
+    }
+    reasons
+}

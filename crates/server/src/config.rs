@@ -1,0 +1,260 @@
+//! aisle's one typed config: defaults, then `aisle.toml`, then `AISLE_*` environment variables,
+//! then command-line overrides — validated once at start-up with a message naming the bad key.
+//! Nothing reads the environment later.
+//!
+//! Environment variables name a key by its path with `__` between sections:
+//! `AISLE_SERVER__LISTEN=0.0.0.0:8080`, `AISLE_MODEL__PARAMS__FACTORS=128`,
+//! `AISLE_AUTH__READ_KEYS='["k1","k2"]'`. Values are read as TOML values when they parse as one
+//! (numbers, booleans, arrays), else as strings.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use aisle_core::EventWeights;
+use aisle_engine::{CacheConfig, EngineConfig, ModelConfig, PopularConfig, TrainingConfig};
+use serde::{Deserialize, Serialize};
+
+/// Why the config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file, a variable or an override is not valid TOML or names an unknown key.
+    #[error("config {origin}: {message}")]
+    Invalid {
+        /// Where the bad value came from (`aisle.toml`, `AISLE_SERVER__LISTEN`, `--listen`).
+        origin: String,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AisleConfig {
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// Where the data lives.
+    pub store: StoreConfig,
+    /// API keys.
+    pub auth: AuthConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// The served model.
+    pub model: ModelConfig,
+    /// Training schedule and gate.
+    pub training: TrainingConfig,
+    /// Cache bounds.
+    pub cache: CacheConfig,
+    /// Event weights.
+    pub weights: EventWeights,
+    /// Popular lists.
+    pub popular: PopularConfig,
+}
+
+/// HTTP server settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Largest accepted request body, bytes. Default 8 MiB.
+    pub max_body_bytes: usize,
+    /// Most events in one `POST /v1/events` batch. Default 10,000.
+    pub max_batch: usize,
+    /// Most items in one `POST /v1/items/batch`. Default 10,000.
+    pub max_item_batch: usize,
+    /// How long graceful shutdown waits for in-flight requests, ms. Default 10,000.
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 8 << 20,
+            max_batch: 10_000,
+            max_item_batch: 10_000,
+            shutdown_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Store settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Directory of the embedded store (`aisle.db` inside). Default `./aisle-data`.
+    pub data_dir: PathBuf,
+    /// A store URL instead (`sqlite:PATH`); wins over `data_dir` when set.
+    pub url: Option<String>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("aisle-data"), url: None }
+    }
+}
+
+impl StoreConfig {
+    /// The URL the store opens.
+    pub fn url(&self) -> String {
+        self.url.clone().unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("aisle.db").display()))
+    }
+}
+
+/// API keys. With no key at all, every route is open (a warning is logged at start-up).
+/// Admin keys may do everything, write keys may write data and read, read keys may only read.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Keys for recommendations and reads.
+    pub read_keys: Vec<String>,
+    /// Keys for catalog, user and event writes.
+    pub write_keys: Vec<String>,
+    /// Keys for admin routes (training, activation).
+    pub admin_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    // Keys are secrets: never in logs or debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("read_keys", &self.read_keys.len())
+            .field("write_keys", &self.write_keys.len())
+            .field("admin_keys", &self.admin_keys.len())
+            .finish()
+    }
+}
+
+/// Logging.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter (`info`, `aisle=debug,tower_http=info`). Default `info`.
+    pub level: String,
+    /// JSON lines instead of text. Default false.
+    pub json: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".to_owned(), json: false }
+    }
+}
+
+impl AisleConfig {
+    /// The engine's part.
+    pub fn engine(&self) -> EngineConfig {
+        EngineConfig {
+            model: self.model.clone(),
+            training: self.training.clone(),
+            cache: self.cache.clone(),
+            weights: self.weights,
+            popular: self.popular.clone(),
+        }
+    }
+
+    /// Loads defaults ← `file` ← `env` (`AISLE_*` pairs) ← `overrides` (`(key.path, value,
+    /// origin)`), then validates.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &[(String, String, String)],
+    ) -> Result<AisleConfig, ConfigError> {
+        let mut root = toml::Table::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            root = text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid {
+                origin: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        }
+        let mut env: Vec<(String, String)> =
+            env.into_iter().filter(|(k, _)| k.starts_with("AISLE_") && k.contains("__")).collect();
+        env.sort();
+        for (var, value) in env {
+            let key = var["AISLE_".len()..].to_ascii_lowercase().replace("__", ".");
+            set(&mut root, &key, &value)
+                .map_err(|message| ConfigError::Invalid { origin: var.clone(), message })?;
+        }
+        for (key, value, origin) in overrides {
+            set(&mut root, key, value)
+                .map_err(|message| ConfigError::Invalid { origin: origin.clone(), message })?;
+        }
+        let origin =
+            file.map_or_else(|| "(defaults, environment and flags)".to_owned(), |p| p.display().to_string());
+        let config: AisleConfig = toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid { origin: origin.clone(), message: e.to_string() }
+        })?;
+        config.engine().validate().map_err(|e| ConfigError::Invalid { origin, message: e.to_string() })?;
+        Ok(config)
+    }
+}
+
+/// Sets dotted `key` to `value` (a TOML literal, else a string) in `root`.
+fn set(root: &mut toml::Table, key: &str, value: &str) -> Result<(), String> {
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().filter(|p| !p.is_empty()).ok_or_else(|| format!("empty key {key:?}"))?;
+    let mut table = root;
+    for p in parts {
+        let entry = table.entry(p.to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry.as_table_mut().ok_or_else(|| format!("{key}: {p} is not a section"))?;
+    }
+    table.insert(last.to_owned(), parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_and_unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("aisle.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:9000\"\nmax_batch = 5\n[model]\nname = \"bpr\"\n",
+        )
+        .unwrap();
+        let env =
+            [("AISLE_SERVER__MAX_BATCH".to_owned(), "7".to_owned()), ("HOME".to_owned(), "/x".to_owned())];
+        let flags = [("server.listen".to_owned(), "127.0.0.1:9100".to_owned(), "--listen".to_owned())];
+        let c = AisleConfig::load(Some(&file), env, &flags).unwrap();
+        assert_eq!(c.server.listen.port(), 9100, "flags win over the file");
+        assert_eq!(c.server.max_batch, 7, "env wins over the file");
+        assert_eq!(c.model.name, "bpr");
+        assert_eq!(c.training.interval_s, 3600, "defaults fill the rest");
+
+        std::fs::write(&file, "[server]\nlisen = \"x\"\n").unwrap();
+        let e = AisleConfig::load(Some(&file), [], &[]).unwrap_err().to_string();
+        assert!(e.contains("lisen"), "{e}");
+        let env = [("AISLE_MODEL__PARAMS__FACTORS".to_owned(), "0".to_owned())];
+        let e = AisleConfig::load(None, env, &[]).unwrap_err().to_string();
+        assert!(e.contains("factors"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod example {
+    #[test]
+    fn the_example_file_parses_and_states_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/aisle.example.toml");
+        let c = super::AisleConfig::load(Some(std::path::Path::new(path)), [], &[]).unwrap();
+        assert_eq!(c, super::AisleConfig::default(), "config/aisle.example.toml must list the defaults");
+    }
+}

@@ -1,0 +1,243 @@
+//! Catalog items: `PUT/PATCH/GET/DELETE /v1/items/{id}`, `POST /v1/items/batch`, `GET /v1/items`.
+
+use aisle_engine::ItemPatch;
+use aisle_store::{ItemRecord, PageRequest};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::{ApiJson, ApiPath, ApiQuery, AppState, check_limit, id};
+
+/// An item as written. Every field but the id (path or body) may be omitted.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemIn {
+    /// The id; in a batch, required; in `PUT /v1/items/{id}`, absent or equal to the path's.
+    pub id: Option<String>,
+    /// Display title.
+    #[serde(default)]
+    pub title: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Categories.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Brand.
+    pub brand: Option<String>,
+    /// Price, ≥ 0.
+    pub price: Option<f64>,
+    /// In stock (default true).
+    pub in_stock: Option<bool>,
+    /// Other attributes.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An item as stored.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ItemOut {
+    /// Id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Categories.
+    pub categories: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Brand.
+    pub brand: Option<String>,
+    /// Price.
+    pub price: Option<f64>,
+    /// In stock.
+    pub in_stock: bool,
+    /// Other attributes.
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// Last write, Unix ms.
+    pub updated_at_ms: i64,
+}
+
+impl From<&ItemRecord> for ItemOut {
+    fn from(r: &ItemRecord) -> Self {
+        ItemOut {
+            id: r.id.clone(),
+            title: r.title.clone(),
+            description: r.description.clone(),
+            categories: r.categories.clone(),
+            tags: r.tags.clone(),
+            brand: r.brand.clone(),
+            price: r.price,
+            in_stock: r.in_stock,
+            attributes: r.attributes.clone(),
+            updated_at_ms: r.updated_at_ms,
+        }
+    }
+}
+
+fn record(item: ItemIn, id_value: String, field: &str) -> Result<ItemRecord, ApiError> {
+    let r = ItemRecord {
+        id: id_value,
+        title: item.title,
+        description: item.description,
+        categories: item.categories,
+        tags: item.tags,
+        brand: item.brand,
+        price: item.price,
+        in_stock: item.in_stock.unwrap_or(true),
+        attributes: item.attributes,
+        updated_at_ms: 0,
+    };
+    aisle_engine::validate_item(&r).map_err(|(f, m)| ApiError::invalid(format!("{field}{f}"), m))?;
+    Ok(r)
+}
+
+/// A batch of items.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemBatch {
+    /// The items, each with its id.
+    pub items: Vec<ItemIn>,
+}
+
+/// What a batch did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchOut {
+    /// Items written.
+    pub upserted: usize,
+}
+
+/// A listing page request.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of items.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ItemPage {
+    /// Items in id order.
+    pub items: Vec<ItemOut>,
+    /// Cursor of the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Creates or replaces an item.
+#[utoipa::path(put, path = "/v1/items/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "Item id")), request_body = ItemIn,
+    responses((status = 200, body = ItemOut), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn put_item(
+    State(s): State<AppState>,
+    ApiPath(item_id): ApiPath<String>,
+    ApiJson(item): ApiJson<ItemIn>,
+) -> Result<Json<ItemOut>, ApiError> {
+    id("id", &item_id)?;
+    if item.id.as_ref().is_some_and(|b| *b != item_id) {
+        return Err(ApiError::invalid("id", "the body's id differs from the path's"));
+    }
+    let r = record(item, item_id.clone(), "")?;
+    s.engine.put_items(vec![r]).await?;
+    let stored = s.engine.item(&item_id).ok_or_else(|| ApiError::Internal("item vanished".to_owned()))?;
+    Ok(Json(ItemOut::from(&*stored)))
+}
+
+/// Updates some fields of an item (JSON merge patch: present fields replace, null clears).
+#[utoipa::path(patch, path = "/v1/items/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "Item id")), request_body(content = Object, description = "RFC 7396 merge patch"),
+    responses((status = 200, body = ItemOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn patch_item(
+    State(s): State<AppState>,
+    ApiPath(item_id): ApiPath<String>,
+    ApiJson(patch): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Json<ItemOut>, ApiError> {
+    id("id", &item_id)?;
+    if patch.get("id").is_some_and(|v| v.as_str() != Some(item_id.as_str())) {
+        return Err(ApiError::invalid("id", "an item's id cannot be changed"));
+    }
+    if let Some(bad) = patch.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::invalid(bad.clone(), format!("unknown field; fields: {}", FIELDS.join(", "))));
+    }
+    let r = s.engine.patch_item(&item_id, &ItemPatch(patch)).await?;
+    Ok(Json(ItemOut::from(&r)))
+}
+
+const FIELDS: [&str; 9] =
+    ["id", "title", "description", "categories", "tags", "brand", "price", "in_stock", "attributes"];
+
+/// An item.
+#[utoipa::path(get, path = "/v1/items/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "Item id")),
+    responses((status = 200, body = ItemOut), (status = 404, body = ErrorBody)))]
+pub async fn get_item(
+    State(s): State<AppState>,
+    ApiPath(item_id): ApiPath<String>,
+) -> Result<Json<ItemOut>, ApiError> {
+    id("id", &item_id)?;
+    let r = s.engine.item(&item_id).ok_or(ApiError::NotFound { what: "item", id: item_id })?;
+    Ok(Json(ItemOut::from(&*r)))
+}
+
+/// Deletes an item; it is no longer recommended from the next request.
+#[utoipa::path(delete, path = "/v1/items/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "Item id")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_item(
+    State(s): State<AppState>,
+    ApiPath(item_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    id("id", &item_id)?;
+    if s.engine.delete_item(&item_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound { what: "item", id: item_id })
+    }
+}
+
+/// Creates or replaces many items in one transaction (all or nothing).
+#[utoipa::path(post, path = "/v1/items/batch", tag = "catalog", request_body = ItemBatch,
+    responses((status = 200, body = BatchOut), (status = 422, body = ErrorBody)))]
+pub async fn batch_items(
+    State(s): State<AppState>,
+    ApiJson(batch): ApiJson<ItemBatch>,
+) -> Result<Json<BatchOut>, ApiError> {
+    if batch.items.len() > s.server.max_item_batch {
+        return Err(ApiError::invalid(
+            "items",
+            format!("at most server.max_item_batch = {} items", s.server.max_item_batch),
+        ));
+    }
+    let mut records = Vec::with_capacity(batch.items.len());
+    for (k, mut item) in batch.items.into_iter().enumerate() {
+        let field = format!("items[{k}].");
+        let item_id = item.id.take().ok_or_else(|| ApiError::invalid(format!("{field}id"), "missing"))?;
+        records.push(record(item, item_id, &field)?);
+    }
+    let upserted = records.len();
+    s.engine.put_items(records).await?;
+    Ok(Json(BatchOut { upserted }))
+}
+
+/// Items in id order, a page at a time.
+#[utoipa::path(get, path = "/v1/items", tag = "catalog", params(ListQuery),
+    responses((status = 200, body = ItemPage), (status = 422, body = ErrorBody)))]
+pub async fn list_items(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<ItemPage>, ApiError> {
+    let limit = check_limit(q.limit)?;
+    let page = s.engine.items(PageRequest { limit, after: q.cursor }).await?;
+    Ok(Json(ItemPage { items: page.rows.iter().map(ItemOut::from).collect(), next_cursor: page.next }))
+}

@@ -1,0 +1,335 @@
+//! Recommendations: personalised (`GET /v1/users/{id}/recommendations`, `POST
+//! /v1/recommendations`), similar items, bought together and popular lists.
+
+use aisle_engine::{Boost, Filters, PopularRequest, RecommendRequest, Recommendations, Subject, Window};
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::{ApiJson, ApiPath, ApiQuery, AppState, check_n, id};
+
+/// Business rules, as query parameters.
+#[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// How many items, 1..=1000 (default 10).
+    pub n: Option<usize>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Minimum price.
+    pub min_price: Option<f64>,
+    /// Maximum price.
+    pub max_price: Option<f64>,
+    /// Only in-stock (true) or out-of-stock (false) items.
+    pub in_stock: Option<bool>,
+    /// Comma-separated item ids to leave out.
+    pub exclude: Option<String>,
+    /// Attach reasons to each item.
+    pub explain: Option<bool>,
+    /// Also recommend items already bought (personalised lists only).
+    pub include_purchased: Option<bool>,
+    /// Leave out every item the shopper interacted with (personalised lists only).
+    pub exclude_seen: Option<bool>,
+    /// Popular lists only: `1h`, `24h`, `7d`, `30d` or `all` (default `7d`).
+    pub window: Option<String>,
+}
+
+fn filters(
+    category: Option<String>,
+    min_price: Option<f64>,
+    max_price: Option<f64>,
+    in_stock: Option<bool>,
+    exclude: Vec<String>,
+) -> Result<Filters, ApiError> {
+    for (field, p) in [("min_price", min_price), ("max_price", max_price)] {
+        if p.is_some_and(|p| !p.is_finite() || p < 0.0) {
+            return Err(ApiError::invalid(field, "must be a finite number ≥ 0"));
+        }
+    }
+    if let (Some(lo), Some(hi)) = (min_price, max_price)
+        && lo > hi
+    {
+        return Err(ApiError::invalid("min_price", "min_price is above max_price"));
+    }
+    if let Some(c) = &category {
+        id("category", c)?;
+    }
+    if exclude.len() > 1000 {
+        return Err(ApiError::invalid("exclude", "at most 1000 ids"));
+    }
+    for e in &exclude {
+        id("exclude", e)?;
+    }
+    Ok(Filters { category, min_price, max_price, in_stock, exclude })
+}
+
+impl ListParams {
+    fn n(&self) -> Result<usize, ApiError> {
+        check_n(self.n.unwrap_or(10))
+    }
+
+    fn filters(&self) -> Result<Filters, ApiError> {
+        let exclude = self
+            .exclude
+            .as_deref()
+            .map(|e| e.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default();
+        filters(self.category.clone(), self.min_price, self.max_price, self.in_stock, exclude)
+    }
+
+    fn no_window(&self) -> Result<(), ApiError> {
+        match self.window {
+            Some(_) => Err(ApiError::invalid("window", "only popular lists take a window")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One recommended item.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecItem {
+    /// Item id.
+    pub id: String,
+    /// Score (comparable within one list).
+    pub score: f32,
+    /// Title, where the catalog has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Price, where the catalog has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<f64>,
+    /// Reasons, with `explain=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<ReasonOut>>,
+}
+
+/// Why an item is recommended.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReasonOut {
+    /// `similar_to`, `popular` or `taste`.
+    pub kind: String,
+    /// The related item of the shopper's history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
+    /// For display ("because you viewed X").
+    pub text: String,
+}
+
+/// A recommendation list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecsOut {
+    /// Send it back with events that follow from this list (attribution).
+    pub recommendation_id: String,
+    /// `model`, `fold_in`, `item` or `popular`.
+    pub source: String,
+    /// True when the shopper was unknown (or no model serves) and popular items were returned.
+    pub fallback: bool,
+    /// The serving model version.
+    pub model_version: Option<u64>,
+    /// Best first.
+    pub items: Vec<RecItem>,
+}
+
+impl From<Recommendations> for RecsOut {
+    fn from(r: Recommendations) -> Self {
+        let source = serde_json::to_value(r.source)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        RecsOut {
+            recommendation_id: r.recommendation_id,
+            source,
+            fallback: r.fallback,
+            model_version: r.model_version,
+            items: r
+                .items
+                .into_iter()
+                .map(|i| RecItem {
+                    id: i.id,
+                    score: i.score,
+                    title: i.title,
+                    price: i.price,
+                    reasons: i.reasons.map(|rs| {
+                        rs.into_iter()
+                            .map(|x| ReasonOut { kind: x.kind, item_id: x.item_id, text: x.text })
+                            .collect()
+                    }),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Recommendations for a user: their model vector, or a fold-in of their events since training;
+/// popular items (`fallback: true`) for a user with no history.
+#[utoipa::path(get, path = "/v1/users/{id}/recommendations", tag = "recommendations",
+    params(("id" = String, Path, description = "User id"), ListParams),
+    responses((status = 200, body = RecsOut), (status = 422, body = ErrorBody)))]
+pub async fn user_recs(
+    State(s): State<AppState>,
+    ApiPath(user_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> Result<Json<RecsOut>, ApiError> {
+    id("id", &user_id)?;
+    q.no_window()?;
+    let mut req = RecommendRequest::new(Subject::User(user_id), q.n()?);
+    req.filters = q.filters()?;
+    req.explain = q.explain.unwrap_or(false);
+    req.include_purchased = q.include_purchased.unwrap_or(false);
+    req.exclude_seen = q.exclude_seen.unwrap_or(false);
+    Ok(Json(s.engine.recommend(&req).await?.into()))
+}
+
+/// Filters of a POST request.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FiltersIn {
+    /// Only this category.
+    pub category: Option<String>,
+    /// Minimum price.
+    pub min_price: Option<f64>,
+    /// Maximum price.
+    pub max_price: Option<f64>,
+    /// Only in-stock (true) or out-of-stock (false) items.
+    pub in_stock: Option<bool>,
+    /// Item ids to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// Multiplies matching items' scores by `weight`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BoostIn {
+    /// Items in this category match.
+    pub category: Option<String>,
+    /// These items match.
+    #[serde(default)]
+    pub item_ids: Vec<String>,
+    /// The factor, in (0, 100].
+    pub weight: f32,
+}
+
+/// A recommendation request for a user or an anonymous session.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecsIn {
+    /// A user id (or give `session_items`).
+    pub user_id: Option<String>,
+    /// An anonymous session's items, oldest first (or give `user_id`).
+    pub session_items: Option<Vec<String>>,
+    /// How many, 1..=1000 (default 10).
+    pub n: Option<usize>,
+    /// Business rules.
+    #[serde(default)]
+    pub filters: Option<FiltersIn>,
+    /// Boosts.
+    #[serde(default)]
+    pub boosts: Vec<BoostIn>,
+    /// Attach reasons.
+    #[serde(default)]
+    pub explain: bool,
+    /// Also recommend items already bought.
+    #[serde(default)]
+    pub include_purchased: bool,
+    /// Leave out every item interacted with.
+    #[serde(default)]
+    pub exclude_seen: bool,
+}
+
+fn boosts(list: Vec<BoostIn>) -> Result<Vec<Boost>, ApiError> {
+    list.into_iter()
+        .enumerate()
+        .map(|(k, b)| {
+            if !(b.weight.is_finite() && b.weight > 0.0 && b.weight <= 100.0) {
+                return Err(ApiError::invalid(format!("boosts[{k}].weight"), "must be in (0, 100]"));
+            }
+            if b.category.is_none() && b.item_ids.is_empty() {
+                return Err(ApiError::invalid(format!("boosts[{k}]"), "give a category or item_ids"));
+            }
+            Ok(Boost { category: b.category, item_ids: b.item_ids, weight: b.weight })
+        })
+        .collect()
+}
+
+/// Recommendations for a user or an anonymous session, with filters and boosts.
+#[utoipa::path(post, path = "/v1/recommendations", tag = "recommendations", request_body = RecsIn,
+    responses((status = 200, body = RecsOut), (status = 422, body = ErrorBody)))]
+pub async fn post_recs(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<RecsIn>,
+) -> Result<Json<RecsOut>, ApiError> {
+    let subject = match (body.user_id, body.session_items) {
+        (Some(u), None) => {
+            id("user_id", &u)?;
+            Subject::User(u)
+        }
+        (None, Some(items)) => {
+            if items.len() > 1000 {
+                return Err(ApiError::invalid("session_items", "at most 1000 items"));
+            }
+            for i in &items {
+                id("session_items", i)?;
+            }
+            Subject::Session(items)
+        }
+        _ => return Err(ApiError::invalid("user_id", "give exactly one of user_id and session_items")),
+    };
+    let f = body.filters.unwrap_or_default();
+    let mut req = RecommendRequest::new(subject, check_n(body.n.unwrap_or(10))?);
+    req.filters = filters(f.category, f.min_price, f.max_price, f.in_stock, f.exclude)?;
+    req.boosts = boosts(body.boosts)?;
+    req.explain = body.explain;
+    req.include_purchased = body.include_purchased;
+    req.exclude_seen = body.exclude_seen;
+    Ok(Json(s.engine.recommend(&req).await?.into()))
+}
+
+/// Items similar to an item, by the serving model.
+#[utoipa::path(get, path = "/v1/items/{id}/similar", tag = "recommendations",
+    params(("id" = String, Path, description = "Item id"), ListParams),
+    responses((status = 200, body = RecsOut), (status = 404, body = ErrorBody)))]
+pub async fn similar(
+    State(s): State<AppState>,
+    ApiPath(item_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> Result<Json<RecsOut>, ApiError> {
+    id("id", &item_id)?;
+    q.no_window()?;
+    let r = s.engine.similar(&item_id, q.n()?, &q.filters()?, q.explain.unwrap_or(false))?;
+    Ok(Json(r.into()))
+}
+
+/// Items most often bought in the same basket as an item.
+#[utoipa::path(get, path = "/v1/items/{id}/bought-together", tag = "recommendations",
+    params(("id" = String, Path, description = "Item id"), ListParams),
+    responses((status = 200, body = RecsOut), (status = 404, body = ErrorBody)))]
+pub async fn bought_together(
+    State(s): State<AppState>,
+    ApiPath(item_id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> Result<Json<RecsOut>, ApiError> {
+    id("id", &item_id)?;
+    q.no_window()?;
+    Ok(Json(s.engine.bought_together(&item_id, q.n()?, &q.filters()?)?.into()))
+}
+
+/// The most popular items of a time window (events weighted by kind), updated as events arrive.
+#[utoipa::path(get, path = "/v1/popular", tag = "recommendations", params(ListParams),
+    responses((status = 200, body = RecsOut), (status = 422, body = ErrorBody)))]
+pub async fn popular(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> Result<Json<RecsOut>, ApiError> {
+    let window = match q.window.as_deref() {
+        None => Window::Week,
+        Some(w) => Window::parse(w).ok_or_else(|| {
+            ApiError::invalid("window", format!("unknown window {w:?}; allowed: 1h, 24h, 7d, 30d, all"))
+        })?,
+    };
+    let req = PopularRequest { window, n: q.n()?, filters: q.filters()? };
+    Ok(Json(s.engine.popular(&req).into()))
+}

@@ -1,0 +1,134 @@
+//! Catalog, users and events: happy paths, idempotency, paging.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::{app, app_with, config};
+
+#[tokio::test]
+async fn items_put_get_patch_list_delete() {
+    let a = app_with(config(), false).await;
+    let r =
+        a.put("/v1/items/sku-1", json!({"title": "Red mug", "categories": ["kitchen"], "price": 9.5})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["title"], "Red mug");
+    assert_eq!(r.body["in_stock"], true);
+    let r =
+        a.call(Method::PATCH, "/v1/items/sku-1", Some(json!({"price": 7.0, "in_stock": false})), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["price"], 7.0);
+    assert_eq!(r.body["title"], "Red mug", "a patch keeps the fields it does not name");
+    let r = a.call(Method::PATCH, "/v1/items/sku-1", Some(json!({"price": null})), None).await;
+    assert!(r.body["price"].is_null(), "null clears: {}", r.text);
+    let r = a.get("/v1/items/sku-1").await;
+    assert_eq!(r.body["in_stock"], false);
+    let items: Vec<_> =
+        (2..=5).map(|k| json!({"id": format!("sku-{k}"), "title": format!("item {k}")})).collect();
+    let r = a.post("/v1/items/batch", json!({"items": items})).await;
+    assert_eq!(r.body["upserted"], 4, "{}", r.text);
+    let mut seen = Vec::new();
+    let mut uri = "/v1/items?limit=2".to_owned();
+    loop {
+        let r = a.get(&uri).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        seen.extend(r.body["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()));
+        match r.body["next_cursor"].as_str() {
+            Some(c) => uri = format!("/v1/items?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["sku-1", "sku-2", "sku-3", "sku-4", "sku-5"]);
+    assert_eq!(a.call(Method::DELETE, "/v1/items/sku-1", None, None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(a.get("/v1/items/sku-1").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(a.call(Method::DELETE, "/v1/items/sku-1", None, None).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn users_put_get_list_delete_with_their_events() {
+    let a = app_with(config(), false).await;
+    let r = a.put("/v1/users/alice", json!({"attributes": {"segment": "home"}})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    a.put("/v1/users/bob", json!({})).await;
+    let r = a.get("/v1/users/alice").await;
+    assert_eq!(r.body["attributes"]["segment"], "home");
+    let r = a.get("/v1/users?limit=1").await;
+    assert_eq!(r.body["users"][0]["id"], "alice");
+    let c = r.body["next_cursor"].as_str().unwrap().to_owned();
+    let r = a.get(&format!("/v1/users?limit=1&cursor={c}")).await;
+    assert_eq!(r.body["users"][0]["id"], "bob");
+    assert!(r.body["next_cursor"].is_null());
+    a.post("/v1/events", json!([{"user_id": "alice", "item_id": "x", "type": "view"}, {"user_id": "bob", "item_id": "x", "type": "view"}])).await;
+    let r = a.call(Method::DELETE, "/v1/users/alice", None, None).await;
+    assert_eq!(r.body["events_deleted"], 1, "{}", r.text);
+    assert_eq!(a.get("/v1/users/alice").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(a.engine.stats().events, 1, "bob's event stays");
+}
+
+#[tokio::test]
+async fn events_are_idempotent_on_event_id_in_every_body_shape() {
+    let a = app_with(config(), false).await;
+    let one = json!({"event_id": "e-1", "user_id": "u", "item_id": "i", "type": "purchase", "value": 12.5,
+        "timestamp": "2026-11-30T10:00:00Z", "session_id": "s", "recommendation_id": "rec_1"});
+    let r = a.post("/v1/events", one.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["inserted"].as_u64(), r.body["duplicates"].as_u64()), (Some(1), Some(0)));
+    let seq = r.body["results"][0]["seq"].clone();
+    let r = a
+        .post(
+            "/v1/events",
+            json!({"events": [one.clone(), {"user_id": "u", "item_id": "j", "type": "view"}]}),
+        )
+        .await;
+    assert_eq!(r.body["results"][0], json!({"status": "duplicate", "seq": seq}), "{}", r.text);
+    assert_eq!(r.body["inserted"], 1);
+    let r = a.post("/v1/events", json!([one])).await;
+    assert_eq!(r.body["duplicates"], 1);
+    let counts = aisle_store::Store::counts(a.engine.store()).await.unwrap();
+    assert_eq!(counts.events, 2, "the re-sent event is stored once");
+}
+
+#[tokio::test]
+async fn models_train_list_and_activate_roll_back() {
+    let a = app().await;
+    let r = a.post("/v1/admin/train", json!({"wait": true, "force": true, "params": {"factors": 8}})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["model"]["version"], 2);
+    assert!(r.body["model"]["metrics"]["ndcg@10"].as_f64().unwrap() > 0.0);
+    let r = a.get("/v1/models").await;
+    assert_eq!(r.body["serving_version"], 2);
+    assert_eq!(r.body["models"].as_array().unwrap().len(), 2);
+    let r = a.post("/v1/admin/models/1/activate", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(a.get("/v1/models").await.body["serving_version"], 1);
+    assert_eq!(a.get("/v1/users/u1/recommendations").await.body["model_version"], 1);
+    let r = a.post("/v1/admin/models/99/activate", json!({})).await;
+    crate::common::assert_error(&r, StatusCode::NOT_FOUND, "not_found");
+    let r = a.post("/v1/admin/train", json!({"model": "nope"})).await;
+    crate::common::assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
+
+#[tokio::test]
+async fn health_metrics_docs_and_dashboard_answer() {
+    let a = app().await;
+    assert_eq!(a.get("/health/live").await.body["status"], "ok");
+    let r = a.get("/health/ready").await;
+    assert_eq!(r.body["status"], "ready");
+    assert_eq!(r.body["serving_version"], 1);
+    a.get("/v1/items/i1").await;
+    a.post("/v1/events", json!({"user_id": "u1", "item_id": "i1", "type": "view"})).await;
+    let m = a.get("/metrics").await.text;
+    assert!(
+        m.contains("aisle_http_request_duration_seconds_bucket{route=\"/v1/items/{id}\""),
+        "route templates, not ids"
+    );
+    assert!(!m.contains("route=\"/v1/items/i1\""));
+    assert!(m.contains("aisle_events_ingested_total{type=\"view\"}"));
+    assert!(m.contains("aisle_serving_model_version 1"));
+    assert!(m.contains("aisle_catalog_items 200"));
+    assert!(m.contains("aisle_training_duration_seconds"));
+    let r = a.get("/docs/").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("swagger"), "the vendored docs UI is served");
+    let r = a.get("/").await;
+    assert!(r.text.contains("aisle"));
+}

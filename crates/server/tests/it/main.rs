@@ -1,0 +1,8 @@
+//! Server integration tests: every route in-process (`oneshot`) over a real SQLite store file.
+
+mod auth;
+mod common;
+mod data;
+mod openapi;
+mod recs;
+mod validation;

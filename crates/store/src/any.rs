@@ -1,0 +1,130 @@
+//! The closed set of backends: what config opens and the engine serves.
+
+use std::path::PathBuf;
+
+use crate::{
+    Appended, Counts, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest, SqliteStore, Store,
+    StoreError, StoreResult, StoredEvent, UserRecord, UserRemoval,
+};
+
+/// A store of any known backend, dispatched by exhaustive match.
+#[derive(Clone, Debug)]
+pub enum AnyStore {
+    /// The embedded default.
+    Sqlite(SqliteStore),
+}
+
+impl AnyStore {
+    /// Opens the store `url` names: `sqlite://PATH`, `sqlite:PATH` or a plain file path open the
+    /// embedded backend (creating the file if needed); `postgres://` is refused until that backend
+    /// exists.
+    pub async fn open(url: &str) -> StoreResult<AnyStore> {
+        let path = sqlite_path(url)?;
+        Ok(AnyStore::Sqlite(SqliteStore::open_off_runtime(path).await?))
+    }
+}
+
+/// Why a store URL names no backend this build has.
+#[derive(Debug, thiserror::Error)]
+enum UrlError {
+    #[error("PostgreSQL backend is not built yet")]
+    Postgres,
+    #[error("unknown store URL scheme {0:?}; use sqlite://PATH or a file path")]
+    UnknownScheme(String),
+    #[error("empty store path")]
+    Empty,
+}
+
+/// The database file of a SQLite store URL.
+fn sqlite_path(url: &str) -> StoreResult<PathBuf> {
+    let url = url.trim();
+    let path = match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        Some(path) => path,
+        None => match url.split_once("://") {
+            Some(("postgres" | "postgresql", _)) => {
+                return Err(StoreError::Backend(Box::new(UrlError::Postgres)));
+            }
+            Some((scheme, _)) => {
+                return Err(StoreError::Backend(Box::new(UrlError::UnknownScheme(scheme.to_owned()))));
+            }
+            None => url,
+        },
+    };
+    if path.is_empty() {
+        return Err(StoreError::Backend(Box::new(UrlError::Empty)));
+    }
+    Ok(PathBuf::from(path))
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Sqlite($s) => $e,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn put_items(&self, items: Vec<ItemRecord>) -> StoreResult<()> {
+        dispatch!(self, s => s.put_items(items).await)
+    }
+    async fn item(&self, id: String) -> StoreResult<Option<ItemRecord>> {
+        dispatch!(self, s => s.item(id).await)
+    }
+    async fn delete_item(&self, id: String) -> StoreResult<bool> {
+        dispatch!(self, s => s.delete_item(id).await)
+    }
+    async fn items(&self, page: PageRequest) -> StoreResult<Page<ItemRecord>> {
+        dispatch!(self, s => s.items(page).await)
+    }
+    async fn put_users(&self, users: Vec<UserRecord>) -> StoreResult<()> {
+        dispatch!(self, s => s.put_users(users).await)
+    }
+    async fn user(&self, id: String) -> StoreResult<Option<UserRecord>> {
+        dispatch!(self, s => s.user(id).await)
+    }
+    async fn delete_user(&self, id: String) -> StoreResult<UserRemoval> {
+        dispatch!(self, s => s.delete_user(id).await)
+    }
+    async fn users(&self, page: PageRequest) -> StoreResult<Page<UserRecord>> {
+        dispatch!(self, s => s.users(page).await)
+    }
+    async fn append_events(&self, events: Vec<EventRecord>) -> StoreResult<Vec<Appended>> {
+        dispatch!(self, s => s.append_events(events).await)
+    }
+    async fn events_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+        dispatch!(self, s => s.events_after(after_seq, limit).await)
+    }
+    async fn user_events_after(
+        &self,
+        user_id: String,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        dispatch!(self, s => s.user_events_after(user_id, after_seq, limit).await)
+    }
+    async fn counts(&self) -> StoreResult<Counts> {
+        dispatch!(self, s => s.counts().await)
+    }
+    async fn put_model(&self, model: NewModel, artifact: Vec<u8>) -> StoreResult<ModelRecord> {
+        dispatch!(self, s => s.put_model(model, artifact).await)
+    }
+    async fn models(&self) -> StoreResult<Vec<ModelRecord>> {
+        dispatch!(self, s => s.models().await)
+    }
+    async fn model_artifact(&self, version: u64) -> StoreResult<Option<Vec<u8>>> {
+        dispatch!(self, s => s.model_artifact(version).await)
+    }
+    async fn activate_model(&self, version: u64) -> StoreResult<ModelRecord> {
+        dispatch!(self, s => s.activate_model(version).await)
+    }
+    async fn active_model(&self) -> StoreResult<Option<ModelRecord>> {
+        dispatch!(self, s => s.active_model().await)
+    }
+    async fn prune_models(&self, keep: usize) -> StoreResult<usize> {
+        dispatch!(self, s => s.prune_models(keep).await)
+    }
+    async fn flush(&self) -> StoreResult<()> {
+        dispatch!(self, s => s.flush().await)
+    }
+}

@@ -1,0 +1,127 @@
+//! The event log: idempotent batch appends, sequential and per-user reads, counts.
+
+use aisle_core::EventKind;
+use rusqlite::{Connection, Row, TransactionBehavior, params};
+
+use super::{corrupt, db, sql_limit, sql_seq, stored_u64};
+use crate::{Appended, Counts, EventRecord, StoreResult, StoredEvent};
+
+/// A conflict on `event_id` makes the insert a no-op (zero changes) instead of an error, so one
+/// statement per event tells a new event from a re-sent one. Events without an id never conflict:
+/// a UNIQUE column holds any number of NULLs.
+const INSERT: &str = "INSERT INTO events
+    (event_id, user_id, item_id, kind, value, ts_ms, session_id, recommendation_id)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+    ON CONFLICT (event_id) DO NOTHING";
+const SEQ_OF_EVENT_ID: &str = "SELECT seq FROM events WHERE event_id = ?1";
+const AFTER: &str =
+    "SELECT seq, event_id, user_id, item_id, kind, value, ts_ms, session_id, recommendation_id
+    FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+/// Newest first so that the limit keeps the newest; the caller restores ascending order.
+const USER_AFTER: &str =
+    "SELECT seq, event_id, user_id, item_id, kind, value, ts_ms, session_id, recommendation_id
+    FROM events WHERE user_id = ?1 AND seq > ?2 ORDER BY seq DESC LIMIT ?3";
+/// One statement, so the four numbers come from one snapshot.
+const COUNTS: &str = "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM users),
+    (SELECT count(*) FROM events), (SELECT coalesce(max(seq), 0) FROM events)";
+
+pub(super) fn append(conn: &mut Connection, events: &[EventRecord]) -> StoreResult<Vec<Appended>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    let mut fates = Vec::with_capacity(events.len());
+    {
+        let mut insert = tx.prepare_cached(INSERT).map_err(db)?;
+        let mut existing = tx.prepare_cached(SEQ_OF_EVENT_ID).map_err(db)?;
+        for event in events {
+            let inserted = insert
+                .execute(params![
+                    event.event_id,
+                    event.user_id,
+                    event.item_id,
+                    event.kind.as_str(),
+                    event.value.map(f64::from),
+                    event.ts_ms,
+                    event.session_id,
+                    event.recommendation_id,
+                ])
+                .map_err(db)?;
+            let fate = if inserted > 0 {
+                Appended::Inserted(stored_u64("event seq", tx.last_insert_rowid())?)
+            } else {
+                // Only an `event_id` conflict skips the insert, and the first event with that id
+                // may be earlier in this very batch: the transaction sees its own writes.
+                let seq: i64 = existing.query_row([&event.event_id], |row| row.get(0)).map_err(db)?;
+                Appended::Duplicate(stored_u64("event seq", seq)?)
+            };
+            fates.push(fate);
+        }
+    }
+    tx.commit().map_err(db)?;
+    Ok(fates)
+}
+
+pub(super) fn after(conn: &Connection, after_seq: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(AFTER).map_err(db)?;
+    let rows = stmt.query(params![sql_seq(after_seq), sql_limit(limit)]).map_err(db)?;
+    collect(rows, limit)
+}
+
+pub(super) fn user_after(
+    conn: &Connection,
+    user_id: &str,
+    after_seq: u64,
+    limit: usize,
+) -> StoreResult<Vec<StoredEvent>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(USER_AFTER).map_err(db)?;
+    let rows = stmt.query(params![user_id, sql_seq(after_seq), sql_limit(limit)]).map_err(db)?;
+    let mut events = collect(rows, limit)?;
+    events.reverse();
+    Ok(events)
+}
+
+pub(super) fn counts(conn: &Connection) -> StoreResult<Counts> {
+    let (items, users, events, last_seq): (i64, i64, i64, i64) = conn
+        .prepare_cached(COUNTS)
+        .map_err(db)?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+        .map_err(db)?;
+    Ok(Counts {
+        items: stored_u64("item count", items)?,
+        users: stored_u64("user count", users)?,
+        events: stored_u64("event count", events)?,
+        last_seq: stored_u64("event seq", last_seq)?,
+    })
+}
+
+fn collect(mut rows: rusqlite::Rows<'_>, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+    // Callers pass limits like "everything after", so the capacity is capped rather than trusted.
+    let mut events = Vec::with_capacity(limit.min(4096));
+    while let Some(row) = rows.next().map_err(db)? {
+        events.push(read_event(row)?);
+    }
+    Ok(events)
+}
+
+fn read_event(row: &Row<'_>) -> StoreResult<StoredEvent> {
+    let seq = stored_u64("event seq", row.get(0).map_err(db)?)?;
+    let kind = row.get_ref(4).map_err(db)?.as_str().map_err(|e| corrupt("event", e))?;
+    let kind: EventKind = kind.parse().map_err(|e| corrupt("event", format_args!("seq {seq}: {e}")))?;
+    let value: Option<f64> = row.get(5).map_err(db)?;
+    let event = EventRecord {
+        event_id: row.get(1).map_err(db)?,
+        user_id: row.get(2).map_err(db)?,
+        item_id: row.get(3).map_err(db)?,
+        kind,
+        // Values are written from `f32`, so narrowing back is exact.
+        value: value.map(|v| v as f32),
+        ts_ms: row.get(6).map_err(db)?,
+        session_id: row.get(7).map_err(db)?,
+        recommendation_id: row.get(8).map_err(db)?,
+    };
+    Ok(StoredEvent { seq, event })
+}

@@ -1,0 +1,243 @@
+//! The embedded backend: one SQLite database file in WAL mode.
+//!
+//! One writer connection serialises every write (SQLite allows one writer at a time anyway, and a
+//! single connection keeps its prepared statements hot); a small pool of read-only connections
+//! serves reads concurrently with it, which WAL mode allows. All blocking work runs on tokio's
+//! blocking pool so that the async runtime never waits on the disk.
+
+mod catalog;
+mod events;
+mod models;
+mod pool;
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use rusqlite::Connection;
+
+use crate::{
+    Appended, Counts, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest, Store, StoreError,
+    StoreResult, StoredEvent, UserRecord, UserRemoval,
+};
+
+use pool::ReaderPool;
+
+/// The embedded SQLite store: one database file (plus its `-wal` and `-shm` companions).
+///
+/// Clones are cheap and share the connections. Every write is committed with `synchronous=FULL`,
+/// so a write whose future resolved survives a process kill and a power loss.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: ReaderPool,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+/// Why the database could not be opened, beyond what SQLite itself reports.
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    #[error("cannot create the directory {path:?} for the store")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the SQLite database {path:?}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directory if needed) the database at `path`, configures
+    /// it (WAL, `synchronous=FULL`, foreign keys, a busy timeout) and migrates its schema.
+    ///
+    /// Fails with [`StoreError::Corrupt`] when the file was written by a newer aisle (a schema
+    /// version this build does not know), and with [`StoreError::Backend`] when it cannot be
+    /// created, opened or migrated.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| boxed(OpenError::CreateDir { path: parent.to_path_buf(), source }))?;
+        }
+        let mut writer = Connection::open(&path)
+            .map_err(|source| boxed(OpenError::Open { path: path.clone(), source }))?;
+        schema::configure_writer(&writer)?;
+        schema::migrate(&mut writer)?;
+        let readers = ReaderPool::new(path.clone());
+        Ok(SqliteStore { inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers }) })
+    }
+
+    /// The database file this store was opened on.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Opens the store on tokio's blocking pool, for async callers.
+    pub(crate) async fn open_off_runtime(path: PathBuf) -> StoreResult<SqliteStore> {
+        tokio::task::spawn_blocking(move || SqliteStore::open(path)).await.map_err(joined)?
+    }
+
+    /// Runs `f` on the writer connection, on the blocking pool.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&mut lock(&inner.writer))).await.map_err(joined)?
+    }
+
+    /// Runs `f` on a read-only connection from the pool, on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.readers.with(f)).await.map_err(joined)?
+    }
+}
+
+impl Store for SqliteStore {
+    async fn put_items(&self, items: Vec<ItemRecord>) -> StoreResult<()> {
+        self.write(move |conn| catalog::put_items(conn, &items)).await
+    }
+
+    async fn item(&self, id: String) -> StoreResult<Option<ItemRecord>> {
+        self.read(move |conn| catalog::item(conn, &id)).await
+    }
+
+    async fn delete_item(&self, id: String) -> StoreResult<bool> {
+        self.write(move |conn| catalog::delete_item(conn, &id)).await
+    }
+
+    async fn items(&self, page: PageRequest) -> StoreResult<Page<ItemRecord>> {
+        self.read(move |conn| catalog::items(conn, &page)).await
+    }
+
+    async fn put_users(&self, users: Vec<UserRecord>) -> StoreResult<()> {
+        self.write(move |conn| catalog::put_users(conn, &users)).await
+    }
+
+    async fn user(&self, id: String) -> StoreResult<Option<UserRecord>> {
+        self.read(move |conn| catalog::user(conn, &id)).await
+    }
+
+    async fn delete_user(&self, id: String) -> StoreResult<UserRemoval> {
+        self.write(move |conn| catalog::delete_user(conn, &id)).await
+    }
+
+    async fn users(&self, page: PageRequest) -> StoreResult<Page<UserRecord>> {
+        self.read(move |conn| catalog::users(conn, &page)).await
+    }
+
+    async fn append_events(&self, events: Vec<EventRecord>) -> StoreResult<Vec<Appended>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| events::append(conn, &events)).await
+    }
+
+    async fn events_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+        self.read(move |conn| events::after(conn, after_seq, limit)).await
+    }
+
+    async fn user_events_after(
+        &self,
+        user_id: String,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.read(move |conn| events::user_after(conn, &user_id, after_seq, limit)).await
+    }
+
+    async fn counts(&self) -> StoreResult<Counts> {
+        self.read(events::counts).await
+    }
+
+    async fn put_model(&self, model: NewModel, artifact: Vec<u8>) -> StoreResult<ModelRecord> {
+        self.write(move |conn| models::put(conn, model, &artifact)).await
+    }
+
+    async fn models(&self) -> StoreResult<Vec<ModelRecord>> {
+        self.read(models::all).await
+    }
+
+    async fn model_artifact(&self, version: u64) -> StoreResult<Option<Vec<u8>>> {
+        self.read(move |conn| models::artifact(conn, version)).await
+    }
+
+    async fn activate_model(&self, version: u64) -> StoreResult<ModelRecord> {
+        self.write(move |conn| models::activate(conn, version)).await
+    }
+
+    async fn active_model(&self) -> StoreResult<Option<ModelRecord>> {
+        self.read(models::active).await
+    }
+
+    async fn prune_models(&self, keep: usize) -> StoreResult<usize> {
+        self.write(move |conn| models::prune(conn, keep)).await
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        self.write(schema::checkpoint).await
+    }
+}
+
+/// Locks `mutex` even when a thread panicked while holding it: every multi-statement write runs in
+/// a `rusqlite::Transaction`, which rolls back when dropped during unwinding, so the connection is
+/// consistent again by the time the lock is released.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A SQLite failure as a store error.
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// Any other backend failure as a store error.
+fn boxed(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// A blocking task that panicked or was cancelled, as a store error.
+fn joined(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// A stored column that does not decode (or a record that cannot be encoded).
+fn corrupt(what: &'static str, reason: impl fmt::Display) -> StoreError {
+    StoreError::Corrupt { what, reason: reason.to_string() }
+}
+
+/// A count or limit as a SQLite integer; anything beyond `i64::MAX` is as good as unbounded.
+fn sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A sequence number bound as a SQLite integer; none is stored beyond `i64::MAX`.
+fn sql_seq(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// A stored non-negative integer (a sequence number, a version, a size) read back.
+fn stored_u64(what: &'static str, value: i64) -> StoreResult<u64> {
+    u64::try_from(value).map_err(|_| corrupt(what, format_args!("negative value {value}")))
+}

@@ -1,0 +1,139 @@
+//! Model versions: artifacts with their metadata, the one active version, pruning.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{corrupt, db, sql_limit, stored_u64};
+use crate::{ModelRecord, NewModel, StoreError, StoreResult};
+
+/// Every column but the artifact, which only [`artifact`] reads (a macro so that `concat!` can
+/// build the statements at compile time).
+macro_rules! columns {
+    () => {
+        "version, name, params, trained_on_seq, metrics, created_at_ms, artifact_bytes, active"
+    };
+}
+
+const INSERT: &str = "INSERT INTO models
+    (name, params, trained_on_seq, metrics, created_at_ms, artifact_bytes, active, artifact)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)";
+
+pub(super) fn put(conn: &mut Connection, model: NewModel, artifact: &[u8]) -> StoreResult<ModelRecord> {
+    let params_json = serde_json::to_string(&model.params).map_err(|e| corrupt("model params", e))?;
+    let metrics_json = serde_json::to_string(&model.metrics).map_err(|e| corrupt("model metrics", e))?;
+    let trained_on_seq = i64::try_from(model.trained_on_seq).map_err(|_| {
+        corrupt("model", format_args!("trained_on_seq {} is beyond any stored seq", model.trained_on_seq))
+    })?;
+    let artifact_bytes = artifact.len() as u64;
+    conn.prepare_cached(INSERT)
+        .map_err(db)?
+        .execute(params![
+            model.name,
+            params_json,
+            trained_on_seq,
+            metrics_json,
+            model.created_at_ms,
+            i64::try_from(artifact_bytes).unwrap_or(i64::MAX),
+            artifact,
+        ])
+        .map_err(db)?;
+    let version = stored_u64("model version", conn.last_insert_rowid())?;
+    Ok(ModelRecord { version, active: false, artifact_bytes, model })
+}
+
+pub(super) fn all(conn: &Connection) -> StoreResult<Vec<ModelRecord>> {
+    let mut stmt = conn
+        .prepare_cached(concat!("SELECT ", columns!(), " FROM models ORDER BY version DESC"))
+        .map_err(db)?;
+    let mut rows = stmt.query([]).map_err(db)?;
+    let mut models = Vec::new();
+    while let Some(row) = rows.next().map_err(db)? {
+        models.push(read_model(row)?);
+    }
+    Ok(models)
+}
+
+pub(super) fn artifact(conn: &Connection, version: u64) -> StoreResult<Option<Vec<u8>>> {
+    let Ok(version) = i64::try_from(version) else {
+        return Ok(None);
+    };
+    conn.prepare_cached("SELECT artifact FROM models WHERE version = ?1")
+        .map_err(db)?
+        .query_row([version], |row| row.get(0))
+        .optional()
+        .map_err(db)
+}
+
+pub(super) fn activate(conn: &mut Connection, version: u64) -> StoreResult<ModelRecord> {
+    let not_found = || StoreError::NotFound { what: "model", id: version.to_string() };
+    let key = i64::try_from(version).map_err(|_| not_found())?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    let Some(mut model) = by_version(&tx, key)? else {
+        return Err(not_found());
+    };
+    // Deactivating first keeps the one-active unique index satisfied after each statement.
+    tx.prepare_cached("UPDATE models SET active = 0 WHERE active = 1 AND version <> ?1")
+        .map_err(db)?
+        .execute([key])
+        .map_err(db)?;
+    tx.prepare_cached("UPDATE models SET active = 1 WHERE version = ?1 AND active = 0")
+        .map_err(db)?
+        .execute([key])
+        .map_err(db)?;
+    tx.commit().map_err(db)?;
+    model.active = true;
+    Ok(model)
+}
+
+pub(super) fn active(conn: &Connection) -> StoreResult<Option<ModelRecord>> {
+    let mut stmt =
+        conn.prepare_cached(concat!("SELECT ", columns!(), " FROM models WHERE active = 1")).map_err(db)?;
+    let mut rows = stmt.query([]).map_err(db)?;
+    rows.next().map_err(db)?.map(read_model).transpose()
+}
+
+pub(super) fn prune(conn: &mut Connection, keep: usize) -> StoreResult<usize> {
+    conn.prepare_cached(
+        "DELETE FROM models WHERE active = 0
+            AND version NOT IN (SELECT version FROM models ORDER BY version DESC LIMIT ?1)",
+    )
+    .map_err(db)?
+    .execute([sql_limit(keep)])
+    .map_err(db)
+}
+
+fn by_version(conn: &Connection, version: i64) -> StoreResult<Option<ModelRecord>> {
+    let mut stmt =
+        conn.prepare_cached(concat!("SELECT ", columns!(), " FROM models WHERE version = ?1")).map_err(db)?;
+    let mut rows = stmt.query([version]).map_err(db)?;
+    rows.next().map_err(db)?.map(read_model).transpose()
+}
+
+fn read_model(row: &Row<'_>) -> StoreResult<ModelRecord> {
+    let version = stored_u64("model version", row.get(0).map_err(db)?)?;
+    let text = |i: usize| -> StoreResult<&str> {
+        row.get_ref(i)
+            .map_err(db)?
+            .as_str()
+            .map_err(|e| corrupt("model", format_args!("version {version}: {e}")))
+    };
+    let params = serde_json::from_str(text(2)?)
+        .map_err(|e| corrupt("model params", format_args!("version {version}: {e}")))?;
+    // JSON has no NaN: serde_json writes a non-finite metric as null, which reads back as NaN.
+    let metrics: BTreeMap<String, Option<f64>> = serde_json::from_str(text(4)?)
+        .map_err(|e| corrupt("model metrics", format_args!("version {version}: {e}")))?;
+    let model = NewModel {
+        name: row.get(1).map_err(db)?,
+        params,
+        trained_on_seq: stored_u64("model trained_on_seq", row.get(3).map_err(db)?)?,
+        metrics: metrics.into_iter().map(|(name, value)| (name, value.unwrap_or(f64::NAN))).collect(),
+        created_at_ms: row.get(5).map_err(db)?,
+    };
+    Ok(ModelRecord {
+        version,
+        active: row.get(7).map_err(db)?,
+        artifact_bytes: stored_u64("model artifact_bytes", row.get(6).map_err(db)?)?,
+        model,
+    })
+}

@@ -1,0 +1,178 @@
+//! Connection settings and the schema migrations.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{boxed, corrupt, db};
+use crate::StoreResult;
+
+/// How long a connection waits for another one's lock (another process, or a checkpoint) before
+/// failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The writer's page cache, in KiB (a negative `cache_size` is KiB): large enough to keep the event
+/// indexes' hot pages in memory during bulk appends.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
+/// Checkpoint the WAL into the database file once it holds this many pages (32 MiB at the default
+/// page size) instead of SQLite's 1,000: a batch of appends with random event ids dirties a page of
+/// each index per event, so at 1,000 nearly every commit would also pay for a checkpoint (writing
+/// the pages a second time plus an fsync of the database file), which halves append throughput.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 8_192;
+
+/// The WAL file is truncated back to this size after a checkpoint, so that one large write (a model
+/// artifact) does not leave a large file behind for good.
+const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+
+/// The schema, one migration per version: `MIGRATIONS[i]` takes a database from version `i` to
+/// `i + 1` (`PRAGMA user_version`). Append only; never edit a released migration.
+const MIGRATIONS: &[&str] = &[V1_INITIAL];
+
+/// The initial schema. `models.artifact` is the last column because SQLite reads a row's columns
+/// in order: a column after a multi-megabyte blob would make listing models walk the blob's
+/// overflow pages. The partial unique index makes "exactly one active model" a database invariant.
+const V1_INITIAL: &str = "
+CREATE TABLE items (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    attributes TEXT NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT UNIQUE,
+    user_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value REAL,
+    ts_ms INTEGER NOT NULL,
+    session_id TEXT,
+    recommendation_id TEXT
+);
+CREATE INDEX events_user_seq ON events (user_id, seq);
+CREATE TABLE models (
+    version INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    params TEXT NOT NULL,
+    trained_on_seq INTEGER NOT NULL,
+    metrics TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    artifact_bytes INTEGER NOT NULL,
+    active INTEGER NOT NULL DEFAULT 0,
+    artifact BLOB NOT NULL
+);
+CREATE UNIQUE INDEX models_one_active ON models (active) WHERE active = 1;
+";
+
+/// The journal mode SQLite reported instead of WAL (an in-memory database, or a file system
+/// without shared memory).
+#[derive(Debug, thiserror::Error)]
+#[error("the database did not switch to WAL journal mode (it reports {0:?})")]
+struct NotWal(String);
+
+/// Settings of the writer connection; `journal_mode` is persistent, the rest are per connection.
+pub(super) fn configure_writer(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(db)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(boxed(NotWal(mode)));
+    }
+    // FULL (not NORMAL) syncs the WAL on every commit: NORMAL can lose the last commits on power loss.
+    conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB).map_err(db)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES).map_err(db)?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES).map_err(db)?;
+    Ok(())
+}
+
+/// Settings of a read-only connection.
+pub(super) fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+}
+
+/// Brings the schema up to the newest version this build knows, in one transaction.
+///
+/// The transaction is `IMMEDIATE` so that two processes opening the same new file do not both
+/// run the migrations.
+pub(super) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    let found: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(db)?;
+    let known = MIGRATIONS.len();
+    let found = usize::try_from(found)
+        .map_err(|_| corrupt("database schema", format_args!("negative schema version {found}")))?;
+    if found > known {
+        return Err(corrupt(
+            "database schema",
+            format_args!(
+                "the database is at schema version {found} but this build knows versions up to {known}; \
+                 it was written by a newer aisle"
+            ),
+        ));
+    }
+    if found == known {
+        return Ok(());
+    }
+    for migration in &MIGRATIONS[found..] {
+        tx.execute_batch(migration).map_err(db)?;
+    }
+    tx.pragma_update(None, "user_version", sql_version(known)).map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+fn sql_version(version: usize) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}
+
+/// Copies the WAL into the database file and truncates the WAL to zero bytes.
+pub(super) fn checkpoint(conn: &mut Connection) -> StoreResult<()> {
+    // The pragma answers one row (busy, log pages, checkpointed pages); a busy checkpoint is not an
+    // error: every commit is already durable in the WAL, the checkpoint only tidies up.
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The settings that durability rests on are per connection, so only the writer itself can
+    /// show them.
+    #[test]
+    fn the_writer_is_durable_and_checks_foreign_keys() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conn = Connection::open(dir.path().join("t.db")).expect("open");
+        configure_writer(&conn).expect("configure");
+        let pragma = |name: &str| -> i64 { conn.pragma_query_value(None, name, |r| r.get(0)).expect(name) };
+        assert_eq!(pragma("synchronous"), 2, "synchronous=FULL");
+        assert_eq!(pragma("foreign_keys"), 1);
+        assert_eq!(pragma("busy_timeout"), 5_000);
+        assert_eq!(pragma("wal_autocheckpoint"), WAL_AUTOCHECKPOINT_PAGES);
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("journal_mode");
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn migrations_run_once_and_set_the_version() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("t.db")).expect("open");
+        migrate(&mut conn).expect("first migration");
+        migrate(&mut conn).expect("an up-to-date schema migrates to itself");
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
+        assert_eq!(version, sql_version(MIGRATIONS.len()));
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema
+                    WHERE type = 'table' AND name IN ('items', 'users', 'events', 'models')",
+                [],
+                |r| r.get(0),
+            )
+            .expect("tables");
+        assert_eq!(tables, 4);
+    }
+}

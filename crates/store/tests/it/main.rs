@@ -1,0 +1,4 @@
+//! Store integration tests.
+
+mod conformance;
+mod sqlite;

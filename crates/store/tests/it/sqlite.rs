@@ -1,0 +1,190 @@
+//! The conformance suite on the SQLite backend, and what only the SQLite backend promises:
+//! durability across reopening, the schema version, URL parsing and corrupt-row reporting.
+
+use std::path::Path;
+
+use aisle_store::{AnyStore, SqliteStore, Store, StoreError};
+use rusqlite::Connection;
+use tempfile::TempDir;
+
+use crate::conformance::{event, item, new_model, user};
+
+/// A new store in its own temp dir; the dir goes when the guard drops.
+fn fresh() -> (TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path().join("aisle.db")).expect("open");
+    (dir, store)
+}
+
+mod conformance {
+    crate::conformance::store_conformance!(super::fresh);
+}
+
+/// Writes a bit of everything; returns what `events_after(0, ..)` should give afterwards.
+async fn fill(store: &SqliteStore) -> Vec<aisle_store::StoredEvent> {
+    store.put_items(vec![item("i1"), item("i2")]).await.expect("put_items");
+    store.put_users(vec![user("u1")]).await.expect("put_users");
+    let events: Vec<_> =
+        (0..1_000).map(|n| event(&format!("u{}", n % 10), "i1", Some(&*format!("e{n}")), n)).collect();
+    store.append_events(events).await.expect("append_events");
+    store.put_model(new_model(1), vec![7; 100_000]).await.expect("put_model");
+    store.activate_model(1).await.expect("activate_model");
+    store.events_after(0, usize::MAX).await.expect("events_after")
+}
+
+async fn assert_filled(store: &SqliteStore, log: &[aisle_store::StoredEvent]) {
+    assert_eq!(store.events_after(0, usize::MAX).await.expect("events_after"), log);
+    assert_eq!(store.item("i2".to_owned()).await.expect("item"), Some(item("i2")));
+    assert_eq!(store.user("u1".to_owned()).await.expect("user"), Some(user("u1")));
+    let active = store.active_model().await.expect("active_model").expect("an active model");
+    assert_eq!((active.version, active.model), (1, new_model(1)));
+    assert_eq!(store.model_artifact(1).await.expect("model_artifact"), Some(vec![7; 100_000]));
+    let counts = store.counts().await.expect("counts");
+    assert_eq!((counts.items, counts.users, counts.events), (2, 1, 1_000));
+}
+
+#[tokio::test]
+async fn everything_survives_reopening() {
+    let (dir, store) = fresh();
+    let path = store.path().to_path_buf();
+    assert_eq!(path, dir.path().join("aisle.db"));
+    let log = fill(&store).await;
+    assert_eq!(log.len(), 1_000);
+    drop(store);
+
+    let reopened = SqliteStore::open(&path).expect("reopen");
+    assert_filled(&reopened, &log).await;
+    // Sequence numbers keep increasing after a reopen, and old event ids are still known.
+    let fates = reopened
+        .append_events(vec![event("u1", "i1", Some("e5"), 5), event("u1", "i1", None, 1)])
+        .await
+        .expect("append_events");
+    assert_eq!(fates[0], aisle_store::Appended::Duplicate(log[5].seq));
+    assert!(fates[1].seq() > log[999].seq);
+}
+
+#[tokio::test]
+async fn committed_writes_survive_an_unclean_close() {
+    let (dir, store) = fresh();
+    let log = fill(&store).await;
+    // No drop: the connections are never closed, nothing is checkpointed, as when the process dies.
+    std::mem::forget(store);
+    let wal = dir.path().join("aisle.db-wal");
+    assert!(std::fs::metadata(&wal).map(|m| m.len() > 0).unwrap_or(false), "the writes sit in the WAL");
+
+    let reopened = SqliteStore::open(dir.path().join("aisle.db")).expect("reopen");
+    assert_filled(&reopened, &log).await;
+}
+
+#[tokio::test]
+async fn flush_truncates_the_wal() {
+    let (dir, store) = fresh();
+    let log = fill(&store).await;
+    store.flush().await.expect("flush");
+    let wal = std::fs::metadata(dir.path().join("aisle.db-wal")).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal, 0);
+    assert_filled(&store, &log).await;
+}
+
+#[test]
+fn open_configures_and_versions_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nested/deeper/aisle.db");
+    let store = SqliteStore::open(&path).expect("open creates parent directories");
+    let conn = Connection::open(&path).expect("side connection");
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("journal_mode");
+    assert_eq!(mode, "wal");
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
+    assert_eq!(version, 1);
+    drop(store);
+    // Reopening an up-to-date database runs no migration and keeps the version.
+    drop(SqliteStore::open(&path).expect("reopen"));
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
+    assert_eq!(version, 1);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("aisle.db");
+    drop(SqliteStore::open(&path).expect("open"));
+    set_user_version(&path, 7);
+    match SqliteStore::open(&path) {
+        Err(StoreError::Corrupt { reason, .. }) => {
+            assert!(reason.contains("version 7"), "{reason}");
+            assert!(reason.contains("up to 1"), "{reason}");
+        }
+        other => panic!("opening a newer schema gave {other:?}"),
+    }
+}
+
+fn set_user_version(path: &Path, version: i64) {
+    let conn = Connection::open(path).expect("side connection");
+    conn.pragma_update(None, "user_version", version).expect("set user_version");
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_reported_as_corrupt() {
+    let (_dir, store) = fresh();
+    store.put_items(vec![item("bad")]).await.expect("put_items");
+    store.append_events(vec![event("u", "bad", None, 1)]).await.expect("append_events");
+    let conn = Connection::open(store.path()).expect("side connection");
+    conn.execute("UPDATE items SET body = '{not json' WHERE id = 'bad'", []).expect("break the item");
+    conn.execute("UPDATE events SET kind = 'teleport'", []).expect("break the event");
+
+    assert!(matches!(store.item("bad".to_owned()).await, Err(StoreError::Corrupt { what: "item", .. })));
+    match store.events_after(0, 10).await {
+        Err(StoreError::Corrupt { what: "event", reason }) => {
+            assert!(reason.contains("teleport"), "{reason}")
+        }
+        other => panic!("an unknown event kind gave {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn many_concurrent_readers_share_the_pool() {
+    let (_dir, store) = fresh();
+    store.put_items((0..50).map(|n| item(&format!("i{n:02}"))).collect()).await.expect("put_items");
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..32 {
+        let store = store.clone();
+        tasks.spawn(async move { store.item(format!("i{:02}", n % 50)).await });
+    }
+    let mut found = 0;
+    while let Some(result) = tasks.join_next().await {
+        assert!(result.expect("task").expect("item").is_some());
+        found += 1;
+    }
+    assert_eq!(found, 32);
+}
+
+#[tokio::test]
+async fn any_store_opens_sqlite_urls_and_paths() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("any.db");
+    let display = path.to_str().expect("utf-8 temp path");
+
+    let AnyStore::Sqlite(plain) = AnyStore::open(display).await.expect("plain path");
+    assert_eq!(plain.path(), path);
+    plain.put_items(vec![item("shared")]).await.expect("put_items");
+    for url in [format!("sqlite://{display}"), format!("sqlite:{display}")] {
+        let store = AnyStore::open(&url).await.expect("sqlite URL");
+        assert_eq!(store.item("shared".to_owned()).await.expect("item"), Some(item("shared")), "{url}");
+    }
+}
+
+#[tokio::test]
+async fn any_store_refuses_other_urls() {
+    for (url, expected) in [
+        ("postgres://localhost/aisle", "PostgreSQL backend is not built yet"),
+        ("postgresql://localhost/aisle", "PostgreSQL backend is not built yet"),
+        ("mysql://localhost/aisle", "unknown store URL scheme \"mysql\""),
+        ("sqlite://", "empty store path"),
+        ("", "empty store path"),
+    ] {
+        match AnyStore::open(url).await {
+            Err(StoreError::Backend(e)) => assert!(e.to_string().contains(expected), "{url}: {e}"),
+            other => panic!("{url} gave {other:?}"),
+        }
+    }
+}

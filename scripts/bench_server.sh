@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Serving benchmarks with wrk on loopback (figures go to docs/benchmarks.md).
+#   scripts/bench_server.sh [ITEMS] [USERS] [EVENTS]     default 100000 50000 1000000
+# Starts `aisle serve --demo` with a 64-factor iALS model on a fresh store, then measures:
+# recommendations with a category filter, similar items, event batches of 1,000, and
+# recommendations while models are trained and swapped in (non-2xx must be 0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ITEMS=${1:-100000}; USERS=${2:-50000}; EVENTS=${3:-1000000}
+PORT=${PORT:-8090}; DUR=${DUR:-20s}; CONN=${CONN:-16}
+BIN=target/release/aisle
+DIR=$(mktemp -d /tmp/aisle-bench.XXXX)
+export AISLE_TRAINING__INTERVAL_S=0 AISLE_LOG__LEVEL=warn
+$BIN serve --demo --demo-items "$ITEMS" --demo-users "$USERS" --demo-events "$EVENTS" --demo-categories 50 \
+  --data-dir "$DIR" --listen 127.0.0.1:$PORT 2> "$DIR/serve.log" &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
+until curl -sf localhost:$PORT/health/ready > /dev/null; do sleep 1; kill -0 $PID; done
+cat "$DIR/serve.log"
+cats=$(curl -s "localhost:$PORT/v1/items?limit=1000" | python3 -c '
+import json,sys,urllib.parse as u; d=json.load(sys.stdin)
+print(",".join(sorted({"\"%s\"" % u.quote(i["categories"][-1], safe="") for i in d["items"]})))')
+head="USERS=$USERS ITEMS=$ITEMS CATEGORIES={$cats}"
+for s in recs similar events; do { echo "$head"; cat scripts/wrk/$s.lua; } > "$DIR/$s.lua"; done
+echo "== warm-up"; wrk -t2 -c$CONN -d5s -s "$DIR/recs.lua" http://127.0.0.1:$PORT > /dev/null
+echo "== GET recommendations (n=10, category filter)"; wrk -t2 -c$CONN -d$DUR --latency -s "$DIR/recs.lua" http://127.0.0.1:$PORT
+echo "== GET similar items (n=10), 2 connections"; wrk -t1 -c2 -d$DUR --latency -s "$DIR/similar.lua" http://127.0.0.1:$PORT
+echo "== GET similar items (n=10)"; wrk -t2 -c$CONN -d$DUR --latency -s "$DIR/similar.lua" http://127.0.0.1:$PORT
+echo "== POST events, batches of 1000"; wrk -t2 -c4 -d$DUR --latency -s "$DIR/events.lua" http://127.0.0.1:$PORT
+echo "== GET recommendations while models are trained and swapped"
+( sleep 2; for v in 1 2 3; do
+    curl -s -XPOST localhost:$PORT/v1/admin/train -H 'content-type: application/json' -d '{"wait":true,"force":true}' \
+      | python3 -c 'import json,sys; d=json.load(sys.stdin); print("  trained v%s in %.1f s" % (d["model"]["version"], d["seconds"]))'
+    curl -s -XPOST localhost:$PORT/v1/admin/models/1/activate > /dev/null && echo "  activated v1"
+  done ) &
+SWAP=$!
+wrk -t2 -c$CONN -d${SWAP_DUR:-60s} --latency -s "$DIR/recs.lua" http://127.0.0.1:$PORT
+wait $SWAP
+curl -s localhost:$PORT/v1/models | python3 -c 'import json,sys; d=json.load(sys.stdin); print("serving", d["serving_version"], "of", [m["version"] for m in d["models"]])'
