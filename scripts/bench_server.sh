@@ -4,6 +4,8 @@
 # Starts `aisle serve --demo` with a 64-factor iALS model on a fresh store, then measures:
 # recommendations with a category filter, similar items, event batches of 1,000, and
 # recommendations while models are trained and swapped in (non-2xx must be 0).
+# STORE_URL=postgres://... runs the same on PostgreSQL (an empty database or schema, e.g.
+# postgres://postgres@127.0.0.1:55432/aisle_test?schema=bench_1) instead of a fresh embedded store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITEMS=${1:-100000}; USERS=${2:-50000}; EVENTS=${3:-1000000}
@@ -11,8 +13,9 @@ PORT=${PORT:-8090}; DUR=${DUR:-20s}; CONN=${CONN:-16}
 BIN=target/release/aisle
 DIR=$(mktemp -d /tmp/aisle-bench.XXXX)
 export AISLE_TRAINING__INTERVAL_S=0 AISLE_LOG__LEVEL=warn
+if [ -n "${STORE_URL:-}" ]; then STORE=(--store-url "$STORE_URL"); else STORE=(--data-dir "$DIR"); fi
 $BIN serve --demo --demo-items "$ITEMS" --demo-users "$USERS" --demo-events "$EVENTS" --demo-categories 50 \
-  --data-dir "$DIR" --listen 127.0.0.1:$PORT 2> "$DIR/serve.log" &
+  "${STORE[@]}" --listen 127.0.0.1:$PORT 2> "$DIR/serve.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
 until curl -sf localhost:$PORT/health/ready > /dev/null; do sleep 1; kill -0 $PID; done
@@ -24,6 +27,10 @@ head="USERS=$USERS ITEMS=$ITEMS CATEGORIES={$cats}"
 for s in recs similar events; do { echo "$head"; cat scripts/wrk/$s.lua; } > "$DIR/$s.lua"; done
 echo "== warm-up"; wrk -t2 -c$CONN -d5s -s "$DIR/recs.lua" http://127.0.0.1:$PORT > /dev/null
 echo "== GET recommendations (n=10, category filter)"; wrk -t2 -c$CONN -d$DUR --latency -s "$DIR/recs.lua" http://127.0.0.1:$PORT
+if [ -n "${RECS_ONLY:-}" ]; then   # RECS_ONLY=1: recommendations and event batches only
+  echo "== POST events, batches of 1000"; wrk -t2 -c4 -d$DUR --latency -s "$DIR/events.lua" http://127.0.0.1:$PORT
+  exit 0
+fi
 echo "== GET similar items (n=10), 2 connections"; wrk -t1 -c2 -d$DUR --latency -s "$DIR/similar.lua" http://127.0.0.1:$PORT
 echo "== GET similar items (n=10)"; wrk -t2 -c$CONN -d$DUR --latency -s "$DIR/similar.lua" http://127.0.0.1:$PORT
 echo "== POST events, batches of 1000"; wrk -t2 -c4 -d$DUR --latency -s "$DIR/events.lua" http://127.0.0.1:$PORT

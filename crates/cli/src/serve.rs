@@ -22,6 +22,10 @@ pub struct StoreArgs {
     /// Directory of the embedded store (overrides store.data_dir).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// A store URL (overrides store.url): `sqlite:PATH`, or `postgres://user:pass@host/db` for
+    /// several replicas on one PostgreSQL.
+    #[arg(long)]
+    pub store_url: Option<String>,
 }
 
 impl StoreArgs {
@@ -33,6 +37,9 @@ impl StoreArgs {
                 toml_string(&d.display().to_string()),
                 "--data-dir".to_owned(),
             ));
+        }
+        if let Some(u) = &self.store_url {
+            extra.push(("store.url".to_owned(), toml_string(u), "--store-url".to_owned()));
         }
         Ok(AisleConfig::load(self.config.as_deref(), std::env::vars(), &extra)?)
     }
@@ -58,6 +65,12 @@ pub struct ServeArgs {
     /// Address and port to listen on (overrides server.listen; default 127.0.0.1:8080).
     #[arg(long)]
     pub listen: Option<String>,
+    /// Consume events from Kafka at these bootstrap brokers (overrides kafka.brokers).
+    #[arg(long)]
+    pub kafka_brokers: Option<String>,
+    /// The Kafka topic of events (overrides kafka.topic).
+    #[arg(long)]
+    pub kafka_topic: Option<String>,
     /// Generate a demo shop into an empty store, train on it, then serve.
     #[arg(long)]
     pub demo: bool,
@@ -131,14 +144,23 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(l) = &args.listen {
         extra.push(("server.listen".to_owned(), toml_string(l), "--listen".to_owned()));
     }
+    if let Some(b) = &args.kafka_brokers {
+        extra.push(("kafka.brokers".to_owned(), toml_string(b), "--kafka-brokers".to_owned()));
+    }
+    if let Some(t) = &args.kafka_topic {
+        extra.push(("kafka.topic".to_owned(), toml_string(t), "--kafka-topic".to_owned()));
+    }
     let config = args.store.config(extra)?;
     init_logs(&config);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let engine = open(&config).await?;
+        // On a shared store only the leader trains; the lease taken here (if no other replica
+        // holds it) passes to the replication task, which keeps it or elects another.
+        let lease = engine.try_lead().await?;
         if args.demo {
             seed_demo(&engine, args).await?;
-            if engine.serving().is_none() {
+            if engine.serving().is_none() && lease.is_some() {
                 report::note("training the demo model");
                 let out = engine.train(&TrainRequest::default()).await?;
                 report::note(&format!(
@@ -160,13 +182,32 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         report::note(&format!("aisle serves http://{addr}/  (dashboard)  ·  http://{addr}/docs  (API docs)"));
         let app = aisle_server::router(engine.clone(), &config);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
-        let schedule = tokio::spawn(engine.clone().run_schedule(async move {
-            let mut rx = stop_rx;
-            let _ = rx.changed().await;
-        }));
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.changed().await;
+            }
+        };
+        let mut background = vec![
+            tokio::spawn(engine.clone().run_schedule(stopped())),
+            tokio::spawn(engine.clone().run_replication(lease, stopped())),
+        ];
+        if let Some(kafka) = config.kafka.source() {
+            report::note(&format!("consuming events from Kafka topic {} at {}", kafka.topic, kafka.brokers));
+            let (engine, stop) = (engine.clone(), stopped());
+            background.push(tokio::spawn(async move {
+                if let Err(e) = aisle_engine::run_kafka(engine, kafka, stop).await {
+                    tracing::error!(error = %e, "the Kafka consumer stopped");
+                }
+            }));
+        }
         aisle_server::serve(listener, app, engine.clone(), &config, shutdown_signal()).await?;
         let _ = stop_tx.send(());
-        schedule.abort();
+        for task in background {
+            // Each task returns soon after the stop signal (the replication task gives up the
+            // leader lock, the Kafka consumer finishes its batch).
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+        }
         report::note("stopped; the store is flushed");
         anyhow::Ok(())
     })
@@ -192,6 +233,13 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let config = args.store.config(Vec::new())?;
     tokio::runtime::Runtime::new()?.block_on(async {
         let engine = open(&config).await?;
+        // On a shared store only the leader trains: this command leads for its run, or says who does.
+        let Some(_lease) = engine.try_lead().await? else {
+            anyhow::bail!(
+                "a running replica holds the store's leader lock and does the training: \
+                 send POST /v1/admin/train to the replica whose /health/ready says \"role\": \"leader\""
+            );
+        };
         let model = args
             .model
             .as_ref()

@@ -22,6 +22,8 @@ pub struct EngineConfig {
     pub weights: EventWeights,
     /// Popular-list settings.
     pub popular: PopularConfig,
+    /// How replicas on a shared store follow each other.
+    pub replication: ReplicationConfig,
 }
 
 /// The served model: a name from the model registry and parameter overrides.
@@ -147,6 +149,26 @@ impl Default for PopularConfig {
     }
 }
 
+/// Replicas on a shared (PostgreSQL) store: how often each one re-reads what the others wrote
+/// when no notification arrives, and how often a follower tries to become the leader. Ignored on
+/// the embedded store (one process).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// Poll interval in milliseconds: the bound on how late another replica's write is seen if
+    /// its notification is lost (normally it is seen within milliseconds). Default 1000.
+    pub poll_ms: u64,
+    /// How often a follower tries to take leadership, and the leader checks it still holds it,
+    /// in milliseconds. Default 2000.
+    pub leader_check_ms: u64,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self { poll_ms: 1000, leader_check_ms: 2000 }
+    }
+}
+
 impl EngineConfig {
     /// Checks every field, naming the first bad key.
     pub fn validate(&self) -> Result<(), EngineError> {
@@ -170,6 +192,13 @@ impl EngineConfig {
         }
         if c.similar_items == 0 || c.similar_depth == 0 {
             return bad("cache.similar_items", "similar-item cache bounds must be ≥ 1");
+        }
+        let r = &self.replication;
+        if !(10..=600_000).contains(&r.poll_ms) {
+            return bad("replication.poll_ms", "must be 10..=600000");
+        }
+        if !(100..=600_000).contains(&r.leader_check_ms) {
+            return bad("replication.leader_check_ms", "must be 100..=600000");
         }
         Ok(())
     }

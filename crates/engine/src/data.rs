@@ -124,15 +124,30 @@ impl Engine {
         }
         let _w = self.ingest_lock.lock().await;
         self.store.put_items(items.clone()).await?;
-        let serving = self.serving();
-        let mut cat = self.catalog.write();
         for r in items {
-            let old = cat.insert(Arc::from(r.id.as_str()), Arc::new(r.clone()));
-            if let Some(p) = &serving {
-                p.recategorise(&r.id, old.as_ref().map_or(&[][..], |o| &o.categories), &r.categories);
-            }
+            self.catalog_put(r);
         }
         Ok(())
+    }
+
+    /// Puts a stored item into the live catalog and the serving category index.
+    pub(crate) fn catalog_put(&self, r: ItemRecord) {
+        let serving = self.serving();
+        let mut cat = self.catalog.write();
+        let id: Arc<str> = Arc::from(r.id.as_str());
+        let old = cat.insert(id, Arc::new(r.clone()));
+        if let Some(p) = &serving {
+            p.recategorise(&r.id, old.as_ref().map_or(&[][..], |o| &o.categories), &r.categories);
+        }
+    }
+
+    /// Takes a deleted item out of the live catalog and the serving category index.
+    pub(crate) fn catalog_remove(&self, id: &str) {
+        if let Some(old) = self.catalog.write().remove(id)
+            && let Some(p) = self.serving()
+        {
+            p.recategorise(id, &old.categories, &[]);
+        }
     }
 
     /// Applies a merge patch to item `id` (which must exist); returns the new record.
@@ -170,11 +185,7 @@ impl Engine {
     pub async fn delete_item(&self, id: &str) -> Result<bool, EngineError> {
         let _w = self.ingest_lock.lock().await;
         let existed = self.store.delete_item(id.to_owned()).await?;
-        if let Some(old) = self.catalog.write().remove(id)
-            && let Some(p) = self.serving()
-        {
-            p.recategorise(id, &old.categories, &[]);
-        }
+        self.catalog_remove(id);
         Ok(existed)
     }
 
@@ -234,22 +245,54 @@ impl Engine {
     pub async fn ingest(&self, events: Vec<EventRecord>) -> Result<Ingested, EngineError> {
         let _w = self.ingest_lock.lock().await;
         let results = self.store.append_events(events.clone()).await?;
+        let inserted: Vec<(u64, &EventRecord)> = events
+            .iter()
+            .zip(&results)
+            .filter_map(|(e, r)| match *r {
+                Appended::Inserted(seq) => Some((seq, e)),
+                Appended::Duplicate(_) => None,
+            })
+            .collect();
+        {
+            // The replication tail reads these back from the log too: it skips them, under the
+            // ingest lock this method holds until they are applied.
+            let mut tail = self.lock_tail();
+            if tail.following {
+                tail.own.extend(inserted.iter().map(|(seq, _)| *seq));
+            }
+        }
+        let n = inserted.len();
+        let mut by_kind = [0u64; aisle_core::EventKind::ALL.len()];
+        for (_, e) in &inserted {
+            if let Some(k) = aisle_core::EventKind::ALL.iter().position(|k| *k == e.kind) {
+                by_kind[k] += 1;
+            }
+        }
+        for (kind, n) in aisle_core::EventKind::ALL.iter().zip(by_kind) {
+            if n > 0 {
+                metrics::counter!("aisle_events_ingested_total", "type" => kind.as_str()).increment(n);
+            }
+        }
+        self.apply_events(inserted);
+        Ok(Ingested { inserted: n, duplicates: results.len() - n, results })
+    }
+
+    /// Makes stored events visible to popularity and fold-in. Called under the ingest lock, in
+    /// sequence order per source (this replica's writes, or another's read from the log).
+    pub(crate) fn apply_events<'a>(&self, events: impl IntoIterator<Item = (u64, &'a EventRecord)>) {
         let mut by_user: BTreeMap<&str, Vec<RecentEvent>> = BTreeMap::new();
-        let mut inserted = 0;
-        for (e, r) in events.iter().zip(&results) {
-            let Appended::Inserted(seq) = *r else { continue };
-            inserted += 1;
+        let mut seen: Vec<(Arc<str>, i64, f32)> = Vec::new();
+        for (seq, e) in events {
             let w = self.config.weights.weight(e.kind, e.value.unwrap_or(1.0));
             let item: Arc<str> = Arc::from(e.item_id.as_str());
-            self.popular.record(&item, e.ts_ms, w);
-            metrics::counter!("aisle_events_ingested_total", "type" => e.kind.as_str()).increment(1);
+            seen.push((item.clone(), e.ts_ms, w));
             by_user.entry(&e.user_id).or_default().push(RecentEvent { seq, item, kind: e.kind, weight: w });
         }
+        self.popular.record_many(seen.iter().map(|(item, ts, w)| (item, *ts, *w)));
         for (user, list) in by_user {
             self.history.append(user, &list);
         }
-        self.events.fetch_add(inserted as u64, Ordering::Relaxed);
-        Ok(Ingested { inserted, duplicates: results.len() - inserted, results })
+        self.events.fetch_add(seen.len() as u64, Ordering::Relaxed);
     }
 }
 

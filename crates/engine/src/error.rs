@@ -30,6 +30,9 @@ pub enum EngineError {
         /// When it started, Unix ms.
         started_at_ms: i64,
     },
+    /// Only the leader replica trains, and this one is not it.
+    #[error("this replica is not the leader: training runs on the replica holding the store's leader lock")]
+    NotLeader,
     /// Training failed.
     #[error("training failed: {0}")]
     Training(String),

@@ -6,6 +6,14 @@
 //! only copy: a user who is not cached is loaded from the store's event log (events after the
 //! serving model's `trained_on_seq`), so eviction loses freshness for nobody.
 //!
+//! Known-empty users: the cache also keeps, for every user with an event after a floor sequence
+//! number, their newest sequence number (all of them: the engine notes every event it applies,
+//! and the log scan at start-up notes the ones before). A user not cached and not noted has no
+//! event after the floor, so serving them needs no store read at all — the usual case, for most
+//! shoppers have no event since the model was trained. When a new model is published the floor
+//! moves up to its `trained_on_seq` and older notes go; beyond `2 × cache.history_users` noted
+//! users the index gives up (every miss reads the store, as without it).
+//!
 //! Consistency: ingest appends to the store, then — under the engine's ingest lock, so in
 //! sequence order — appends to cached users (an entry only takes events newer than the newest it
 //! holds, so an entry loaded after the store write does not get the event twice). When ingest
@@ -54,6 +62,34 @@ pub struct HistoryCache {
     users: Mutex<LruCache<Arc<str>, Arc<Recent>>>,
     cap: usize,
     skipped: AtomicU64,
+    active: Mutex<Active>,
+}
+
+/// Users with events after `floor`, and their newest sequence number.
+#[derive(Debug, Default)]
+struct Active {
+    floor: u64,
+    users: std::collections::HashMap<Arc<str>, u64>,
+    /// Most users noted before giving up.
+    cap: usize,
+    /// Gave up: some user with an event after the floor may be missing.
+    overflow: bool,
+}
+
+impl Active {
+    fn note(&mut self, user: &str, seq: u64) {
+        if self.overflow || seq <= self.floor {
+            return;
+        }
+        if let Some(s) = self.users.get_mut(user) {
+            *s = (*s).max(seq);
+        } else if self.users.len() >= self.cap {
+            self.overflow = true;
+            self.users = std::collections::HashMap::new();
+        } else {
+            self.users.insert(Arc::from(user), seq);
+        }
+    }
 }
 
 /// A token from [`HistoryCache::begin_load`], handed back to [`HistoryCache::finish_load`].
@@ -63,8 +99,44 @@ pub struct LoadTicket(u64);
 impl HistoryCache {
     /// A cache of at most `users` users and `cap` events each (both ≥ 1).
     pub fn new(users: usize, cap: usize) -> Self {
+        let active = Active { cap: users.saturating_mul(2), ..Active::default() };
         let users = NonZeroUsize::new(users).unwrap_or(NonZeroUsize::MIN);
-        Self { users: Mutex::new(LruCache::new(users)), cap: cap.max(1), skipped: AtomicU64::new(0) }
+        Self {
+            users: Mutex::new(LruCache::new(users)),
+            cap: cap.max(1),
+            skipped: AtomicU64::new(0),
+            active: Mutex::new(active),
+        }
+    }
+
+    fn lock_active(&self) -> std::sync::MutexGuard<'_, Active> {
+        self.active.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts the known-empty index at `floor` (the serving model's `trained_on_seq`, before the
+    /// start-up scan of the log notes its events).
+    pub fn start_index(&self, floor: u64) {
+        self.lock_active().floor = floor;
+    }
+
+    /// Notes one event (a start-up scan of the log, before any request).
+    pub fn note(&self, user: &str, seq: u64) {
+        self.lock_active().note(user, seq);
+    }
+
+    /// Moves the floor up to `floor` (a newly published model's `trained_on_seq`).
+    pub fn advance_floor(&self, floor: u64) {
+        let mut a = self.lock_active();
+        if floor > a.floor {
+            a.floor = floor;
+            a.users.retain(|_, seq| *seq > floor);
+        }
+    }
+
+    /// Whether `user` certainly has no event after `after`, with no store read.
+    pub fn known_empty(&self, user: &str, after: u64) -> bool {
+        let a = self.lock_active();
+        !a.overflow && after >= a.floor && a.users.get(user).is_none_or(|&seq| seq <= after)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Arc<str>, Arc<Recent>>> {
@@ -98,20 +170,41 @@ impl HistoryCache {
         recent
     }
 
-    /// Appends acknowledged events of `user` (in sequence order). Called under the ingest lock.
+    /// Adds acknowledged events of `user` (in sequence order). Called under the ingest lock.
+    ///
+    /// Events this entry holds already (same sequence number) or that precede what it was loaded
+    /// after are skipped; an event older than the entry's newest one (another replica's, read
+    /// from the log after this replica's own later write) goes into its place by sequence number.
     pub fn append(&self, user: &str, events: &[RecentEvent]) {
+        if let Some(newest) = events.iter().map(|e| e.seq).max() {
+            self.lock_active().note(user, newest);
+        }
         let mut users = self.lock();
         let Some(entry) = users.get_mut(user) else {
             self.skipped.fetch_add(1, Ordering::AcqRel);
             return;
         };
-        let newest = entry.newest_seq();
-        let fresh: Vec<RecentEvent> = events.iter().filter(|e| e.seq > newest).cloned().collect();
+        let (after, newest) = (entry.after, entry.newest_seq());
+        let fresh: Vec<&RecentEvent> = events
+            .iter()
+            .filter(|e| {
+                e.seq > newest
+                    || (e.seq > after && entry.events.binary_search_by_key(&e.seq, |h| h.seq).is_err())
+            })
+            .collect();
         if fresh.is_empty() {
             return;
         }
         let e = Arc::make_mut(entry);
-        e.events.extend(fresh);
+        for ev in fresh {
+            match e.events.last() {
+                Some(last) if last.seq > ev.seq => {
+                    let at = e.events.partition_point(|h| h.seq < ev.seq);
+                    e.events.insert(at, ev.clone());
+                }
+                _ => e.events.push(ev.clone()),
+            }
+        }
         if e.events.len() > self.cap {
             e.events.drain(..e.events.len() - self.cap);
         }
@@ -150,6 +243,40 @@ mod tests {
         let got = cache.get("u", 0).unwrap();
         let seqs: Vec<u64> = got.events.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn a_late_event_of_another_replica_goes_into_its_place_once() {
+        let cache = HistoryCache::new(10, 10);
+        let t = cache.begin_load();
+        cache.finish_load(t, "u", Recent { after: 3, events: vec![ev(5, "a")] });
+        cache.append("u", &[ev(9, "own")]);
+        cache.append("u", &[ev(2, "before load"), ev(5, "a"), ev(7, "late"), ev(9, "own")]);
+        cache.append("u", &[ev(7, "late")]);
+        let seqs: Vec<u64> = cache.get("u", 3).unwrap().events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![5, 7, 9]);
+    }
+
+    #[test]
+    fn only_users_without_events_after_the_floor_are_known_empty() {
+        let cache = HistoryCache::new(2, 10);
+        cache.start_index(10);
+        cache.note("old", 9);
+        cache.note("recent", 12);
+        assert!(cache.known_empty("old", 10) && cache.known_empty("never", 10));
+        assert!(!cache.known_empty("recent", 10), "an event after the model");
+        assert!(cache.known_empty("recent", 12), "a model trained on it");
+        assert!(!cache.known_empty("never", 5), "below the floor nothing is known");
+        cache.append("new", &[ev(15, "a")]);
+        assert!(!cache.known_empty("new", 10));
+        cache.advance_floor(15);
+        assert!(cache.known_empty("new", 15) && cache.known_empty("recent", 15));
+        assert!(!cache.known_empty("recent", 10), "a rollback below the new floor reads the store");
+        // Past 2 × 2 noted users the index gives up rather than forget one.
+        for (k, u) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            cache.note(u, 20 + k as u64);
+        }
+        assert!(!cache.known_empty("never", 15));
     }
 
     #[test]

@@ -82,6 +82,7 @@ impl Engine {
 
     /// Trains, evaluates, stores and (gate permitting) publishes a model. One job at a time.
     pub async fn train(&self, req: &TrainRequest) -> Result<TrainOutcome, EngineError> {
+        self.check_leader()?;
         let model_cfg = req.model.clone().unwrap_or_else(|| self.config.model.clone());
         let spec = model_cfg.spec()?;
         {
@@ -153,6 +154,7 @@ impl Engine {
             metrics::gauge!("aisle_training_ndcg_at_10").set(v);
         }
         let record = if publish {
+            let _m = self.model_lock.lock().await;
             let record = self.store.activate_model(record.version).await?;
             self.publish(record.clone(), bytes.1);
             self.store.prune_models(self.config.training.keep_versions).await?;
@@ -174,6 +176,7 @@ impl Engine {
     fn publish(&self, record: ModelRecord, artifact: Artifact) {
         let catalog = self.catalog.read();
         let version = record.version;
+        self.history.advance_floor(record.model.trained_on_seq);
         let p = Published::new(record, artifact, catalog.values().map(|r| r.as_ref()));
         self.serving.store(Some(Arc::new(p)));
         drop(catalog);
@@ -201,6 +204,7 @@ impl Engine {
             .await?
             .ok_or_else(|| EngineError::NotFound { what: "model", id: version.to_string() })?;
         let artifact = tokio::task::spawn_blocking(move || Artifact::decode(version, &bytes)).await??;
+        let _m = self.model_lock.lock().await;
         let record = self.store.activate_model(version).await?;
         self.publish(record.clone(), artifact);
         Ok(record)
@@ -211,7 +215,8 @@ impl Engine {
     pub async fn run_schedule(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let t = self.config.training.clone();
-        if t.on_start && self.serving().is_none() {
+        // On a shared store the replica that becomes leader trains on start instead.
+        if t.on_start && self.serving().is_none() && !self.store.is_shared() {
             self.scheduled_job().await;
         }
         if t.interval_s == 0 {
@@ -228,7 +233,10 @@ impl Engine {
         }
     }
 
-    async fn scheduled_job(&self) {
+    pub(crate) async fn scheduled_job(&self) {
+        if !self.is_leader() {
+            return;
+        }
         match self.train(&TrainRequest::default()).await {
             Ok(o) => {
                 tracing::info!(version = o.model.version, published = o.published, "scheduled training done")

@@ -17,17 +17,20 @@ mod data;
 mod error;
 mod history;
 mod jobs;
+mod kafka;
 mod popular;
 mod published;
 mod query;
 mod recommend;
+mod replica;
 mod seed;
 mod serve;
 mod train;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aisle_core::Scored;
@@ -35,8 +38,11 @@ use aisle_store::{AnyStore, PageRequest, Store};
 use arc_swap::ArcSwapOption;
 use lru::LruCache;
 
+pub use aisle_ingest::kafka::KafkaConfig as KafkaSourceConfig;
 pub use catalog::LiveCatalog;
-pub use config::{CacheConfig, EngineConfig, Gate, ModelConfig, PopularConfig, TrainingConfig};
+pub use config::{
+    CacheConfig, EngineConfig, Gate, ModelConfig, PopularConfig, ReplicationConfig, TrainingConfig,
+};
 pub use data::{
     Ingested, ItemPatch, MAX_DESCRIPTION_BYTES, MAX_ID_BYTES, MAX_LABELS, MAX_TITLE_BYTES, check_id,
     validate_event, validate_item,
@@ -44,6 +50,7 @@ pub use data::{
 pub use error::EngineError;
 pub use history::{HistoryCache, Recent, RecentEvent};
 pub use jobs::{TrainOutcome, TrainRequest, TrainingStatus};
+pub use kafka::{KafkaSink, run_kafka};
 pub use popular::{Popularity, Window};
 pub use published::{ARTIFACT_FORMAT, Artifact, Published};
 pub use query::{
@@ -94,6 +101,12 @@ pub struct Engine {
     /// Deleted users and the last event sequence number at deletion: the serving model's vector
     /// of theirs is not used until a model trained after that is published.
     forgotten: Mutex<HashMap<String, u64>>,
+    /// Whether this replica trains (see `replica`).
+    leader: AtomicBool,
+    /// Where this replica is in a shared store's event log.
+    tail: Mutex<replica::Tail>,
+    /// Serialises swapping in a version (training, activation, following another replica).
+    model_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -119,6 +132,9 @@ impl Engine {
         }
         let counts = store.counts().await?;
         let popular = Popularity::new(now_ms(), config.popular.cache_ttl_ms);
+        let history = HistoryCache::new(config.cache.history_users, config.cache.history_events_per_user);
+        let active = store.active_model().await?;
+        history.start_index(active.as_ref().map_or(0, |m| m.model.trained_on_seq));
         let mut seq = 0;
         loop {
             let page = store.events_after(seq, 50_000).await?;
@@ -127,11 +143,12 @@ impl Engine {
             for e in page {
                 let w = config.weights.weight(e.event.kind, e.event.value.unwrap_or(1.0));
                 popular.record(&Arc::from(e.event.item_id.as_str()), e.event.ts_ms, w);
+                history.note(&e.event.user_id, e.seq);
             }
         }
         let similar_cap = NonZeroUsize::new(config.cache.similar_items).unwrap_or(NonZeroUsize::MIN);
         let engine = Arc::new(Engine {
-            history: HistoryCache::new(config.cache.history_users, config.cache.history_events_per_user),
+            history,
             similar: Mutex::new(LruCache::new(similar_cap)),
             catalog: LiveCatalog::new(items),
             serving: ArcSwapOption::empty(),
@@ -142,10 +159,13 @@ impl Engine {
             events: AtomicU64::new(counts.events),
             users: AtomicU64::new(counts.users),
             forgotten: Mutex::new(HashMap::new()),
+            leader: AtomicBool::new(!store.is_shared()),
+            tail: Mutex::new(replica::Tail { cursor: seq, ..Default::default() }),
+            model_lock: tokio::sync::Mutex::new(()),
             store,
             config,
         });
-        if let Some(active) = engine.store.active_model().await? {
+        if let Some(active) = active {
             engine.load_version(active).await?;
         }
         Ok(engine)

@@ -116,18 +116,26 @@ impl Popularity {
 
     /// Counts an event on `item` at `ts_ms` with weight `w` (zero weights are ignored).
     pub fn record(&self, item: &Arc<str>, ts_ms: i64, w: f32) {
-        if w == 0.0 || !w.is_finite() {
-            return;
-        }
-        let w = f64::from(w);
-        let hour = ts_ms.div_euclid(BUCKET_MS);
+        self.record_many([(item, ts_ms, w)]);
+    }
+
+    /// Adds many events `(item, ts_ms, weight)` under one lock (an ingest batch).
+    pub fn record_many<'a>(&self, events: impl IntoIterator<Item = (&'a Arc<str>, i64, f32)>) {
         let mut c = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if hour > c.now_hour - KEPT_HOURS {
-            add(c.buckets.entry(hour).or_default(), item, w);
-        }
-        for (win, totals) in &mut c.windows {
-            if win.hours().is_none() || hour >= totals.start {
-                add(&mut totals.by_item, item, w);
+        let c = &mut *c;
+        for (item, ts_ms, w) in events {
+            if w == 0.0 || !w.is_finite() {
+                continue;
+            }
+            let w = f64::from(w);
+            let hour = ts_ms.div_euclid(BUCKET_MS);
+            if hour > c.now_hour - KEPT_HOURS {
+                add(c.buckets.entry(hour).or_default(), item, w);
+            }
+            for (win, totals) in &mut c.windows {
+                if win.hours().is_none() || hour >= totals.start {
+                    add(&mut totals.by_item, item, w);
+                }
             }
         }
     }

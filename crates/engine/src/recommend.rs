@@ -43,6 +43,9 @@ impl Engine {
         if let Some(r) = self.history.get(user, after) {
             return Ok(r);
         }
+        if self.history.known_empty(user, after) {
+            return Ok(Arc::new(Recent { after, events: Vec::new() }));
+        }
         let ticket = self.history.begin_load();
         let cap = self.config.cache.history_events_per_user;
         let stored = self.store.user_events_after(user.to_owned(), after, cap).await?;

@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use aisle_core::EventWeights;
-use aisle_engine::{CacheConfig, EngineConfig, ModelConfig, PopularConfig, TrainingConfig};
+use aisle_engine::{
+    CacheConfig, EngineConfig, ModelConfig, PopularConfig, ReplicationConfig, TrainingConfig,
+};
 use serde::{Deserialize, Serialize};
 
 /// Why the config could not be loaded.
@@ -57,6 +59,56 @@ pub struct AisleConfig {
     pub weights: EventWeights,
     /// Popular lists.
     pub popular: PopularConfig,
+    /// Replicas on a shared store.
+    pub replication: ReplicationConfig,
+    /// Events from a Kafka topic.
+    pub kafka: KafkaConfig,
+}
+
+/// Kafka ingestion: consumes JSON events (the `POST /v1/events` shape, one per message) from a
+/// topic in a consumer group. Off unless `brokers` is set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port[,host:port...]`. Default empty: Kafka is off.
+    pub brokers: String,
+    /// The topic of events. Default `aisle-events`.
+    pub topic: String,
+    /// The consumer group; replicas share it, so each partition is read by one. Default `aisle`.
+    pub group_id: String,
+    /// Most messages written to the store per batch. Default 10,000.
+    pub batch_max: usize,
+    /// Longest wait for a batch to fill, in milliseconds. Default 50.
+    pub batch_wait_ms: u64,
+    /// Further librdkafka settings, e.g. `{ "security.protocol" = "SASL_SSL" }`.
+    pub settings: std::collections::BTreeMap<String, String>,
+}
+
+impl KafkaConfig {
+    /// The consumer's settings, when Kafka is on.
+    pub fn source(&self) -> Option<aisle_engine::KafkaSourceConfig> {
+        (!self.brokers.is_empty()).then(|| aisle_engine::KafkaSourceConfig {
+            brokers: self.brokers.clone(),
+            topic: self.topic.clone(),
+            group_id: self.group_id.clone(),
+            batch_max: self.batch_max,
+            batch_wait_ms: self.batch_wait_ms,
+            extra: self.settings.clone(),
+        })
+    }
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: String::new(),
+            topic: "aisle-events".to_owned(),
+            group_id: "aisle".to_owned(),
+            batch_max: 10_000,
+            batch_wait_ms: 50,
+            settings: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 /// HTTP server settings.
@@ -93,7 +145,10 @@ impl Default for ServerConfig {
 pub struct StoreConfig {
     /// Directory of the embedded store (`aisle.db` inside). Default `./aisle-data`.
     pub data_dir: PathBuf,
-    /// A store URL instead (`sqlite:PATH`); wins over `data_dir` when set.
+    /// A store URL instead, winning over `data_dir` when set: `sqlite:PATH`, or
+    /// `postgres://user:password@host:port/database` for several replicas on one PostgreSQL (add
+    /// `?schema=NAME` for a schema other than `public`, `&pool_max=N` for the pool size, default
+    /// 16, and libpq's `sslmode` etc. as needed).
     pub url: Option<String>,
 }
 
@@ -159,6 +214,7 @@ impl AisleConfig {
             cache: self.cache.clone(),
             weights: self.weights,
             popular: self.popular.clone(),
+            replication: self.replication.clone(),
         }
     }
 
@@ -195,7 +251,19 @@ impl AisleConfig {
         let config: AisleConfig = toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| {
             ConfigError::Invalid { origin: origin.clone(), message: e.to_string() }
         })?;
-        config.engine().validate().map_err(|e| ConfigError::Invalid { origin, message: e.to_string() })?;
+        config
+            .engine()
+            .validate()
+            .map_err(|e| ConfigError::Invalid { origin: origin.clone(), message: e.to_string() })?;
+        let k = &config.kafka;
+        let bad =
+            |message: &str| Err(ConfigError::Invalid { origin: origin.clone(), message: message.to_owned() });
+        if !k.brokers.is_empty() && (k.topic.is_empty() || k.group_id.is_empty()) {
+            return bad("kafka.topic and kafka.group_id must not be empty when kafka.brokers is set");
+        }
+        if !(1..=1_000_000).contains(&k.batch_max) {
+            return bad("kafka.batch_max must be 1..=1000000");
+        }
         Ok(config)
     }
 }

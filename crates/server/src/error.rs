@@ -81,6 +81,9 @@ pub enum ApiError {
     /// A conflicting operation is running (a training job).
     #[error("{0}")]
     Conflict(String),
+    /// Work only the leader replica does was sent to a follower.
+    #[error("{0}")]
+    NotLeader(String),
     /// The operation needs something not there yet (a serving model).
     #[error("{0}")]
     Unavailable(String),
@@ -108,6 +111,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::NotLeader(_) => (StatusCode::CONFLICT, "not_leader"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -121,6 +125,7 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid(m) => ApiError::invalid("body", m),
             EngineError::Config { key, reason } => ApiError::invalid(key, reason),
             e @ EngineError::TrainingBusy { .. } => ApiError::Conflict(e.to_string()),
+            e @ EngineError::NotLeader => ApiError::NotLeader(e.to_string()),
             e @ EngineError::Training(_) => ApiError::Unavailable(e.to_string()),
             EngineError::Store(StoreError::NotFound { what, id }) => ApiError::NotFound { what, id },
             e @ (EngineError::Artifact { .. }

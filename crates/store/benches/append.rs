@@ -1,6 +1,7 @@
-//! Append throughput of the SQLite store: `AISLE_BENCH_EVENTS` events (default 200,000) with event
-//! ids, in batches of 1,000, into a fresh database; prints events/s of each of 3 runs and their
-//! median.
+//! Append throughput of a store: `AISLE_BENCH_EVENTS` events (default 200,000) with event ids, in
+//! batches of `AISLE_BENCH_BATCH` (default 1,000), into a fresh database; prints events/s of each
+//! of 3 runs and their median. The embedded store by default; with `AISLE_BENCH_POSTGRES_URL` set,
+//! PostgreSQL (a fresh schema per run).
 //!
 //! Run with `cargo bench -p aisle-store --bench append`.
 
@@ -10,22 +11,27 @@ use std::error::Error;
 use std::time::Instant;
 
 use aisle_core::EventKind;
-use aisle_store::{EventRecord, SqliteStore, Store};
+use aisle_store::{AnyStore, EventRecord, SqliteStore, Store};
 
-const BATCH: usize = 1_000;
 const RUNS: usize = 3;
 const DEFAULT_EVENTS: usize = 200_000;
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let total = match std::env::var("AISLE_BENCH_EVENTS") {
-        Ok(n) => n.parse::<usize>().map_err(|e| format!("AISLE_BENCH_EVENTS={n:?}: {e}"))?,
-        Err(_) => DEFAULT_EVENTS,
+    let number = |name: &str, default: usize| -> Result<usize, String> {
+        match std::env::var(name) {
+            Ok(n) => n.parse::<usize>().map_err(|e| format!("{name}={n:?}: {e}")),
+            Err(_) => Ok(default),
+        }
     };
+    let total = number("AISLE_BENCH_EVENTS", DEFAULT_EVENTS)?;
+    let batch_size = number("AISLE_BENCH_BATCH", 1_000)?.max(1);
+    let pg = std::env::var("AISLE_BENCH_POSTGRES_URL").ok();
+    println!("store: {}", if pg.is_some() { "PostgreSQL" } else { "SQLite (temporary file)" });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut rates = Vec::with_capacity(RUNS);
     for run in 1..=RUNS {
-        let rate = runtime.block_on(one_run(total))?;
-        println!("run {run}: {total} events in batches of {BATCH}: {rate:.0} events/s");
+        let rate = runtime.block_on(one_run(total, batch_size, pg.as_deref(), run))?;
+        println!("run {run}: {total} events in batches of {batch_size}: {rate:.0} events/s");
         rates.push(rate);
     }
     rates.sort_by(f64::total_cmp);
@@ -34,10 +40,17 @@ fn main() -> Result<(), Box<dyn Error>> {
 }
 
 /// Appends `total` events into a new store in a temporary directory; returns events per second.
-async fn one_run(total: usize) -> Result<f64, Box<dyn Error>> {
+async fn one_run(total: usize, size: usize, pg: Option<&str>, run: usize) -> Result<f64, Box<dyn Error>> {
     let dir = tempfile::tempdir()?;
-    let store = SqliteStore::open(dir.path().join("bench.db"))?;
-    let batches: Vec<Vec<EventRecord>> = (0..total).step_by(BATCH).map(|start| batch(start, total)).collect();
+    let store = match pg {
+        Some(url) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            AnyStore::open(&format!("{url}{sep}schema=bench_append_{}_{run}", std::process::id())).await?
+        }
+        None => AnyStore::Sqlite(SqliteStore::open(dir.path().join("bench.db"))?),
+    };
+    let batches: Vec<Vec<EventRecord>> =
+        (0..total).step_by(size).map(|start| batch(start, (start + size).min(total))).collect();
     let started = Instant::now();
     for events in batches {
         store.append_events(events).await?;
@@ -50,10 +63,10 @@ async fn one_run(total: usize) -> Result<f64, Box<dyn Error>> {
     Ok(total as f64 / seconds)
 }
 
-/// Events `start..min(start + BATCH, total)`: 10,000 users, 5,000 items, a mix of kinds, and event
+/// Events `start..end`: 10,000 users, 5,000 items, a mix of kinds, and event
 /// ids in random order (like client-generated UUIDs), so the unique index is not filled in order.
-fn batch(start: usize, total: usize) -> Vec<EventRecord> {
-    (start..total.min(start + BATCH))
+fn batch(start: usize, end: usize) -> Vec<EventRecord> {
+    (start..end)
         .map(|i| EventRecord {
             event_id: Some(format!("{:016x}-{i}", mix(i as u64))),
             user_id: format!("user-{}", (i * 7_919) % 10_000),

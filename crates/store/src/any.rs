@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use crate::{
-    Appended, Counts, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest, SqliteStore, Store,
-    StoreError, StoreResult, StoredEvent, UserRecord, UserRemoval,
+    Appended, ChangeFeed, Counts, DeadLetter, EventRecord, ItemRecord, Lease, ModelRecord, NewModel, Page,
+    PageRequest, PgStore, SqliteStore, Store, StoreError, StoreResult, StoredDeadLetter, StoredEvent,
+    UserRecord, UserRemoval,
 };
 
 /// A store of any known backend, dispatched by exhaustive match.
@@ -12,24 +13,70 @@ use crate::{
 pub enum AnyStore {
     /// The embedded default.
     Sqlite(SqliteStore),
+    /// PostgreSQL, for several replicas.
+    Postgres(PgStore),
 }
 
 impl AnyStore {
     /// Opens the store `url` names: `sqlite://PATH`, `sqlite:PATH` or a plain file path open the
-    /// embedded backend (creating the file if needed); `postgres://` is refused until that backend
-    /// exists.
+    /// embedded backend (creating the file if needed); `postgres://` or `postgresql://` connect to
+    /// PostgreSQL (see [`PgStore::open`]).
     pub async fn open(url: &str) -> StoreResult<AnyStore> {
+        let trimmed = url.trim();
+        if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+            return Ok(AnyStore::Postgres(PgStore::open(trimmed).await?));
+        }
         let path = sqlite_path(url)?;
         Ok(AnyStore::Sqlite(SqliteStore::open_off_runtime(path).await?))
+    }
+
+    /// Whether other processes may write to this store too (so that a replica must follow their
+    /// writes and elect one trainer).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, AnyStore::Postgres(_))
+    }
+
+    /// The changes committed to a shared store; `None` for a store only this process writes.
+    pub async fn changes(&self) -> StoreResult<Option<ChangeFeed>> {
+        match self {
+            AnyStore::Sqlite(_) => Ok(None),
+            AnyStore::Postgres(s) => s.changes().await.map(Some),
+        }
+    }
+
+    /// Takes leadership of a shared store if no other live replica holds it; a store only this
+    /// process writes is always led by it ([`Leadership::Sole`]).
+    pub async fn try_lead(&self) -> StoreResult<Option<Leadership>> {
+        match self {
+            AnyStore::Sqlite(_) => Ok(Some(Leadership::Sole)),
+            AnyStore::Postgres(s) => Ok(s.try_lead().await?.map(Leadership::Lease)),
+        }
+    }
+}
+
+/// Proof of being the replica that trains.
+#[derive(Debug)]
+pub enum Leadership {
+    /// The only process on an embedded store.
+    Sole,
+    /// Holder of the shared store's leader lock.
+    Lease(Lease),
+}
+
+impl Leadership {
+    /// Whether it is still held.
+    pub async fn check(&mut self) -> bool {
+        match self {
+            Leadership::Sole => true,
+            Leadership::Lease(l) => l.check().await,
+        }
     }
 }
 
 /// Why a store URL names no backend this build has.
 #[derive(Debug, thiserror::Error)]
 enum UrlError {
-    #[error("PostgreSQL backend is not built yet")]
-    Postgres,
-    #[error("unknown store URL scheme {0:?}; use sqlite://PATH or a file path")]
+    #[error("unknown store URL scheme {0:?}; use sqlite://PATH, postgres://... or a file path")]
     UnknownScheme(String),
     #[error("empty store path")]
     Empty,
@@ -41,9 +88,6 @@ fn sqlite_path(url: &str) -> StoreResult<PathBuf> {
     let path = match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         Some(path) => path,
         None => match url.split_once("://") {
-            Some(("postgres" | "postgresql", _)) => {
-                return Err(StoreError::Backend(Box::new(UrlError::Postgres)));
-            }
             Some((scheme, _)) => {
                 return Err(StoreError::Backend(Box::new(UrlError::UnknownScheme(scheme.to_owned()))));
             }
@@ -60,6 +104,7 @@ macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
             AnyStore::Sqlite($s) => $e,
+            AnyStore::Postgres($s) => $e,
         }
     };
 }
@@ -123,6 +168,12 @@ impl Store for AnyStore {
     }
     async fn prune_models(&self, keep: usize) -> StoreResult<usize> {
         dispatch!(self, s => s.prune_models(keep).await)
+    }
+    async fn put_dead_letters(&self, letters: Vec<DeadLetter>) -> StoreResult<usize> {
+        dispatch!(self, s => s.put_dead_letters(letters).await)
+    }
+    async fn dead_letters_after(&self, after_id: u64, limit: usize) -> StoreResult<Vec<StoredDeadLetter>> {
+        dispatch!(self, s => s.dead_letters_after(after_id, limit).await)
     }
     async fn flush(&self) -> StoreResult<()> {
         dispatch!(self, s => s.flush().await)

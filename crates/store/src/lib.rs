@@ -7,17 +7,20 @@
 //! Every backend runs the same conformance suite (`tests/it/conformance.rs`).
 
 mod any;
+mod codec;
 mod error;
+mod postgres;
 mod records;
 mod sqlite;
 
 use std::future::Future;
 
-pub use any::AnyStore;
+pub use any::{AnyStore, Leadership};
 pub use error::StoreError;
+pub use postgres::{Change, ChangeFeed, Lease, PgStore};
 pub use records::{
-    Appended, Counts, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest, StoredEvent,
-    UserRecord, UserRemoval,
+    Appended, Counts, DeadLetter, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest,
+    StoredDeadLetter, StoredEvent, UserRecord, UserRemoval,
 };
 pub use sqlite::SqliteStore;
 
@@ -104,6 +107,17 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the oldest versions beyond the newest `keep`, never the active one; returns how many
     /// were deleted.
     fn prune_models(&self, keep: usize) -> impl Future<Output = StoreResult<usize>> + Send;
+
+    /// Stores dead letters in one transaction, skipping any already stored (same source,
+    /// partition and offset); returns how many were new.
+    fn put_dead_letters(&self, letters: Vec<DeadLetter>) -> impl Future<Output = StoreResult<usize>> + Send;
+
+    /// Dead letters with id above `after_id`, in id order, at most `limit`.
+    fn dead_letters_after(
+        &self,
+        after_id: u64,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<StoredDeadLetter>>> + Send;
 
     /// Makes everything written so far durable and releases what can be released (called on
     /// graceful shutdown).

@@ -157,3 +157,31 @@ pub struct Page<T> {
     /// Cursor of the next page; none when this is the last one.
     pub next: Option<String>,
 }
+
+/// A message that could not be taken in (bad JSON, an invalid event), kept with its reason so
+/// that its partition moves on and nothing is lost silently.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Where it came from, e.g. `kafka:events`.
+    pub source: String,
+    /// Its partition in the source (0 when the source has none).
+    pub partition: i32,
+    /// Its offset in the partition; `(source, partition, offset)` identifies a letter, so storing
+    /// a redelivered one again is a no-op.
+    pub offset: i64,
+    /// The message as received.
+    pub payload: Vec<u8>,
+    /// Why it was refused.
+    pub reason: String,
+    /// When it was refused, Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// A stored dead letter and its position in the dead-letter log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDeadLetter {
+    /// 1, 2, ... in storing order.
+    pub id: u64,
+    /// The letter.
+    pub letter: DeadLetter,
+}

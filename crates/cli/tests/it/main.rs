@@ -2,4 +2,5 @@
 
 mod commands;
 mod models;
+mod replicas;
 mod server;

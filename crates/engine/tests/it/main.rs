@@ -1,5 +1,7 @@
 //! Engine integration tests over a real SQLite store file: artifacts, the publication gate,
-//! restart, freshness.
+//! restart, freshness; `kafka` is the Kafka source against a real broker, when one is given.
+
+mod kafka;
 
 use std::sync::Arc;
 

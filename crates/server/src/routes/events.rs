@@ -1,7 +1,7 @@
 //! Events: `POST /v1/events` with one event, an array, or `{"events": [...]}`. A batch is
 //! validated whole before anything is stored (all or nothing) and is durable before the 200.
 
-use aisle_core::EventKind;
+use aisle_engine::wire::EventIn;
 use aisle_store::{Appended, EventRecord};
 use axum::Json;
 use axum::extract::State;
@@ -10,30 +10,6 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::state::{ApiJson, AppState};
-
-/// One event.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventIn {
-    /// Idempotency key: an event with an id already stored is acknowledged and not stored again.
-    pub event_id: Option<String>,
-    /// Who.
-    pub user_id: String,
-    /// What.
-    pub item_id: String,
-    /// `view`, `click`, `add_to_cart`, `purchase`, `rating`, `like`, `dislike` or `impression`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The rating (required for `rating`), or e.g. a price.
-    pub value: Option<f32>,
-    /// When: RFC 3339 (`2026-12-01T10:00:00Z`) or Unix milliseconds; default now.
-    #[schema(value_type = Option<String>)]
-    pub timestamp: Option<serde_json::Value>,
-    /// The shopper's session.
-    pub session_id: Option<String>,
-    /// The `recommendation_id` of the list that led to this event.
-    pub recommendation_id: Option<String>,
-}
 
 /// A batch of events (the body may also be one event or a bare array).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -62,36 +38,15 @@ pub struct EventsOut {
     pub results: Vec<EventResult>,
 }
 
-fn timestamp(v: Option<&serde_json::Value>, field: &str, now: i64) -> Result<i64, ApiError> {
-    match v {
-        None | Some(serde_json::Value::Null) => Ok(now),
-        Some(serde_json::Value::Number(n)) => {
-            n.as_i64().ok_or_else(|| ApiError::invalid(field, "Unix milliseconds must be an integer"))
-        }
-        Some(serde_json::Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| t.timestamp_millis())
-            .map_err(|e| ApiError::invalid(field, format!("not an RFC 3339 time ({e}): {s:?}"))),
-        Some(_) => Err(ApiError::invalid(field, "an RFC 3339 string or Unix milliseconds")),
-    }
-}
-
 fn event(e: EventIn, k: usize, now: i64) -> Result<EventRecord, ApiError> {
-    let at = |f: &str| format!("events[{k}].{f}");
-    let kind: EventKind = e.kind.parse().map_err(|err: aisle_core::UnknownEventKind| {
-        ApiError::UnknownEventType { field: at("type"), message: err.to_string() }
-    })?;
-    let r = EventRecord {
-        ts_ms: timestamp(e.timestamp.as_ref(), &at("timestamp"), now)?,
-        event_id: e.event_id,
-        user_id: e.user_id,
-        item_id: e.item_id,
-        kind,
-        value: e.value,
-        session_id: e.session_id,
-        recommendation_id: e.recommendation_id,
-    };
-    aisle_engine::validate_event(&r).map_err(|(f, m)| ApiError::invalid(at(&f), m))?;
-    Ok(r)
+    aisle_engine::wire::event_record(e, now).map_err(|err| {
+        let field = format!("events[{k}].{}", err.field);
+        if err.unknown_type {
+            ApiError::UnknownEventType { field, message: err.message }
+        } else {
+            ApiError::invalid(field, err.message)
+        }
+    })
 }
 
 /// Records one event or a batch; durable in the store before the response.

@@ -146,6 +146,9 @@ pub async fn train(State(s): State<AppState>, body: axum::body::Bytes) -> Result
         let out = s.engine.train(&req).await?;
         return Ok(Json(TrainOut::from(out)).into_response());
     }
+    if !s.engine.is_leader() {
+        return Err(aisle_engine::EngineError::NotLeader.into());
+    }
     if let Some(since) = s.engine.training_status().running_since_ms {
         return Err(aisle_engine::EngineError::TrainingBusy { started_at_ms: since }.into());
     }

@@ -18,6 +18,9 @@ pub struct Health {
     /// The serving model version (readiness only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serving_version: Option<u64>,
+    /// `leader` (trains) or `follower` (readiness only; on the embedded store always `leader`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// Why not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -26,7 +29,7 @@ pub struct Health {
 /// The process is alive.
 #[utoipa::path(get, path = "/health/live", tag = "ops", responses((status = 200, body = Health)))]
 pub async fn live() -> Json<Health> {
-    Json(Health { status: "ok".to_owned(), serving_version: None, reason: None })
+    Json(Health { status: "ok".to_owned(), serving_version: None, role: None, reason: None })
 }
 
 /// The server can answer: the store responds (recommendations fall back to popular items while
@@ -34,11 +37,20 @@ pub async fn live() -> Json<Health> {
 #[utoipa::path(get, path = "/health/ready", tag = "ops", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn ready(State(s): State<AppState>) -> Response {
     let serving_version = s.engine.serving().map(|p| p.version());
-    match s.engine.store().counts().await {
-        Ok(_) => Json(Health { status: "ready".to_owned(), serving_version, reason: None }).into_response(),
+    let role = Some(if s.engine.is_leader() { "leader" } else { "follower" }.to_owned());
+    // A cheap indexed read on every backend (counting events would scan a large log).
+    match s.engine.store().active_model().await {
+        Ok(_) => {
+            Json(Health { status: "ready".to_owned(), serving_version, role, reason: None }).into_response()
+        }
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health { status: "unavailable".to_owned(), serving_version, reason: Some(e.to_string()) }),
+            Json(Health {
+                status: "unavailable".to_owned(),
+                serving_version,
+                role,
+                reason: Some(e.to_string()),
+            }),
         )
             .into_response(),
     }

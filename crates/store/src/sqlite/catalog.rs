@@ -1,11 +1,9 @@
 //! Items and users: upserts, point reads, deletes and keyset-paginated listings.
 
-use rusqlite::{Connection, Row, TransactionBehavior, params};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
 use super::{corrupt, db, sql_limit};
+use crate::codec;
 use crate::{ItemRecord, Page, PageRequest, StoreResult, UserRecord, UserRemoval};
+use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 const UPSERT_ITEM: &str = "INSERT INTO items (id, body, updated_at_ms) VALUES (?1, ?2, ?3)
     ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at_ms = excluded.updated_at_ms";
@@ -20,71 +18,18 @@ const USERS_FIRST: &str = "SELECT id, attributes, updated_at_ms FROM users ORDER
 const USERS_AFTER: &str =
     "SELECT id, attributes, updated_at_ms FROM users WHERE id > ?2 ORDER BY id LIMIT ?1";
 
-/// `items.body`: the record minus the columns of its own (`id`, `updated_at_ms`), borrowed for
-/// writing.
-#[derive(Serialize)]
-struct ItemBodyRef<'a> {
-    title: &'a str,
-    description: &'a str,
-    categories: &'a [String],
-    tags: &'a [String],
-    brand: Option<&'a str>,
-    price: Option<f64>,
-    in_stock: bool,
-    attributes: &'a Map<String, Value>,
-}
-
-/// `items.body` as read back.
-#[derive(Deserialize)]
-struct ItemBody {
-    title: String,
-    description: String,
-    categories: Vec<String>,
-    tags: Vec<String>,
-    brand: Option<String>,
-    price: Option<f64>,
-    in_stock: bool,
-    attributes: Map<String, Value>,
-}
-
-fn item_body(item: &ItemRecord) -> StoreResult<String> {
-    let body = ItemBodyRef {
-        title: &item.title,
-        description: &item.description,
-        categories: &item.categories,
-        tags: &item.tags,
-        brand: item.brand.as_deref(),
-        price: item.price,
-        in_stock: item.in_stock,
-        attributes: &item.attributes,
-    };
-    serde_json::to_string(&body).map_err(|e| corrupt("item", e))
-}
-
 fn read_item(row: &Row<'_>) -> StoreResult<ItemRecord> {
     let id: String = row.get(0).map_err(db)?;
-    let body: ItemBody =
-        serde_json::from_str(row.get_ref(1).map_err(db)?.as_str().map_err(|e| corrupt("item", e))?)
-            .map_err(|e| corrupt("item", format_args!("{id:?}: {e}")))?;
-    Ok(ItemRecord {
-        id,
-        title: body.title,
-        description: body.description,
-        categories: body.categories,
-        tags: body.tags,
-        brand: body.brand,
-        price: body.price,
-        in_stock: body.in_stock,
-        attributes: body.attributes,
-        updated_at_ms: row.get(2).map_err(db)?,
-    })
+    let body = row.get_ref(1).map_err(db)?.as_str().map_err(|e| corrupt("item", e))?;
+    codec::item_from_body(id, body, row.get(2).map_err(db)?)
 }
 
 fn read_user(row: &Row<'_>) -> StoreResult<UserRecord> {
     let id: String = row.get(0).map_err(db)?;
-    let attributes =
-        serde_json::from_str(row.get_ref(1).map_err(db)?.as_str().map_err(|e| corrupt("user", e))?)
-            .map_err(|e| corrupt("user", format_args!("{id:?}: {e}")))?;
+    let attributes = codec::attributes_from_text(
+        &id,
+        row.get_ref(1).map_err(db)?.as_str().map_err(|e| corrupt("user", e))?,
+    )?;
     Ok(UserRecord { id, attributes, updated_at_ms: row.get(2).map_err(db)? })
 }
 
@@ -93,7 +38,7 @@ pub(super) fn put_items(conn: &mut Connection, items: &[ItemRecord]) -> StoreRes
     {
         let mut upsert = tx.prepare_cached(UPSERT_ITEM).map_err(db)?;
         for item in items {
-            upsert.execute(params![item.id, item_body(item)?, item.updated_at_ms]).map_err(db)?;
+            upsert.execute(params![item.id, codec::item_body(item)?, item.updated_at_ms]).map_err(db)?;
         }
     }
     tx.commit().map_err(db)

@@ -6,6 +6,7 @@
 //! blocking pool so that the async runtime never waits on the disk.
 
 mod catalog;
+mod dead;
 mod events;
 mod models;
 mod pool;
@@ -18,8 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rusqlite::Connection;
 
 use crate::{
-    Appended, Counts, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest, Store, StoreError,
-    StoreResult, StoredEvent, UserRecord, UserRemoval,
+    Appended, Counts, DeadLetter, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest, Store,
+    StoreError, StoreResult, StoredDeadLetter, StoredEvent, UserRecord, UserRemoval,
 };
 
 use pool::ReaderPool;
@@ -193,6 +194,17 @@ impl Store for SqliteStore {
 
     async fn prune_models(&self, keep: usize) -> StoreResult<usize> {
         self.write(move |conn| models::prune(conn, keep)).await
+    }
+
+    async fn put_dead_letters(&self, letters: Vec<DeadLetter>) -> StoreResult<usize> {
+        if letters.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |conn| dead::put(conn, &letters)).await
+    }
+
+    async fn dead_letters_after(&self, after_id: u64, limit: usize) -> StoreResult<Vec<StoredDeadLetter>> {
+        self.read(move |conn| dead::after(conn, after_id, limit)).await
     }
 
     async fn flush(&self) -> StoreResult<()> {

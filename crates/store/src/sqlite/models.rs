@@ -1,10 +1,9 @@
 //! Model versions: artifacts with their metadata, the one active version, pruning.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{corrupt, db, sql_limit, stored_u64};
+use crate::codec;
 use crate::{ModelRecord, NewModel, StoreError, StoreResult};
 
 /// Every column but the artifact, which only [`artifact`] reads (a macro so that `concat!` can
@@ -20,8 +19,7 @@ const INSERT: &str = "INSERT INTO models
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)";
 
 pub(super) fn put(conn: &mut Connection, model: NewModel, artifact: &[u8]) -> StoreResult<ModelRecord> {
-    let params_json = serde_json::to_string(&model.params).map_err(|e| corrupt("model params", e))?;
-    let metrics_json = serde_json::to_string(&model.metrics).map_err(|e| corrupt("model metrics", e))?;
+    let (params_json, metrics_json) = codec::model_json(&model.params, &model.metrics)?;
     let trained_on_seq = i64::try_from(model.trained_on_seq).map_err(|_| {
         corrupt("model", format_args!("trained_on_seq {} is beyond any stored seq", model.trained_on_seq))
     })?;
@@ -118,16 +116,12 @@ fn read_model(row: &Row<'_>) -> StoreResult<ModelRecord> {
             .as_str()
             .map_err(|e| corrupt("model", format_args!("version {version}: {e}")))
     };
-    let params = serde_json::from_str(text(2)?)
-        .map_err(|e| corrupt("model params", format_args!("version {version}: {e}")))?;
-    // JSON has no NaN: serde_json writes a non-finite metric as null, which reads back as NaN.
-    let metrics: BTreeMap<String, Option<f64>> = serde_json::from_str(text(4)?)
-        .map_err(|e| corrupt("model metrics", format_args!("version {version}: {e}")))?;
+    let (params, metrics) = codec::model_from_json(version, text(2)?, text(4)?)?;
     let model = NewModel {
         name: row.get(1).map_err(db)?,
         params,
         trained_on_seq: stored_u64("model trained_on_seq", row.get(3).map_err(db)?)?,
-        metrics: metrics.into_iter().map(|(name, value)| (name, value.unwrap_or(f64::NAN))).collect(),
+        metrics,
         created_at_ms: row.get(5).map_err(db)?,
     };
     Ok(ModelRecord {

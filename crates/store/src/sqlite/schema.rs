@@ -27,7 +27,7 @@ const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// The schema, one migration per version: `MIGRATIONS[i]` takes a database from version `i` to
 /// `i + 1` (`PRAGMA user_version`). Append only; never edit a released migration.
-const MIGRATIONS: &[&str] = &[V1_INITIAL];
+const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_DEAD_LETTERS];
 
 /// The initial schema. `models.artifact` is the last column because SQLite reads a row's columns
 /// in order: a column after a multi-megabyte blob would make listing models walk the blob's
@@ -67,6 +67,20 @@ CREATE TABLE models (
     artifact BLOB NOT NULL
 );
 CREATE UNIQUE INDEX models_one_active ON models (active) WHERE active = 1;
+";
+
+/// Messages a source could not take in, unique by where they came from.
+const V2_DEAD_LETTERS: &str = "
+CREATE TABLE dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    UNIQUE (source, partition, offset)
+);
 ";
 
 /// The journal mode SQLite reported instead of WAL (an in-memory database, or a file system

@@ -1,4 +1,5 @@
 //! Store integration tests.
 
 mod conformance;
+mod postgres;
 mod sqlite;

@@ -17,7 +17,10 @@ fn fresh() -> (TempDir, SqliteStore) {
 }
 
 mod conformance {
-    crate::conformance::store_conformance!(super::fresh);
+    async fn fresh() -> Option<(tempfile::TempDir, aisle_store::SqliteStore)> {
+        Some(super::fresh())
+    }
+    crate::conformance::store_conformance!(fresh);
 }
 
 /// Writes a bit of everything; returns what `events_after(0, ..)` should give afterwards.
@@ -95,12 +98,12 @@ fn open_configures_and_versions_the_database() {
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("journal_mode");
     assert_eq!(mode, "wal");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     drop(store);
     // Reopening an up-to-date database runs no migration and keeps the version.
     drop(SqliteStore::open(&path).expect("reopen"));
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[test]
@@ -112,7 +115,7 @@ fn a_newer_schema_is_refused() {
     match SqliteStore::open(&path) {
         Err(StoreError::Corrupt { reason, .. }) => {
             assert!(reason.contains("version 7"), "{reason}");
-            assert!(reason.contains("up to 1"), "{reason}");
+            assert!(reason.contains("up to 2"), "{reason}");
         }
         other => panic!("opening a newer schema gave {other:?}"),
     }
@@ -164,7 +167,9 @@ async fn any_store_opens_sqlite_urls_and_paths() {
     let path = dir.path().join("any.db");
     let display = path.to_str().expect("utf-8 temp path");
 
-    let AnyStore::Sqlite(plain) = AnyStore::open(display).await.expect("plain path");
+    let AnyStore::Sqlite(plain) = AnyStore::open(display).await.expect("plain path") else {
+        panic!("a plain path opens the SQLite backend");
+    };
     assert_eq!(plain.path(), path);
     plain.put_items(vec![item("shared")]).await.expect("put_items");
     for url in [format!("sqlite://{display}"), format!("sqlite:{display}")] {
@@ -176,8 +181,9 @@ async fn any_store_opens_sqlite_urls_and_paths() {
 #[tokio::test]
 async fn any_store_refuses_other_urls() {
     for (url, expected) in [
-        ("postgres://localhost/aisle", "PostgreSQL backend is not built yet"),
-        ("postgresql://localhost/aisle", "PostgreSQL backend is not built yet"),
+        ("postgres://127.0.0.1:1/aisle", "cannot connect to PostgreSQL at postgres://127.0.0.1:1/aisle"),
+        ("postgresql://u:secret@127.0.0.1:1/aisle", "postgresql://u:***@127.0.0.1:1/aisle"),
+        ("postgres://127.0.0.1:1/aisle?schema=Shop", "schema name \"Shop\""),
         ("mysql://localhost/aisle", "unknown store URL scheme \"mysql\""),
         ("sqlite://", "empty store path"),
         ("", "empty store path"),

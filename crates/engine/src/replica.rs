@@ -1,0 +1,298 @@
+//! Several replicas on one shared store: following what the others write, and electing the one
+//! that trains.
+//!
+//! Every replica serves reads and accepts writes; writes go to the store, which is the only
+//! shared state. Each replica then follows the store's change feed (PostgreSQL `NOTIFY`, sent in
+//! the writing transaction) and, as a fallback for a lost notification, polls every
+//! `replication.poll_ms`:
+//! - events: the log is read after the last sequence number this replica has seen (sequence
+//!   numbers follow commit order, so nothing committed late is skipped) and applied to popularity
+//!   and the history cache, except the ones this replica wrote itself and applied already;
+//! - items: the named items are re-read (all of them after a bulk write or a lost connection);
+//! - deleted users: dropped from the history cache and their model vector stops being used;
+//! - models: when the store's active version differs from the serving one, it is loaded and
+//!   swapped in (a version the leader trained, or a rollback on any replica).
+//!
+//! Leadership: the replica holding the store's leader lock (a PostgreSQL session advisory lock)
+//! runs scheduled training; the others try to take the lock every `replication.leader_check_ms`,
+//! so a dead leader is replaced within about that long after PostgreSQL drops its session. On the
+//! embedded store the one process always leads.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use aisle_store::{Change, Leadership, PageRequest, Store};
+use tokio::sync::mpsc;
+
+use crate::{Engine, EngineError};
+
+/// Events read from the log per round of catching up.
+const TAIL_PAGE: usize = 10_000;
+
+/// Where this replica is in the shared event log.
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    /// Every event up to this sequence number has been applied.
+    pub(crate) cursor: u64,
+    /// Sequence numbers above the cursor this replica wrote and applied itself.
+    pub(crate) own: BTreeSet<u64>,
+    /// Whether a replication task follows the log (and so trims `own`); a one-off command
+    /// (`aisle import`) does not, and records nothing.
+    pub(crate) following: bool,
+}
+
+impl Engine {
+    pub(crate) fn lock_tail(&self) -> std::sync::MutexGuard<'_, Tail> {
+        self.tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether this replica trains (the leader; always on the embedded store).
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Acquire)
+    }
+
+    fn set_leader(&self, leader: bool) {
+        if self.leader.swap(leader, Ordering::AcqRel) != leader {
+            tracing::info!(leader, "replica role changed");
+        }
+        metrics::gauge!("aisle_replica_leader").set(if leader { 1.0 } else { 0.0 });
+    }
+
+    /// The highest event sequence number this replica has applied from the shared log.
+    pub fn tail_cursor(&self) -> u64 {
+        self.lock_tail().cursor
+    }
+
+    /// Reads the events other replicas appended since the cursor and applies them.
+    pub async fn catch_up(&self) -> Result<u64, EngineError> {
+        let mut applied = 0;
+        loop {
+            let cursor = self.lock_tail().cursor;
+            let page = self.store.events_after(cursor, TAIL_PAGE).await?;
+            let Some(last) = page.last().map(|e| e.seq) else { break };
+            let full = page.len() == TAIL_PAGE;
+            // Under the ingest lock: an event this replica wrote is in `own` by now (ingest holds
+            // the lock from the store write until it is applied), so it is not applied twice.
+            let _w = self.ingest_lock.lock().await;
+            let mut tail = self.lock_tail();
+            if tail.cursor != cursor {
+                // Another catch-up ran meanwhile; start over from where it got to.
+                continue;
+            }
+            let theirs: Vec<_> =
+                page.iter().filter(|e| !tail.own.contains(&e.seq)).map(|e| (e.seq, &e.event)).collect();
+            applied += theirs.len() as u64;
+            self.apply_events(theirs);
+            tail.cursor = last;
+            tail.own = tail.own.split_off(&(last + 1));
+            drop(tail);
+            if !full {
+                break;
+            }
+        }
+        metrics::gauge!("aisle_replica_tail_seq").set(self.tail_cursor() as f64);
+        Ok(applied)
+    }
+
+    /// Serves the store's active version if it is not the serving one already.
+    pub async fn sync_model(&self) -> Result<(), EngineError> {
+        let _m = self.model_lock.lock().await;
+        let Some(active) = self.store.active_model().await? else { return Ok(()) };
+        if self.serving().map(|p| p.version()) != Some(active.version) {
+            tracing::info!(version = active.version, "serving the version activated on the store");
+            self.load_version(active).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-reads items another replica wrote or deleted (`None`: the whole catalog).
+    pub async fn reload_items(&self, ids: Option<Vec<String>>) -> Result<(), EngineError> {
+        let Some(ids) = ids else { return self.reload_catalog().await };
+        for id in ids {
+            match self.store.item(id.clone()).await? {
+                Some(r) => self.catalog_put(r),
+                None => self.catalog_remove(&id),
+            }
+        }
+        Ok(())
+    }
+
+    async fn reload_catalog(&self) -> Result<(), EngineError> {
+        let mut stored = BTreeSet::new();
+        let mut after = None;
+        loop {
+            let page = self.store.items(PageRequest { limit: 10_000, after }).await?;
+            for r in page.rows {
+                stored.insert(r.id.clone());
+                if self.catalog.get(&r.id).as_deref() != Some(&r) {
+                    self.catalog_put(r);
+                }
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        let gone: Vec<String> = self
+            .catalog
+            .read()
+            .keys()
+            .filter(|id| !stored.contains(&***id))
+            .map(|id| id.to_string())
+            .collect();
+        for id in gone {
+            self.catalog_remove(&id);
+        }
+        Ok(())
+    }
+
+    /// Forgets a user another replica deleted.
+    fn forget_user(&self, id: &str) {
+        self.history.remove(id);
+        let last = self.tail_cursor();
+        self.lock_forgotten().insert(id.to_owned(), last);
+    }
+
+    async fn follow(&self, change: Change) -> Result<(), EngineError> {
+        match change {
+            Change::Events { .. } => {
+                self.catch_up().await?;
+            }
+            Change::Items { ids } => self.reload_items(ids).await?,
+            Change::UserDeleted { id } => self.forget_user(&id),
+            Change::Model { .. } => self.sync_model().await?,
+            Change::Lost => {
+                self.catch_up().await?;
+                self.reload_catalog().await?;
+                self.sync_model().await?;
+                let counts = self.store.counts().await?;
+                self.users.store(counts.users, Ordering::Relaxed);
+                self.events.store(counts.events, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs until `shutdown`: on a shared store, follows the other replicas and takes part in
+    /// the leader election; on the embedded store there is nothing to follow and this replica
+    /// leads from the start.
+    /// `lease` is leadership taken before (by [`Engine::try_lead`]), kept if still held.
+    pub async fn run_replication(
+        self: Arc<Self>,
+        lease: Option<Leadership>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        if !self.store.is_shared() {
+            self.set_leader(true);
+            shutdown.await;
+            return;
+        }
+        self.lock_tail().following = true;
+        let (tx, mut changes) = mpsc::channel::<Change>(1024);
+        let feed = tokio::spawn(feed_changes(self.store.clone(), tx));
+        let r = self.config.replication.clone();
+        let mut poll = tokio::time::interval(Duration::from_millis(r.poll_ms));
+        let mut lead = tokio::time::interval(Duration::from_millis(r.leader_check_ms));
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        lead.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut lease = lease;
+        loop {
+            let step = tokio::select! {
+                () = &mut shutdown => break,
+                Some(change) = changes.recv() => self.follow(change).await,
+                _ = poll.tick() => async {
+                    self.catch_up().await?;
+                    self.sync_model().await
+                }.await,
+                _ = lead.tick() => {
+                    self.lead_step(&mut lease).await;
+                    Ok(())
+                }
+            };
+            if let Err(e) = step {
+                tracing::warn!(error = %e, "following the other replicas failed; retrying at the next poll");
+            }
+        }
+        feed.abort();
+        {
+            let mut tail = self.lock_tail();
+            tail.following = false;
+            tail.own.clear();
+        }
+        if let Some(Leadership::Lease(l)) = lease {
+            l.release().await;
+        }
+        self.set_leader(false);
+    }
+
+    /// Keeps or takes leadership; a new leader trains at once when nothing serves (and
+    /// `training.on_start`).
+    async fn lead_step(self: &Arc<Self>, lease: &mut Option<Leadership>) {
+        if let Some(l) = lease {
+            if l.check().await {
+                return;
+            }
+            tracing::warn!("lost the leader lock (the database session ended)");
+            *lease = None;
+            self.set_leader(false);
+        }
+        match self.store.try_lead().await {
+            Ok(Some(l)) => {
+                *lease = Some(l);
+                self.set_leader(true);
+                if self.config.training.on_start && self.serving().is_none() {
+                    let engine = Arc::clone(self);
+                    tokio::spawn(async move { engine.scheduled_job().await });
+                }
+            }
+            Ok(None) => self.set_leader(false),
+            Err(e) => tracing::warn!(error = %e, "could not ask for the leader lock"),
+        }
+    }
+
+    /// Refuses work only the leader does.
+    pub(crate) fn check_leader(&self) -> Result<(), EngineError> {
+        if self.is_leader() { Ok(()) } else { Err(EngineError::NotLeader) }
+    }
+
+    /// Takes leadership now if no other replica holds it (for a one-off job such as `aisle
+    /// train` on a shared store); keep the lease for as long as the job runs.
+    pub async fn try_lead(&self) -> Result<Option<Leadership>, EngineError> {
+        let lease = self.store.try_lead().await?;
+        if lease.is_some() {
+            self.set_leader(true);
+        }
+        Ok(lease)
+    }
+}
+
+/// Forwards the store's change feed into `tx`, reconnecting after errors (each reconnection is
+/// reported as [`Change::Lost`] so that the follower re-reads everything).
+async fn feed_changes(store: aisle_store::AnyStore, tx: mpsc::Sender<Change>) {
+    loop {
+        match store.changes().await {
+            Ok(Some(mut feed)) => loop {
+                match feed.next().await {
+                    Ok(change) => {
+                        if tx.send(change).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the change feed failed; reconnecting");
+                        break;
+                    }
+                }
+            },
+            Ok(None) => return,
+            Err(e) => tracing::warn!(error = %e, "cannot listen for changes; retrying"),
+        }
+        if tx.send(Change::Lost).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,225 @@
+//! A Kafka topic as an event source: a consumer group reads it, a [`Sink`] decodes each message
+//! and writes batches durably, and offsets follow the writes.
+//!
+//! **At-least-once.** [`run`] gathers a batch (up to [`KafkaConfig::batch_max`] messages or
+//! [`KafkaConfig::batch_wait_ms`] after the first one), decodes every message, hands the batch to
+//! [`Sink::write`] and commits, per partition, the offset after the batch's last message — only
+//! once that write has resolved `Ok`. Auto-commit and the automatic offset store are off, so
+//! librdkafka never commits on its own. A crash at any point therefore loses nothing: whatever
+//! was not committed is delivered again to whichever consumer of the group owns the partition
+//! next. A failed write is retried with backoff (never skipped, never committed); a failed commit
+//! is counted and only means more redelivery.
+//!
+//! **Redelivery creates no duplicates** because the sink's writes are idempotent: events by their
+//! event id (the engine gives an event without one the id `kafka:{topic}:{partition}:{offset}`, the
+//! same on every delivery), dead letters by (source, partition, offset).
+//!
+//! **A bad message never blocks its partition.** A message without payload, with bad JSON or with
+//! an invalid event is a [`Rejected`] dead letter, written with the batch (with its reason) and
+//! committed past like any other message.
+//!
+//! **Rebalances** use the group's default eager protocol. A batch in flight when partitions are
+//! revoked is still written; its commit for partitions this member no longer owns may be refused
+//! by the coordinator (counted in `aisle_kafka_commit_failures_total`), and the new owner starts
+//! from the last committed offset and rewrites those messages, which the idempotent writes absorb.
+//! While a write is retried the consumer stops polling; past `max.poll.interval.ms` it leaves the
+//! group and its partitions move on, with the same outcome.
+//!
+//! **Metrics** (the `metrics` facade): `aisle_kafka_consumed_total`, `aisle_kafka_dead_letters_total`,
+//! `aisle_kafka_write_failures_total`, `aisle_kafka_commit_failures_total` (counters, label
+//! `topic`), `aisle_kafka_batch_seconds` (histogram of write + commit time, label `topic`) and
+//! `aisle_kafka_lag` (gauge, labels `topic` and `partition`: high watermark minus committed offset,
+//! from librdkafka's statistics every `statistics.interval.ms`, 1 s by default).
+
+mod admin;
+mod context;
+mod source;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+pub use admin::{Outgoing, create_topic, produce};
+pub use source::run;
+
+/// Where and how to consume.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// The topic of JSON events.
+    pub topic: String,
+    /// The consumer group; its committed offsets are where a restart resumes.
+    pub group_id: String,
+    /// Most messages per batch (one store write, one commit).
+    pub batch_max: usize,
+    /// How long a batch waits for more messages after its first one, in milliseconds.
+    pub batch_wait_ms: u64,
+    /// Further librdkafka settings (`session.timeout.ms`, `security.protocol`, ...). The ones
+    /// at-least-once depends on (`enable.auto.commit`, `enable.auto.offset.store`) are refused.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> KafkaConfig {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".to_owned(),
+            topic: "aisle-events".to_owned(),
+            group_id: "aisle".to_owned(),
+            batch_max: 10_000,
+            batch_wait_ms: 50,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// Settings [`run`] owns: overriding them would break at-least-once delivery.
+const OWNED_SETTINGS: [&str; 4] =
+    ["enable.auto.commit", "enable.auto.offset.store", "group.id", "bootstrap.servers"];
+
+impl KafkaConfig {
+    /// Checks every field, naming the first bad one.
+    pub fn validate(&self) -> Result<(), KafkaError> {
+        let bad = |key: &str, message: &str| {
+            Err(KafkaError::Config { key: key.to_owned(), message: message.to_owned() })
+        };
+        if self.brokers.trim().is_empty() {
+            return bad("brokers", "must name at least one broker");
+        }
+        if self.topic.is_empty() || self.topic.len() > 249 {
+            return bad("topic", "must be 1..=249 characters");
+        }
+        if self.group_id.is_empty() {
+            return bad("group_id", "must not be empty");
+        }
+        if self.batch_max == 0 {
+            return bad("batch_max", "must be at least 1");
+        }
+        if let Some(key) = self.extra.keys().find(|k| OWNED_SETTINGS.contains(&k.as_str())) {
+            return bad(&format!("extra.{key}"), "is set by aisle (offsets are committed after each write)");
+        }
+        Ok(())
+    }
+}
+
+/// One consumed message, as the sink sees it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// Its topic.
+    pub topic: &'a str,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// Its timestamp (create or log-append time), Unix milliseconds, when it has one.
+    pub timestamp_ms: Option<i64>,
+    /// Its key, if any.
+    pub key: Option<&'a [u8]>,
+    /// Its payload, if any (a tombstone has none).
+    pub payload: Option<&'a [u8]>,
+}
+
+/// A message that could not be decoded: a dead letter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// Its payload as received (empty when it had none).
+    pub payload: Vec<u8>,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// Any error a sink's write may fail with; it is logged and the write retried.
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where consumed messages go: decoding and a durable, idempotent batch write.
+pub trait Sink: Send + Sync + 'static {
+    /// A decoded message.
+    type Event: Send + Sync + 'static;
+
+    /// Decodes and validates one message; `Err(reason)` makes it a dead letter.
+    fn decode(&self, message: &Message<'_>) -> Result<Self::Event, String>;
+
+    /// Writes one batch durably: events and dead letters, both idempotent (a redelivered batch
+    /// must change nothing). Offsets are committed only after this resolves `Ok`; on `Err` the
+    /// same batch is written again after a backoff (hence borrowed, not moved).
+    fn write(
+        &self,
+        topic: &str,
+        events: &[Self::Event],
+        rejected: &[Rejected],
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
+}
+
+/// What one [`run`] did, returned when it stops.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Messages received (valid or not; a redelivered message counts again).
+    pub consumed: u64,
+    /// Decoded events in batches the sink wrote.
+    pub written: u64,
+    /// Dead letters in batches the sink wrote.
+    pub dead_lettered: u64,
+    /// Batches written.
+    pub batches: u64,
+    /// Writes that failed and were retried.
+    pub write_failures: u64,
+    /// Commits that failed (their messages will be delivered again).
+    pub commit_failures: u64,
+}
+
+/// Why the Kafka source (or a topic or produce call) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// A setting is invalid.
+    #[error("kafka.{key}: {message}")]
+    Config {
+        /// The setting.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// librdkafka refused or failed (client creation, subscription, a fatal consumer error).
+    #[error("kafka: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+    /// A topic could not be created or did not appear.
+    #[error("kafka topic {topic:?}: {message}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A produced message was not delivered.
+    #[error("kafka delivery of message {index}: {source}")]
+    Delivery {
+        /// Its position in the input.
+        index: usize,
+        /// Why.
+        source: rdkafka::error::KafkaError,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_names_the_bad_key() {
+        assert!(KafkaConfig::default().validate().is_ok());
+        let key = |c: KafkaConfig| match c.validate() {
+            Err(KafkaError::Config { key, .. }) => key,
+            other => panic!("expected a config error, got {other:?}"),
+        };
+        assert_eq!(key(KafkaConfig { batch_max: 0, ..KafkaConfig::default() }), "batch_max");
+        assert_eq!(key(KafkaConfig { topic: String::new(), ..KafkaConfig::default() }), "topic");
+        let mut extra = BTreeMap::new();
+        extra.insert("enable.auto.commit".to_owned(), "true".to_owned());
+        assert_eq!(key(KafkaConfig { extra, ..KafkaConfig::default() }), "extra.enable.auto.commit");
+    }
+}

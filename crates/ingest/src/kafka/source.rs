@@ -1,0 +1,280 @@
+//! The consume loop: a gatherer fills and decodes batches while a writer task writes the previous
+//! one and then commits its offsets.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::message::BorrowedMessage;
+use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
+use tokio::sync::{mpsc, watch};
+
+use super::context::SourceContext;
+use super::{KafkaConfig, KafkaError, Message, Rejected, Sink, SourceStats};
+
+type Source = StreamConsumer<SourceContext>;
+
+/// One decoded batch and, per partition, the offset to commit once it is written.
+struct Batch<E> {
+    events: Vec<E>,
+    rejected: Vec<Rejected>,
+    next_offsets: BTreeMap<i32, i64>,
+}
+
+impl<E> Batch<E> {
+    fn len(&self) -> usize {
+        self.events.len() + self.rejected.len()
+    }
+}
+
+/// Aborts the task when dropped, so that dropping [`run`]'s future stops its writer too (a crash
+/// leaves the batch in flight uncommitted, as a real one would).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Consumes `config.topic` in group `config.group_id` into `sink` until `shutdown` resolves.
+///
+/// At-least-once: offsets are committed only after [`Sink::write`] resolved `Ok` (see the module
+/// docs). On `shutdown` the batch being gathered and the one being written are written and
+/// committed, then the consumer leaves its group; if a write keeps failing after `shutdown`, it
+/// is abandoned uncommitted. Errors: invalid settings, a client that cannot be created or
+/// subscribed, or a fatal consumer error.
+pub async fn run<S: Sink>(
+    config: &KafkaConfig,
+    sink: Arc<S>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<SourceStats, KafkaError> {
+    config.validate()?;
+    let consumer = Arc::new(consumer(config)?);
+    consumer.subscribe(&[&config.topic])?;
+    tracing::info!(topic = %config.topic, group = %config.group_id, "kafka source started");
+    // Capacity 1: one batch gathered while the previous one is written, never more in memory.
+    let (batches, queue) = mpsc::channel(1);
+    let (stop, stopped) = watch::channel(false);
+    let mut writer = AbortOnDrop(tokio::spawn(write_loop(
+        Arc::clone(&consumer),
+        Arc::clone(&sink),
+        config.topic.clone(),
+        queue,
+        stopped,
+    )));
+    // Shutdown also tells the writer at once, so that a write failing again and again is given up
+    // (uncommitted) instead of holding the gatherer in `send` forever.
+    let shutdown = async {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    let gathered = gather_loop(&consumer, config, &*sink, batches, shutdown).await;
+    // After a fatal consumer error too; a writer that already finished is fine.
+    let _ = stop.send(true);
+    let mut stats = match (&mut writer.0).await {
+        Ok(stats) => stats,
+        // Never cancelled (only aborted when this future is dropped): a sink that panicked.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    let consumed = gathered?;
+    stats.consumed = consumed;
+    // Closing leaves the group (a blocking poll loop in librdkafka): off the async threads.
+    let closing = tokio::task::spawn_blocking(move || {
+        consumer.unsubscribe();
+        drop(consumer);
+    });
+    let _ = closing.await;
+    tracing::info!(topic = %config.topic, ?stats, "kafka source stopped");
+    Ok(stats)
+}
+
+fn consumer(config: &KafkaConfig) -> Result<Source, KafkaError> {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.group_id)
+        .set("auto.offset.reset", "earliest")
+        .set("statistics.interval.ms", "1000");
+    for (k, v) in &config.extra {
+        c.set(k, v);
+    }
+    // Last, so that nothing in `extra` can turn them back on (validate refuses that anyway).
+    c.set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
+    Ok(c.create_with_context(SourceContext { topic: config.topic.clone() })?)
+}
+
+/// Gathers, decodes and queues batches until `shutdown`; returns how many messages it received.
+async fn gather_loop<S: Sink>(
+    consumer: &Source,
+    config: &KafkaConfig,
+    sink: &S,
+    batches: mpsc::Sender<Batch<S::Event>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<u64, KafkaError> {
+    tokio::pin!(shutdown);
+    let wait = Duration::from_millis(config.batch_wait_ms);
+    let mut consumed = 0u64;
+    loop {
+        let mut batch = Batch { events: Vec::new(), rejected: Vec::new(), next_offsets: BTreeMap::new() };
+        let mut deadline = None;
+        let mut stopping = false;
+        while batch.len() < config.batch_max {
+            let received = tokio::select! {
+                biased;
+                () = &mut shutdown => { stopping = true; break }
+                r = recv(consumer, deadline) => r,
+            };
+            match received {
+                None => break,
+                Some(Ok(m)) => {
+                    deadline.get_or_insert_with(|| tokio::time::Instant::now() + wait);
+                    consumed += 1;
+                    take(sink, &m, &mut batch);
+                }
+                Some(Err(e)) if is_fatal(&e) => return Err(e.into()),
+                Some(Err(e)) => {
+                    tracing::warn!(topic = %config.topic, error = %e, "kafka consumer error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        if batch.len() > 0 {
+            metrics::counter!("aisle_kafka_consumed_total", "topic" => config.topic.clone())
+                .increment(batch.len() as u64);
+            let send = batches.send(batch);
+            tokio::pin!(send);
+            let sent = if stopping {
+                send.await
+            } else {
+                tokio::select! {
+                    biased;
+                    r = &mut send => r,
+                    // The writer still takes this batch, unless its current write keeps failing.
+                    () = &mut shutdown => { stopping = true; send.await }
+                }
+            };
+            if sent.is_err() {
+                return Ok(consumed);
+            }
+        }
+        if stopping {
+            return Ok(consumed);
+        }
+    }
+}
+
+/// The next message, or `None` once `deadline` (if any) has passed.
+async fn recv(
+    consumer: &Source,
+    deadline: Option<tokio::time::Instant>,
+) -> Option<Result<BorrowedMessage<'_>, RdError>> {
+    match deadline {
+        None => Some(consumer.recv().await),
+        Some(at) => tokio::time::timeout_at(at, consumer.recv()).await.ok(),
+    }
+}
+
+fn is_fatal(e: &RdError) -> bool {
+    matches!(e, RdError::MessageConsumptionFatal(_))
+}
+
+/// Decodes one message into the batch (an event or a dead letter) and advances its partition.
+fn take<S: Sink>(sink: &S, m: &BorrowedMessage<'_>, batch: &mut Batch<S::Event>) {
+    let message = Message {
+        topic: m.topic(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp_ms: m.timestamp().to_millis(),
+        key: m.key(),
+        payload: m.payload(),
+    };
+    match sink.decode(&message) {
+        Ok(event) => batch.events.push(event),
+        Err(reason) => batch.rejected.push(Rejected {
+            partition: message.partition,
+            offset: message.offset,
+            payload: message.payload.unwrap_or_default().to_vec(),
+            reason,
+        }),
+    }
+    let next = batch.next_offsets.entry(message.partition).or_insert(0);
+    *next = (*next).max(message.offset + 1);
+}
+
+/// Writes each queued batch (retrying failures with backoff), then commits its offsets.
+async fn write_loop<S: Sink>(
+    consumer: Arc<Source>,
+    sink: Arc<S>,
+    topic: String,
+    mut queue: mpsc::Receiver<Batch<S::Event>>,
+    mut stopped: watch::Receiver<bool>,
+) -> SourceStats {
+    let mut stats = SourceStats::default();
+    while let Some(batch) = queue.recv().await {
+        let started = Instant::now();
+        let (n_events, n_rejected) = (batch.events.len() as u64, batch.rejected.len() as u64);
+        if !write_with_retry(&*sink, &topic, &batch, &mut stopped, &mut stats).await {
+            tracing::warn!(%topic, "kafka source stopped with a batch unwritten; it will be delivered again");
+            return stats;
+        }
+        stats.batches += 1;
+        stats.written += n_events;
+        stats.dead_lettered += n_rejected;
+        metrics::counter!("aisle_kafka_dead_letters_total", "topic" => topic.clone()).increment(n_rejected);
+        if let Err(e) = commit(&consumer, &topic, &batch.next_offsets).await {
+            stats.commit_failures += 1;
+            metrics::counter!("aisle_kafka_commit_failures_total", "topic" => topic.clone()).increment(1);
+            tracing::warn!(%topic, error = %e, "kafka commit failed; those messages will be delivered again");
+        }
+        metrics::histogram!("aisle_kafka_batch_seconds", "topic" => topic.clone())
+            .record(started.elapsed().as_secs_f64());
+    }
+    stats
+}
+
+/// Writes until it succeeds (true), or until a failure after shutdown was signalled (false).
+async fn write_with_retry<S: Sink>(
+    sink: &S,
+    topic: &str,
+    batch: &Batch<S::Event>,
+    stopped: &mut watch::Receiver<bool>,
+    stats: &mut SourceStats,
+) -> bool {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let Err(e) = sink.write(topic, &batch.events, &batch.rejected).await else { return true };
+        stats.write_failures += 1;
+        metrics::counter!("aisle_kafka_write_failures_total", "topic" => topic.to_owned()).increment(1);
+        if *stopped.borrow() {
+            tracing::warn!(%topic, error = %e, "kafka batch write failed during shutdown; giving up");
+            return false;
+        }
+        tracing::warn!(%topic, error = %e, ?backoff, "kafka batch write failed; retrying");
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            // Shutdown during the backoff: one last attempt, then give up if it fails.
+            _ = stopped.changed() => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Commits, for each partition, the offset after the last written message.
+async fn commit(
+    consumer: &Arc<Source>,
+    topic: &str,
+    next_offsets: &BTreeMap<i32, i64>,
+) -> Result<(), RdError> {
+    let mut tpl = TopicPartitionList::with_capacity(next_offsets.len());
+    for (&partition, &offset) in next_offsets {
+        tpl.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+    }
+    let consumer = Arc::clone(consumer);
+    // A synchronous commit waits for the coordinator's answer: on the blocking pool.
+    tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+        .await
+        .unwrap_or(Err(RdError::Canceled))
+}

@@ -1,0 +1,99 @@
+//! How records are encoded in columns, shared by every backend: an item's body and a model's
+//! parameters and metrics as JSON text.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{ItemRecord, StoreError, StoreResult};
+
+/// `items.body`: the record minus the columns of its own (`id`, `updated_at_ms`), borrowed for
+/// writing.
+#[derive(Serialize)]
+struct ItemBodyRef<'a> {
+    title: &'a str,
+    description: &'a str,
+    categories: &'a [String],
+    tags: &'a [String],
+    brand: Option<&'a str>,
+    price: Option<f64>,
+    in_stock: bool,
+    attributes: &'a Map<String, Value>,
+}
+
+/// `items.body` as read back.
+#[derive(Deserialize)]
+struct ItemBody {
+    title: String,
+    description: String,
+    categories: Vec<String>,
+    tags: Vec<String>,
+    brand: Option<String>,
+    price: Option<f64>,
+    in_stock: bool,
+    attributes: Map<String, Value>,
+}
+
+fn corrupt(what: &'static str, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { what, reason: reason.to_string() }
+}
+
+/// The body column of `item`.
+pub(crate) fn item_body(item: &ItemRecord) -> StoreResult<String> {
+    let body = ItemBodyRef {
+        title: &item.title,
+        description: &item.description,
+        categories: &item.categories,
+        tags: &item.tags,
+        brand: item.brand.as_deref(),
+        price: item.price,
+        in_stock: item.in_stock,
+        attributes: &item.attributes,
+    };
+    serde_json::to_string(&body).map_err(|e| corrupt("item", e))
+}
+
+/// The item of a stored row.
+pub(crate) fn item_from_body(id: String, body: &str, updated_at_ms: i64) -> StoreResult<ItemRecord> {
+    let body: ItemBody =
+        serde_json::from_str(body).map_err(|e| corrupt("item", format_args!("{id:?}: {e}")))?;
+    Ok(ItemRecord {
+        id,
+        title: body.title,
+        description: body.description,
+        categories: body.categories,
+        tags: body.tags,
+        brand: body.brand,
+        price: body.price,
+        in_stock: body.in_stock,
+        attributes: body.attributes,
+        updated_at_ms,
+    })
+}
+
+/// A user's attributes as stored.
+pub(crate) fn attributes_from_text(id: &str, text: &str) -> StoreResult<Map<String, Value>> {
+    serde_json::from_str(text).map_err(|e| corrupt("user", format_args!("{id:?}: {e}")))
+}
+
+/// A model's parameters and metrics as stored.
+pub(crate) fn model_json(params: &Value, metrics: &BTreeMap<String, f64>) -> StoreResult<(String, String)> {
+    let params = serde_json::to_string(params).map_err(|e| corrupt("model params", e))?;
+    let metrics = serde_json::to_string(metrics).map_err(|e| corrupt("model metrics", e))?;
+    Ok((params, metrics))
+}
+
+/// A model's parameters and metrics read back. JSON has no NaN: serde_json writes a non-finite
+/// metric as null, which reads back as NaN.
+pub(crate) fn model_from_json(
+    version: u64,
+    params: &str,
+    metrics: &str,
+) -> StoreResult<(Value, BTreeMap<String, f64>)> {
+    let params = serde_json::from_str(params)
+        .map_err(|e| corrupt("model params", format_args!("version {version}: {e}")))?;
+    let metrics: BTreeMap<String, Option<f64>> = serde_json::from_str(metrics)
+        .map_err(|e| corrupt("model metrics", format_args!("version {version}: {e}")))?;
+    Ok((params, metrics.into_iter().map(|(k, v)| (k, v.unwrap_or(f64::NAN))).collect()))
+}

@@ -1,0 +1,134 @@
+//! Model versions: artifacts with their metadata, the one active version, pruning.
+
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgRow};
+
+use super::feed::{self, Change};
+use super::{PgStore, corrupt, db, lock_key, sql_limit, stored_u64};
+use crate::codec;
+use crate::{ModelRecord, NewModel, StoreError, StoreResult};
+
+/// Every column but the artifact, which only [`artifact`] reads.
+macro_rules! columns {
+    () => {
+        "version, name, params, trained_on_seq, metrics, created_at_ms, artifact_bytes, active"
+    };
+}
+
+const INSERT: &str = "INSERT INTO models
+    (name, params, trained_on_seq, metrics, created_at_ms, artifact_bytes, active, artifact)
+    VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7) RETURNING version";
+
+pub(super) async fn put(pool: &PgPool, model: NewModel, artifact: Vec<u8>) -> StoreResult<ModelRecord> {
+    let (params, metrics) = codec::model_json(&model.params, &model.metrics)?;
+    let trained_on_seq = i64::try_from(model.trained_on_seq).map_err(|_| {
+        corrupt("model", format_args!("trained_on_seq {} is beyond any stored seq", model.trained_on_seq))
+    })?;
+    let artifact_bytes = artifact.len() as u64;
+    let version: i64 = sqlx::query_scalar(INSERT)
+        .bind(&model.name)
+        .bind(params)
+        .bind(trained_on_seq)
+        .bind(metrics)
+        .bind(model.created_at_ms)
+        .bind(i64::try_from(artifact_bytes).unwrap_or(i64::MAX))
+        .bind(artifact)
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    Ok(ModelRecord { version: stored_u64("model version", version)?, active: false, artifact_bytes, model })
+}
+
+pub(super) async fn all(pool: &PgPool) -> StoreResult<Vec<ModelRecord>> {
+    let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM models ORDER BY version DESC"))
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
+    rows.iter().map(read_model).collect()
+}
+
+pub(super) async fn artifact(pool: &PgPool, version: u64) -> StoreResult<Option<Vec<u8>>> {
+    let Ok(version) = i64::try_from(version) else {
+        return Ok(None);
+    };
+    sqlx::query_scalar("SELECT artifact FROM models WHERE version = $1")
+        .bind(version)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)
+}
+
+pub(super) async fn activate(store: &PgStore, version: u64) -> StoreResult<ModelRecord> {
+    let not_found = || StoreError::NotFound { what: "model", id: version.to_string() };
+    let key = i64::try_from(version).map_err(|_| not_found())?;
+    let mut tx = store.pool().begin().await.map_err(db)?;
+    // Activations (from any replica) run one at a time, so each sees the one the last one left.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(lock_key(store.schema(), "models"))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let row = sqlx::query(concat!("SELECT ", columns!(), " FROM models WHERE version = $1"))
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+    let Some(row) = row else {
+        return Err(not_found());
+    };
+    let mut model = read_model(&row)?;
+    // Deactivating first keeps the one-active unique index satisfied after each row.
+    sqlx::query("UPDATE models SET active = FALSE WHERE active AND version <> $1")
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    sqlx::query("UPDATE models SET active = TRUE WHERE version = $1 AND NOT active")
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    feed::notify(&mut *tx, store, &Change::Model { version }).await?;
+    tx.commit().await.map_err(db)?;
+    model.active = true;
+    Ok(model)
+}
+
+pub(super) async fn active(pool: &PgPool) -> StoreResult<Option<ModelRecord>> {
+    let row = sqlx::query(concat!("SELECT ", columns!(), " FROM models WHERE active"))
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(read_model).transpose()
+}
+
+pub(super) async fn prune(pool: &PgPool, keep: usize) -> StoreResult<usize> {
+    let done = sqlx::query(
+        "DELETE FROM models WHERE NOT active
+            AND version NOT IN (SELECT version FROM models ORDER BY version DESC LIMIT $1)",
+    )
+    .bind(sql_limit(keep))
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+}
+
+fn read_model(row: &PgRow) -> StoreResult<ModelRecord> {
+    let version = stored_u64("model version", row.try_get(0).map_err(db)?)?;
+    let (params, metrics) =
+        codec::model_from_json(version, row.try_get(2).map_err(db)?, row.try_get(4).map_err(db)?)?;
+    let model = NewModel {
+        name: row.try_get(1).map_err(db)?,
+        params,
+        trained_on_seq: stored_u64("model trained_on_seq", row.try_get(3).map_err(db)?)?,
+        metrics,
+        created_at_ms: row.try_get(5).map_err(db)?,
+    };
+    Ok(ModelRecord {
+        version,
+        active: row.try_get(7).map_err(db)?,
+        artifact_bytes: stored_u64("model artifact_bytes", row.try_get(6).map_err(db)?)?,
+        model,
+    })
+}

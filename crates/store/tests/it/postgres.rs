@@ -1,0 +1,161 @@
+//! The conformance suite on the PostgreSQL backend, and what only a shared store promises: schema
+//! isolation, reopening, the change feed, the leader lease and a log that can be tailed while
+//! others append. Runs against the server `AISLE_TEST_POSTGRES_URL` names (`.ci/run` starts one);
+//! without it every test says it skipped and passes.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aisle_store::{AnyStore, Change, PgStore, Store};
+
+use crate::conformance::{event, item, new_model, user};
+
+/// The test server's URL with a schema of its own, or `None` (and a note) when none is set.
+#[expect(clippy::print_stderr, reason = "a skipped test says so")]
+pub fn test_url() -> Option<String> {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let Ok(base) = std::env::var("AISLE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: AISLE_TEST_POSTGRES_URL is not set (`.ci/run` starts PostgreSQL and sets it)");
+        return None;
+    };
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let schema = format!("t_{}_{nanos}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}schema={schema}"))
+}
+
+async fn fresh_at() -> Option<(String, PgStore)> {
+    let url = test_url()?;
+    let store = PgStore::open(&url).await.expect("open the test database");
+    Some((url, store))
+}
+
+mod conformance {
+    async fn fresh() -> Option<((), aisle_store::PgStore)> {
+        super::fresh_at().await.map(|(_, store)| ((), store))
+    }
+    crate::conformance::store_conformance!(fresh);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_keeps_everything_and_schemas_are_apart() {
+    let Some((url, store)) = fresh_at().await else { return };
+    store.put_items(vec![item("i1")]).await.expect("put_items");
+    store.put_users(vec![user("u1")]).await.expect("put_users");
+    store.append_events(vec![event("u1", "i1", Some("e1"), 1)]).await.expect("append");
+    store.put_model(new_model(1), vec![9; 300_000]).await.expect("put_model");
+    store.activate_model(1).await.expect("activate");
+    store.flush().await.expect("flush");
+    // Through AnyStore, as config opens it; migrations run again as a no-op.
+    let again = AnyStore::open(&url).await.expect("reopen");
+    assert!(again.is_shared());
+    assert_eq!(again.item("i1".to_owned()).await.expect("item"), Some(item("i1")));
+    assert_eq!(again.counts().await.expect("counts").events, 1);
+    assert_eq!(again.model_artifact(1).await.expect("artifact"), Some(vec![9; 300_000]));
+    assert_eq!(again.active_model().await.expect("active").map(|m| m.version), Some(1));
+    let Some((_, other)) = fresh_at().await else { return };
+    assert_eq!(other.counts().await.expect("counts"), aisle_store::Counts::default());
+    assert_eq!(other.active_model().await.expect("active"), None);
+}
+
+/// Waits for the next change, failing after a generous deadline.
+async fn next(feed: &mut aisle_store::ChangeFeed) -> Change {
+    tokio::time::timeout(Duration::from_secs(20), feed.next())
+        .await
+        .expect("a change within 20 s")
+        .expect("feed")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_announces_committed_writes() {
+    let Some((url, store)) = fresh_at().await else { return };
+    let other = PgStore::open(&url).await.expect("a second replica's store");
+    let mut feed = other.changes().await.expect("listen");
+    store.put_items(vec![item("a"), item("b")]).await.expect("put_items");
+    assert_eq!(next(&mut feed).await, Change::Items { ids: Some(vec!["a".into(), "b".into()]) });
+    let fates =
+        store.append_events(vec![event("u", "a", None, 1), event("u", "b", None, 2)]).await.expect("append");
+    assert_eq!(next(&mut feed).await, Change::Events { last_seq: fates[1].seq() });
+    // A batch of only re-sent events writes nothing and announces nothing.
+    store.append_events(vec![event("u", "a", Some("x"), 3)]).await.expect("append x");
+    assert!(matches!(next(&mut feed).await, Change::Events { .. }));
+    store.append_events(vec![event("u", "a", Some("x"), 3)]).await.expect("re-send x");
+    store.delete_item("a".to_owned()).await.expect("delete_item");
+    assert_eq!(next(&mut feed).await, Change::Items { ids: Some(vec!["a".into()]) });
+    store.delete_user("u".to_owned()).await.expect("delete_user");
+    assert_eq!(next(&mut feed).await, Change::UserDeleted { id: "u".into() });
+    let v = store.put_model(new_model(1), vec![1]).await.expect("put_model").version;
+    store.activate_model(v).await.expect("activate");
+    assert_eq!(next(&mut feed).await, Change::Model { version: v });
+    let many: Vec<_> = (0..3_000).map(|n| item(&format!("bulk-{n:05}"))).collect();
+    store.put_items(many).await.expect("bulk put");
+    assert_eq!(next(&mut feed).await, Change::Items { ids: None });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_at_a_time_and_a_successor_when_it_goes() {
+    let Some((url, a)) = fresh_at().await else { return };
+    let b = PgStore::open(&url).await.expect("replica b");
+    let mut lease = a.try_lead().await.expect("try_lead").expect("the first replica leads");
+    assert!(lease.check().await);
+    assert!(b.try_lead().await.expect("try_lead").is_none(), "a second leader while the first lives");
+    assert!(a.try_lead().await.expect("try_lead").is_none(), "the lock is per session, not per store");
+    lease.release().await;
+    let mut next = b.try_lead().await.expect("try_lead").expect("b takes over once a let go");
+    assert!(next.check().await);
+    // Dropping a lease closes its session, which frees the lock as a crash would.
+    drop(next);
+    let mut taken = None;
+    for _ in 0..200 {
+        if let Some(l) = a.try_lead().await.expect("try_lead") {
+            taken = Some(l);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(taken.expect("a leads again after b's session went").check().await);
+}
+
+/// Sequence numbers follow commit order, so a reader tailing `seq > cursor` while several writers
+/// append sees every event exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tail_misses_nothing_under_concurrent_appends() {
+    let Some((url, store)) = fresh_at().await else { return };
+    let writers: Vec<_> = (0..6)
+        .map(|w| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let s = PgStore::open(&url).await.expect("writer store");
+                for b in 0..10 {
+                    let batch = (0..50)
+                        .map(|n| event(&format!("w{w}"), "i", Some(&*format!("{w}-{b}-{n}")), n))
+                        .collect();
+                    s.append_events(batch).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut cursor = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while seen.len() < 3_000 && tokio::time::Instant::now() < deadline {
+        let page = store.events_after(cursor, 100).await.expect("tail");
+        for e in &page {
+            assert!(e.seq > cursor, "the tail went backwards");
+            assert!(seen.insert(e.event.event_id.clone().expect("id")), "an event seen twice");
+            cursor = e.seq;
+        }
+        if page.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let rest = store.events_after(cursor, usize::MAX).await.expect("rest");
+    seen.extend(rest.into_iter().filter_map(|e| e.event.event_id));
+    assert_eq!(seen.len(), 3_000);
+    assert_eq!(store.counts().await.expect("counts").events, 3_000);
+}
