@@ -96,6 +96,17 @@ impl Engine {
         Ok(applied)
     }
 
+    /// Moves the cursor over the sequence numbers right after it that this replica wrote itself
+    /// (nobody else can have written them); returns the new cursor.
+    fn skip_own(&self) -> u64 {
+        let mut tail = self.lock_tail();
+        while tail.own.first() == Some(&(tail.cursor + 1)) {
+            tail.own.pop_first();
+            tail.cursor += 1;
+        }
+        tail.cursor
+    }
+
     /// Serves the store's active version if it is not the serving one already.
     pub async fn sync_model(&self) -> Result<(), EngineError> {
         let _m = self.model_lock.lock().await;
@@ -157,8 +168,11 @@ impl Engine {
 
     async fn follow(&self, change: Change) -> Result<(), EngineError> {
         match change {
-            Change::Events { .. } => {
-                self.catch_up().await?;
+            Change::Events { last_seq } => {
+                // Usually this replica's own append: then there is nothing to read.
+                if self.skip_own() < last_seq {
+                    self.catch_up().await?;
+                }
             }
             Change::Items { ids } => self.reload_items(ids).await?,
             Change::UserDeleted { id } => self.forget_user(&id),
@@ -199,6 +213,9 @@ impl Engine {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         lead.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut lease = lease;
+        if lease.is_some() {
+            self.became_leader();
+        }
         loop {
             let step = tokio::select! {
                 () = &mut shutdown => break,
@@ -242,14 +259,19 @@ impl Engine {
         match self.store.try_lead().await {
             Ok(Some(l)) => {
                 *lease = Some(l);
-                self.set_leader(true);
-                if self.config.training.on_start && self.serving().is_none() {
-                    let engine = Arc::clone(self);
-                    tokio::spawn(async move { engine.scheduled_job().await });
-                }
+                self.became_leader();
             }
             Ok(None) => self.set_leader(false),
             Err(e) => tracing::warn!(error = %e, "could not ask for the leader lock"),
+        }
+    }
+
+    /// Starts leading: trains at once when nothing serves yet (and `training.on_start`).
+    fn became_leader(self: &Arc<Self>) {
+        self.set_leader(true);
+        if self.config.training.on_start && self.serving().is_none() {
+            let engine = Arc::clone(self);
+            tokio::spawn(async move { engine.scheduled_job().await });
         }
     }
 

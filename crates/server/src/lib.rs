@@ -80,7 +80,10 @@ fn api(keys: &Keys) -> OpenApiRouter<AppState> {
         .routes(routes!(items::batch_items))
         .routes(routes!(users::put_user, users::delete_user))
         .routes(routes!(events::post_events));
-    let admin = OpenApiRouter::new().routes(routes!(models::train)).routes(routes!(models::activate));
+    let admin = OpenApiRouter::new()
+        .routes(routes!(models::train))
+        .routes(routes!(models::activate))
+        .routes(routes!(events::dead_letters));
     let open = OpenApiRouter::new()
         .routes(routes!(ops::live))
         .routes(routes!(ops::ready))

@@ -1,5 +1,6 @@
 //! How records are encoded in columns, shared by every backend: an item's body and a model's
-//! parameters and metrics as JSON text.
+//! parameters and metrics as JSON text, integers in and out of SQL's signed 64 bits, and the
+//! store errors they fail with.
 
 use std::collections::BTreeMap;
 
@@ -35,8 +36,29 @@ struct ItemBody {
     attributes: Map<String, Value>,
 }
 
-fn corrupt(what: &'static str, reason: impl std::fmt::Display) -> StoreError {
+/// A stored column that does not decode (or a record that cannot be encoded).
+pub(crate) fn corrupt(what: &'static str, reason: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt { what, reason: reason.to_string() }
+}
+
+/// A database (or any other backend) failure as a store error.
+pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// A count or limit as a SQL integer; anything beyond `i64::MAX` is as good as unbounded.
+pub(crate) fn sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A sequence number or id bound as a SQL integer; none is stored beyond `i64::MAX`.
+pub(crate) fn sql_seq(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// A stored non-negative integer (a sequence number, a version, a size) read back.
+pub(crate) fn stored_u64(what: &'static str, value: i64) -> StoreResult<u64> {
+    u64::try_from(value).map_err(|_| corrupt(what, format_args!("negative value {value}")))
 }
 
 /// The body column of `item`.

@@ -2,14 +2,14 @@
 //! validated whole before anything is stored (all or nothing) and is durable before the 200.
 
 use aisle_engine::wire::EventIn;
-use aisle_store::{Appended, EventRecord};
+use aisle_store::{Appended, EventRecord, Store};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::state::{ApiJson, AppState};
+use crate::state::{ApiJson, ApiQuery, AppState};
 
 /// A batch of events (the body may also be one event or a bare array).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -96,4 +96,75 @@ pub async fn post_events(
         })
         .collect();
     Ok(Json(EventsOut { inserted: out.inserted, duplicates: out.duplicates, results }))
+}
+
+/// A page of the dead-letter log.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeadLetterQuery {
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page (a dead-letter id).
+    pub cursor: Option<u64>,
+}
+
+/// A message a source could not take in.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetterOut {
+    /// Position in the dead-letter log.
+    pub id: u64,
+    /// Where it came from, e.g. `kafka:aisle-events`.
+    pub source: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// The message (bytes that are not UTF-8 are replaced by U+FFFD).
+    pub payload: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// When, Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// A page of dead letters.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetterPage {
+    /// Oldest first.
+    pub dead_letters: Vec<DeadLetterOut>,
+    /// Cursor of the next page; null on the last.
+    pub next_cursor: Option<u64>,
+}
+
+/// Messages from Kafka that were not valid events, with their reasons (oldest first).
+#[utoipa::path(get, path = "/v1/admin/dead-letters", tag = "events", params(DeadLetterQuery),
+    responses((status = 200, body = DeadLetterPage), (status = 422, body = ErrorBody)))]
+pub async fn dead_letters(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<DeadLetterQuery>,
+) -> Result<Json<DeadLetterPage>, ApiError> {
+    let limit = crate::state::check_limit(q.limit)?;
+    // One more than asked tells whether there is a next page.
+    let mut rows = s
+        .engine
+        .store()
+        .dead_letters_after(q.cursor.unwrap_or(0), limit + 1)
+        .await
+        .map_err(aisle_engine::EngineError::from)?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if more { rows.last().map(|d| d.id) } else { None };
+    let dead_letters = rows
+        .into_iter()
+        .map(|d| DeadLetterOut {
+            id: d.id,
+            source: d.letter.source,
+            partition: d.letter.partition,
+            offset: d.letter.offset,
+            payload: String::from_utf8_lossy(&d.letter.payload).into_owned(),
+            reason: d.letter.reason,
+            at_ms: d.letter.at_ms,
+        })
+        .collect();
+    Ok(Json(DeadLetterPage { dead_letters, next_cursor }))
 }

@@ -132,3 +132,33 @@ async fn health_metrics_docs_and_dashboard_answer() {
     let r = a.get("/").await;
     assert!(r.text.contains("aisle"));
 }
+
+#[tokio::test]
+async fn dead_letters_page_oldest_first_with_their_reasons() {
+    let app = app_with(config(), false).await;
+    let letters = (0..3)
+        .map(|k| aisle_store::DeadLetter {
+            source: "kafka:events".into(),
+            partition: 1,
+            offset: k,
+            payload: if k == 0 { vec![b'{', 0xff] } else { format!("{{\"n\":{k}}}").into_bytes() },
+            reason: format!("reason {k}"),
+            at_ms: 1_000 + k,
+        })
+        .collect();
+    aisle_store::Store::put_dead_letters(app.engine.store(), letters).await.unwrap();
+    let first = app.call(Method::GET, "/v1/admin/dead-letters?limit=2", None, None).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let page = first.body["dead_letters"].as_array().unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!((page[0]["offset"].as_i64(), page[0]["reason"].as_str()), (Some(0), Some("reason 0")));
+    assert_eq!(page[0]["payload"], "{\u{fffd}", "bytes that are not UTF-8 are replaced");
+    let cursor = first.body["next_cursor"].as_u64().expect("a next page");
+    let rest = app.call(Method::GET, &format!("/v1/admin/dead-letters?cursor={cursor}"), None, None).await;
+    let rest_page = rest.body["dead_letters"].as_array().unwrap();
+    assert_eq!(rest_page.len(), 1);
+    assert_eq!(rest_page[0]["payload"], "{\"n\":2}");
+    assert!(rest.body["next_cursor"].is_null());
+    let bad = app.call(Method::GET, "/v1/admin/dead-letters?limit=0", None, None).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}

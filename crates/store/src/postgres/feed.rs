@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnection, PgListener};
 use sqlx::{Connection, Executor, Postgres};
 
-use super::{PgStore, boxed, db};
+use super::{PgStore, db};
 use crate::StoreResult;
 
 /// A write another replica made, announced when its transaction committed.
@@ -44,7 +44,7 @@ pub(super) async fn notify<'c>(
     store: &PgStore,
     change: &Change,
 ) -> StoreResult<()> {
-    let payload = serde_json::to_string(change).map_err(boxed)?;
+    let payload = serde_json::to_string(change).map_err(db)?;
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(&store.inner.channel)
         .bind(payload)

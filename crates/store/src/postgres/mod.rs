@@ -26,9 +26,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
 
+use crate::codec::{backend as db, corrupt, sql_limit, sql_seq, stored_u64};
 use crate::{
     Appended, Counts, DeadLetter, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest, Store,
-    StoreError, StoreResult, StoredDeadLetter, StoredEvent, UserRecord, UserRemoval,
+    StoreResult, StoredDeadLetter, StoredEvent, UserRecord, UserRemoval,
 };
 
 pub use feed::{Change, ChangeFeed, Lease};
@@ -114,7 +115,7 @@ fn parse_url(url: &str) -> StoreResult<ParsedUrl> {
                     && v.starts_with(|c: char| c.is_ascii_lowercase())
                     && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
                 if !ok {
-                    return Err(boxed(UrlError::Schema(v.to_owned())));
+                    return Err(db(UrlError::Schema(v.to_owned())));
                 }
                 v.clone_into(&mut schema);
             }
@@ -123,7 +124,7 @@ fn parse_url(url: &str) -> StoreResult<ParsedUrl> {
                     .parse()
                     .ok()
                     .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| boxed(UrlError::PoolMax(v.to_owned())))?;
+                    .ok_or_else(|| db(UrlError::PoolMax(v.to_owned())))?;
             }
             _ => rest.push(pair),
         }
@@ -164,8 +165,8 @@ impl PgStore {
         let parsed = parse_url(url.trim())?;
         let shown = shown(&parsed.sqlx_url);
         let base = PgConnectOptions::from_str(&parsed.sqlx_url)
-            .map_err(|source| boxed(UrlError::Url { url: shown.clone(), source }))?;
-        let connect_err = |source| boxed(UrlError::Connect { url: shown.clone(), source });
+            .map_err(|source| db(UrlError::Url { url: shown.clone(), source }))?;
+        let connect_err = |source| db(UrlError::Connect { url: shown.clone(), source });
         // One plain connection first: an unreachable server fails at once with its own error
         // (the pool would retry until its acquire timeout).
         let mut conn = sqlx::PgConnection::connect_with(&base).await.map_err(connect_err)?;
@@ -187,7 +188,7 @@ impl PgStore {
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
-            .map_err(|source| boxed(UrlError::Migrate { schema: parsed.schema.clone(), source }))?;
+            .map_err(|source| db(UrlError::Migrate { schema: parsed.schema.clone(), source }))?;
         let schema = parsed.schema;
         Ok(PgStore {
             inner: Arc::new(Inner {
@@ -311,36 +312,6 @@ impl Store for PgStore {
         sqlx::query("SELECT 1").execute(self.pool()).await.map_err(db)?;
         Ok(())
     }
-}
-
-/// A PostgreSQL failure as a store error.
-fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
-
-/// Any other backend failure as a store error.
-fn boxed(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
-
-/// A stored column that does not decode (or a record that cannot be encoded).
-fn corrupt(what: &'static str, reason: impl fmt::Display) -> StoreError {
-    StoreError::Corrupt { what, reason: reason.to_string() }
-}
-
-/// A limit as a PostgreSQL bigint; anything beyond `i64::MAX` is as good as unbounded.
-fn sql_limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// A sequence number bound as a bigint; none is stored beyond `i64::MAX`.
-fn sql_seq(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
-/// A stored non-negative integer read back.
-fn stored_u64(what: &'static str, value: i64) -> StoreResult<u64> {
-    u64::try_from(value).map_err(|_| corrupt(what, format_args!("negative value {value}")))
 }
 
 #[cfg(test)]

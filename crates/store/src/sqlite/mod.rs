@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::Connection;
 
+use crate::codec::{backend as db, corrupt, sql_limit, sql_seq, stored_u64};
 use crate::{
     Appended, Counts, DeadLetter, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest, Store,
     StoreError, StoreResult, StoredDeadLetter, StoredEvent, UserRecord, UserRemoval,
@@ -74,10 +75,10 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
-                .map_err(|source| boxed(OpenError::CreateDir { path: parent.to_path_buf(), source }))?;
+                .map_err(|source| db(OpenError::CreateDir { path: parent.to_path_buf(), source }))?;
         }
-        let mut writer = Connection::open(&path)
-            .map_err(|source| boxed(OpenError::Open { path: path.clone(), source }))?;
+        let mut writer =
+            Connection::open(&path).map_err(|source| db(OpenError::Open { path: path.clone(), source }))?;
         schema::configure_writer(&writer)?;
         schema::migrate(&mut writer)?;
         let readers = ReaderPool::new(path.clone());
@@ -91,7 +92,7 @@ impl SqliteStore {
 
     /// Opens the store on tokio's blocking pool, for async callers.
     pub(crate) async fn open_off_runtime(path: PathBuf) -> StoreResult<SqliteStore> {
-        tokio::task::spawn_blocking(move || SqliteStore::open(path)).await.map_err(joined)?
+        tokio::task::spawn_blocking(move || SqliteStore::open(path)).await.map_err(db)?
     }
 
     /// Runs `f` on the writer connection, on the blocking pool.
@@ -101,7 +102,7 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || f(&mut lock(&inner.writer))).await.map_err(joined)?
+        tokio::task::spawn_blocking(move || f(&mut lock(&inner.writer))).await.map_err(db)?
     }
 
     /// Runs `f` on a read-only connection from the pool, on the blocking pool.
@@ -111,7 +112,7 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.readers.with(f)).await.map_err(joined)?
+        tokio::task::spawn_blocking(move || inner.readers.with(f)).await.map_err(db)?
     }
 }
 
@@ -217,39 +218,4 @@ impl Store for SqliteStore {
 /// consistent again by the time the lock is released.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A SQLite failure as a store error.
-fn db(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
-
-/// Any other backend failure as a store error.
-fn boxed(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
-
-/// A blocking task that panicked or was cancelled, as a store error.
-fn joined(e: tokio::task::JoinError) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
-
-/// A stored column that does not decode (or a record that cannot be encoded).
-fn corrupt(what: &'static str, reason: impl fmt::Display) -> StoreError {
-    StoreError::Corrupt { what, reason: reason.to_string() }
-}
-
-/// A count or limit as a SQLite integer; anything beyond `i64::MAX` is as good as unbounded.
-fn sql_limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// A sequence number bound as a SQLite integer; none is stored beyond `i64::MAX`.
-fn sql_seq(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
-/// A stored non-negative integer (a sequence number, a version, a size) read back.
-fn stored_u64(what: &'static str, value: i64) -> StoreResult<u64> {
-    u64::try_from(value).map_err(|_| corrupt(what, format_args!("negative value {value}")))
 }

@@ -86,7 +86,7 @@ impl ReaderPool {
 fn open_reader(path: &Path) -> StoreResult<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
-        .map_err(|source| super::boxed(OpenError::Open { path: path.to_path_buf(), source }))?;
+        .map_err(|source| super::db(OpenError::Open { path: path.to_path_buf(), source }))?;
     schema::configure_reader(&conn).map_err(db)?;
     Ok(conn)
 }

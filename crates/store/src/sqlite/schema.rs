@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{boxed, corrupt, db};
+use super::{corrupt, db};
 use crate::StoreResult;
 
 /// How long a connection waits for another one's lock (another process, or a checkpoint) before
@@ -95,7 +95,7 @@ pub(super) fn configure_writer(conn: &Connection) -> StoreResult<()> {
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(db)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(boxed(NotWal(mode)));
+        return Err(db(NotWal(mode)));
     }
     // FULL (not NORMAL) syncs the WAL on every commit: NORMAL can lose the last commits on power loss.
     conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
