@@ -38,7 +38,7 @@ use aisle_store::{AnyStore, PageRequest, Store};
 use arc_swap::ArcSwapOption;
 use lru::LruCache;
 
-pub use aisle_ingest::kafka::KafkaConfig as KafkaSourceConfig;
+pub use aisle_ingest::kafka::{KafkaConfig as KafkaSourceConfig, KafkaError as KafkaSourceError};
 pub use catalog::LiveCatalog;
 pub use config::{
     CacheConfig, EngineConfig, Gate, ModelConfig, PopularConfig, ReplicationConfig, TrainingConfig,

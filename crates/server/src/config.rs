@@ -255,14 +255,17 @@ impl AisleConfig {
             .engine()
             .validate()
             .map_err(|e| ConfigError::Invalid { origin: origin.clone(), message: e.to_string() })?;
-        let k = &config.kafka;
-        let bad =
-            |message: &str| Err(ConfigError::Invalid { origin: origin.clone(), message: message.to_owned() });
-        if !k.brokers.is_empty() && (k.topic.is_empty() || k.group_id.is_empty()) {
-            return bad("kafka.topic and kafka.group_id must not be empty when kafka.brokers is set");
+        let bad = |message: String| Err(ConfigError::Invalid { origin: origin.clone(), message });
+        if !(1..=1_000_000).contains(&config.kafka.batch_max) {
+            return bad("kafka.batch_max must be 1..=1000000".to_owned());
         }
-        if !(1..=1_000_000).contains(&k.batch_max) {
-            return bad("kafka.batch_max must be 1..=1000000");
+        // The consumer's own checks, at start-up rather than when it starts consuming; its
+        // `extra` settings are this section's `settings`.
+        if let Some(source) = config.kafka.source()
+            && let Err(aisle_engine::KafkaSourceError::Config { key, message }) = source.validate()
+        {
+            let key = key.strip_prefix("extra.").map_or(key.clone(), |rest| format!("settings.{rest}"));
+            return bad(format!("kafka.{key}: {message}"));
         }
         Ok(config)
     }
@@ -314,6 +317,31 @@ mod tests {
         let env = [("AISLE_MODEL__PARAMS__FACTORS".to_owned(), "0".to_owned())];
         let e = AisleConfig::load(None, env, &[]).unwrap_err().to_string();
         assert!(e.contains("factors"), "{e}");
+    }
+
+    #[test]
+    fn kafka_settings_are_checked_at_load_only_when_kafka_is_on() {
+        let load = |pairs: &[(&str, &str)]| {
+            let flags: Vec<_> =
+                pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned(), "test".to_owned())).collect();
+            AisleConfig::load(None, [], &flags).map_err(|e| e.to_string())
+        };
+        assert!(load(&[("kafka.topic", "\"\"")]).is_ok(), "kafka is off: its topic is not used");
+        let on = ("kafka.brokers", "\"h:9092\"");
+        let e = load(&[on, ("kafka.topic", "\"\"")]).unwrap_err();
+        assert!(e.contains("kafka.topic"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("aisle.toml");
+        std::fs::write(
+            &file,
+            "[kafka]\nbrokers = \"h:9092\"\n[kafka.settings]\n\"enable.auto.commit\" = \"true\"\n",
+        )
+        .unwrap();
+        let e = AisleConfig::load(Some(&file), [], &[]).unwrap_err().to_string();
+        assert!(e.contains("kafka.settings.enable.auto.commit"), "{e}");
+        let e = load(&[("kafka.batch_max", "0")]).unwrap_err();
+        assert!(e.contains("kafka.batch_max"), "{e}");
+        assert!(load(&[on]).is_ok());
     }
 }
 
