@@ -1,10 +1,15 @@
 //! `aisle import`: loads catalog, user and event files into the store through the same
-//! importers `aisle eval` uses, reporting bad rows by line and field.
+//! importers `aisle eval` uses, with the server's own validation (ids, values per kind, times no
+//! further in the future than the clock skew), reporting bad rows by line and field.
+//!
+//! Importing is idempotent: an event keeps its file's `event_id`, and one without gets
+//! `import:{file name}:{line}:{row hash}`, so running the same import again (or the same file
+//! with lines appended) stores nothing twice.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use aisle_core::{IdMap, ItemIdx};
-use aisle_ingest::{ImportOptions, Importer, ItemMeta};
+use aisle_ingest::{ImportOptions, Importer, Origin};
 use aisle_store::{EventRecord, ItemRecord, UserRecord};
 use anyhow::Context;
 use clap::Args;
@@ -39,23 +44,32 @@ pub struct ImportArgs {
     pub strict: bool,
 }
 
-fn item_record(meta: &ItemMeta) -> ItemRecord {
-    ItemRecord {
-        id: meta.id.clone(),
-        title: meta.title.clone(),
-        description: meta.description.clone(),
-        categories: meta.categories.clone(),
-        tags: meta.tags.clone(),
-        brand: meta.brand.clone(),
-        price: meta.price,
-        in_stock: meta.in_stock,
-        attributes: meta.attributes.clone(),
-        updated_at_ms: 0,
-    }
-}
-
 fn id_of(map: &IdMap, idx: u32) -> String {
     map.id(idx).unwrap_or_default().to_owned()
+}
+
+/// What names a file in the ids of its events: its file name when that is short and plain, else
+/// a hash of it (ids are at most 256 bytes).
+fn file_tag(path: &Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if plain {
+        return name;
+    }
+    let hash = name
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("#{hash:016x}")
+}
+
+/// The event id of an imported row: the file's own, else one from the file, line and row.
+fn event_id(tag: &str, origin: &Origin) -> String {
+    match &origin.event_id {
+        Some(id) => id.to_string(),
+        None => format!("import:{tag}:{}:{:016x}", origin.line, origin.digest),
+    }
 }
 
 /// Reads the files, then writes them into the store.
@@ -65,7 +79,13 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         "nothing to import: give --events, --items and/or --users"
     );
     let config = args.store.config(Vec::new())?;
-    let mut importer = Importer::new(ImportOptions { strict: args.strict, ..ImportOptions::default() });
+    let mut importer = Importer::new(ImportOptions {
+        strict: args.strict,
+        limits: config.events,
+        now_ms: Some(aisle_engine::now_ms()),
+        origins: true,
+        ..ImportOptions::default()
+    });
     let mut reports = Vec::new();
     if let Some(p) = &args.items {
         reports.push(
@@ -77,19 +97,19 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     if let Some(p) = &args.users {
         reports.push(importer.read_users(p).with_context(|| format!("{}", p.display()))?);
     }
-    let mut events = Vec::new();
+    let (mut events, mut origins, mut tag) = (Vec::new(), Vec::new(), String::new());
     if let Some(p) = &args.events {
         let batch = importer
             .read_events(p, &args.format.event_format())
             .with_context(|| format!("{}", p.display()))?;
         reports.push(batch.report);
-        events = batch.events;
+        (events, origins, tag) = (batch.events, batch.origins, file_tag(p));
     }
     report::import_summary(&reports);
     let user_attrs = importer.user_attributes().to_vec();
     let (users, items, catalog) = importer.into_parts();
     let item_records: Vec<ItemRecord> =
-        (0..items.len() as u32).filter_map(|i| catalog.get(ItemIdx(i)).map(item_record)).collect();
+        (0..items.len() as u32).filter_map(|i| catalog.get(ItemIdx(i)).cloned()).collect();
     let user_records: Vec<UserRecord> = user_attrs
         .iter()
         .enumerate()
@@ -106,8 +126,9 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         .collect();
     let event_records: Vec<EventRecord> = events
         .iter()
-        .map(|e| EventRecord {
-            event_id: None,
+        .zip(&origins)
+        .map(|(e, origin)| EventRecord {
+            event_id: Some(event_id(&tag, origin)),
             user_id: id_of(&users, e.user.0),
             item_id: id_of(&items, e.item.0),
             kind: e.kind,
@@ -122,12 +143,29 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         let loaded = engine.load(item_records, user_records, event_records).await?;
         engine.flush().await?;
         report::note(&format!(
-            "stored {} items, {} users, {} events into {}",
+            "stored {} items, {} users, {} new events ({} stored before) into {}",
             loaded.items,
             loaded.users,
             loaded.events,
-            config.store.url()
+            loaded.duplicates,
+            config.store.shown_url()
         ));
         anyhow::Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imported_events_get_ids_from_their_file_line_and_row() {
+        assert_eq!(file_tag(Path::new("/data/events-2026.csv")), "events-2026.csv");
+        let odd = file_tag(Path::new("/data/my events (copy).csv"));
+        assert!(odd.starts_with('#') && odd.len() == 17, "{odd}");
+        let origin = Origin { line: 12, event_id: None, digest: 0xab };
+        assert_eq!(event_id("f.csv", &origin), "import:f.csv:12:00000000000000ab");
+        let own = Origin { event_id: Some("order-7".into()), ..origin };
+        assert_eq!(event_id("f.csv", &own), "order-7", "a file's own event id wins");
+    }
 }

@@ -51,8 +51,9 @@ fn toml_string(s: &str) -> String {
 
 /// Opens the configured store and the engine over it.
 pub async fn open(config: &AisleConfig) -> anyhow::Result<Arc<Engine>> {
-    let url = config.store.url();
-    let store = AnyStore::open(&url).await.with_context(|| format!("opening the store {url}"))?;
+    let store = AnyStore::open(&config.store.url())
+        .await
+        .with_context(|| format!("opening the store {}", config.store.shown_url()))?;
     Ok(Engine::open(store, config.engine()).await?)
 }
 
@@ -95,7 +96,7 @@ fn init_logs(config: &AisleConfig) {
     let _ = if config.log.json { builder.json().try_init() } else { builder.try_init() };
 }
 
-async fn seed_demo(engine: &Engine, args: &ServeArgs) -> anyhow::Result<()> {
+async fn seed_demo(engine: &Arc<Engine>, args: &ServeArgs) -> anyhow::Result<()> {
     if engine.store().counts().await?.events > 0 {
         report::note("the store already holds events: the demo shop is not generated again");
         return Ok(());
@@ -169,10 +170,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
                 ));
             }
         }
-        if config.auth.read_keys.is_empty()
-            && config.auth.write_keys.is_empty()
-            && config.auth.admin_keys.is_empty()
-        {
+        if !config.auth.has_keys() {
             tracing::warn!("no API keys are configured: every route is open (set auth.read_keys etc.)");
         }
         let listener = tokio::net::TcpListener::bind(config.server.listen)

@@ -209,6 +209,11 @@ impl Interactions {
                     Feedback::Explicit => *v = e.value,
                     Feedback::Implicit => *v += e.value,
                 }
+                // Finite values can sum to infinity (two of 3e38): such a matrix is refused here
+                // rather than failing later in a model or a split.
+                if !v.is_finite() {
+                    return Err(DataError::NonFinite { user: e.user.0, item: e.item.0 });
+                }
                 *by_user.ts.last_mut().expect("a previous entry exists") = e.ts;
                 continue;
             }
@@ -266,6 +271,14 @@ impl Interactions {
         let by_user = Csr { indptr, indices, values, ts: Vec::new() };
         let by_item = by_user.transpose(n_items);
         Ok(Self { n_users, n_items, feedback, by_user, by_item })
+    }
+
+    /// Caps every value at `max` in absolute value (a pair whose summed confidence would weigh
+    /// more than `max`, from a bot or a very loyal shopper, weighs `max`).
+    pub fn cap_values(&mut self, max: f32) {
+        for v in self.by_user.values.iter_mut().chain(self.by_item.values.iter_mut()) {
+            *v = v.clamp(-max, max);
+        }
     }
 
     /// True when interactions carry timestamps (every matrix but those from
@@ -444,6 +457,26 @@ mod tests {
             bad(vec![0, 1], vec![2], vec![f32::NAN]),
             DataError::NonFinite { user: 0, item: 2 }
         ));
+    }
+
+    #[test]
+    fn sums_that_overflow_are_refused_and_values_can_be_capped() {
+        let huge = vec![ix(0, 0, 3e38, 1), ix(0, 0, 3e38, 2)];
+        assert_eq!(
+            Interactions::new(1, 1, Feedback::Implicit, huge),
+            Err(DataError::NonFinite { user: 0, item: 0 })
+        );
+        let mut m = Interactions::new(
+            2,
+            2,
+            Feedback::Implicit,
+            vec![ix(0, 0, 50.0, 1), ix(0, 0, 70.0, 2), ix(1, 1, -300.0, 3)],
+        )
+        .unwrap();
+        m.cap_values(100.0);
+        assert_eq!(m.get(UserIdx(0), ItemIdx(0)), Some(100.0));
+        assert_eq!(m.item(ItemIdx(0)).values, &[100.0], "both views are capped");
+        assert_eq!(m.get(UserIdx(1), ItemIdx(1)), Some(-100.0));
     }
 
     #[test]

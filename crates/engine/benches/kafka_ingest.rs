@@ -101,14 +101,15 @@ async fn open_engine(
 /// Events per second of `Engine::ingest` of `messages`, decoded beforehand, in batches of
 /// `batch_max`.
 async fn direct_rate(
-    engine: &Engine,
+    engine: &std::sync::Arc<Engine>,
     messages: &[Outgoing],
     batch_max: usize,
 ) -> Result<f64, Box<dyn Error>> {
     let mut records = Vec::with_capacity(messages.len());
     for m in messages {
         let event: EventIn = serde_json::from_slice(m.payload.as_deref().unwrap_or_default())?;
-        records.push(event_record(event, 0)?);
+        let now = aisle_engine::now_ms();
+        records.push(event_record(event, now, &engine.config().events, now)?);
     }
     let started = Instant::now();
     for chunk in records.chunks(batch_max.max(1)) {

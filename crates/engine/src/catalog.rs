@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use aisle_core::ItemAttributes;
 use aisle_store::ItemRecord;
 
 /// Item records by id behind one lock; writers hold it only to swap an `Arc`.
@@ -50,17 +49,5 @@ impl LiveCatalog {
     /// Every record, in no particular order (training and index builds).
     pub fn snapshot(&self) -> Vec<Arc<ItemRecord>> {
         self.read().values().cloned().collect()
-    }
-}
-
-/// What content and hybrid models learn from one record.
-pub fn attributes(r: &ItemRecord) -> ItemAttributes {
-    ItemAttributes {
-        title: r.title.clone(),
-        description: r.description.clone(),
-        tags: r.tags.clone(),
-        categories: r.categories.clone(),
-        brand: r.brand.clone(),
-        price: r.price,
     }
 }

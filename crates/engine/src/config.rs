@@ -3,6 +3,7 @@
 
 use aisle_core::EventWeights;
 use aisle_core::models::registry::ModelSpec;
+use aisle_records::EventLimits;
 use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
@@ -24,6 +25,8 @@ pub struct EngineConfig {
     pub popular: PopularConfig,
     /// How replicas on a shared store follow each other.
     pub replication: ReplicationConfig,
+    /// The bounds of event values and times, applied to every event however it arrives.
+    pub events: EventLimits,
 }
 
 /// The served model: a name from the model registry and parameter overrides.
@@ -84,6 +87,12 @@ pub struct TrainingConfig {
     pub gate: Gate,
     /// How much lower the candidate's NDCG@10 may be and still count as not worse. Default 0.
     pub tolerance: f64,
+    /// Data-quality floor of the gate: when the serving model scores less than this share of
+    /// its own recorded holdout NDCG@10 on the newest events (with at least 30 users to judge
+    /// by), those events look unlike what it learned from (a flood of junk, a broken tracker, a
+    /// sudden change of the shop) and nothing trained on them is published without `force`.
+    /// 0 turns the check off. Default 0.5.
+    pub drift_floor: f64,
     /// Share of the newest events held out to evaluate a candidate, in (0, 0.5]. Default 0.1.
     pub holdout_ratio: f64,
     /// Fewer events than this: no training (popular lists serve). Default 100.
@@ -92,6 +101,9 @@ pub struct TrainingConfig {
     pub keep_versions: usize,
     /// Seed of every fit. Default 42.
     pub seed: u64,
+    /// Ceiling of one (user, item) pair's summed confidence in training: many events on one pair
+    /// (a bot, a scraper, a very loyal shopper) weigh at most this much. Default 100.
+    pub max_pair_weight: f32,
 }
 
 impl Default for TrainingConfig {
@@ -101,10 +113,12 @@ impl Default for TrainingConfig {
             on_start: true,
             gate: Gate::NotWorse,
             tolerance: 0.0,
+            drift_floor: 0.5,
             holdout_ratio: 0.1,
             min_events: 100,
             keep_versions: 5,
             seed: 42,
+            max_pair_weight: 100.0,
         }
     }
 }
@@ -141,11 +155,14 @@ impl Default for CacheConfig {
 pub struct PopularConfig {
     /// How long a computed popular list is reused, in milliseconds. Default 1000.
     pub cache_ttl_ms: u64,
+    /// Most distinct items counted when the catalog is empty (a store of events only); with a
+    /// catalog, only its items are counted. Default 100,000.
+    pub max_items: usize,
 }
 
 impl Default for PopularConfig {
     fn default() -> Self {
-        Self { cache_ttl_ms: 1000 }
+        Self { cache_ttl_ms: 1000, max_items: 100_000 }
     }
 }
 
@@ -161,11 +178,15 @@ pub struct ReplicationConfig {
     /// How often a follower tries to take leadership, and the leader checks it still holds it,
     /// in milliseconds. Default 2000.
     pub leader_check_ms: u64,
+    /// Longest wait for one round of following (a lease check, a read of the log, a model load)
+    /// before it counts as failed, in milliseconds: a half-open connection cannot stall
+    /// replication or keep a lost lease looking held. Default 10,000.
+    pub timeout_ms: u64,
 }
 
 impl Default for ReplicationConfig {
     fn default() -> Self {
-        Self { poll_ms: 1000, leader_check_ms: 2000 }
+        Self { poll_ms: 1000, leader_check_ms: 2000, timeout_ms: 10_000 }
     }
 }
 
@@ -180,18 +201,59 @@ impl EngineConfig {
         if !(t.holdout_ratio > 0.0 && t.holdout_ratio <= 0.5) {
             return bad("training.holdout_ratio", "must be in (0, 0.5]");
         }
-        if !(t.tolerance.is_finite() && t.tolerance >= 0.0) {
-            return bad("training.tolerance", "must be a finite number ≥ 0");
+        if !(t.tolerance.is_finite() && (0.0..=1.0).contains(&t.tolerance)) {
+            return bad("training.tolerance", "must be a number from 0 to 1");
         }
-        if t.keep_versions == 0 {
-            return bad("training.keep_versions", "must be ≥ 1");
+        if !(0.0..=1.0).contains(&t.drift_floor) {
+            return bad("training.drift_floor", "must be a number from 0 to 1");
+        }
+        if !(1..=1000).contains(&t.keep_versions) {
+            return bad("training.keep_versions", "must be 1..=1000");
+        }
+        if t.interval_s > 366 * 86_400 {
+            return bad("training.interval_s", "must be at most a year (31,622,400)");
+        }
+        if t.min_events > 1_000_000_000 {
+            return bad("training.min_events", "must be at most 1,000,000,000");
+        }
+        if !(t.max_pair_weight.is_finite() && (1.0..=1e6).contains(&t.max_pair_weight)) {
+            return bad("training.max_pair_weight", "must be a finite number from 1 to 1e6");
         }
         let c = &self.cache;
-        if c.history_users == 0 || c.history_events_per_user == 0 {
-            return bad("cache.history_users", "history cache bounds must be ≥ 1");
+        if !(1..=10_000_000).contains(&c.history_users) {
+            return bad("cache.history_users", "must be 1..=10000000");
         }
-        if c.similar_items == 0 || c.similar_depth == 0 {
-            return bad("cache.similar_items", "similar-item cache bounds must be ≥ 1");
+        if !(1..=100_000).contains(&c.history_events_per_user) {
+            return bad("cache.history_events_per_user", "must be 1..=100000");
+        }
+        if !(1..=10_000_000).contains(&c.similar_items) {
+            return bad("cache.similar_items", "must be 1..=10000000");
+        }
+        if !(1..=1000).contains(&c.similar_depth) {
+            return bad("cache.similar_depth", "must be 1..=1000");
+        }
+        let p = &self.popular;
+        if p.cache_ttl_ms > 3_600_000 {
+            return bad("popular.cache_ttl_ms", "must be at most 3600000 (an hour)");
+        }
+        if !(1..=100_000_000).contains(&p.max_items) {
+            return bad("popular.max_items", "must be 1..=100000000");
+        }
+        for (key, w) in [
+            ("weights.view", self.weights.view),
+            ("weights.click", self.weights.click),
+            ("weights.add_to_cart", self.weights.add_to_cart),
+            ("weights.purchase", self.weights.purchase),
+            ("weights.like", self.weights.like),
+            ("weights.dislike", self.weights.dislike),
+            ("weights.impression", self.weights.impression),
+        ] {
+            if !(w.is_finite() && w.abs() <= 1000.0) {
+                return bad(key, "must be a finite number from -1000 to 1000");
+            }
+        }
+        if let Err(e) = self.events.validate() {
+            return bad(&format!("events.{}", e.field), &e.message);
         }
         let r = &self.replication;
         if !(10..=600_000).contains(&r.poll_ms) {
@@ -199,6 +261,9 @@ impl EngineConfig {
         }
         if !(100..=600_000).contains(&r.leader_check_ms) {
             return bad("replication.leader_check_ms", "must be 100..=600000");
+        }
+        if !(100..=600_000).contains(&r.timeout_ms) {
+            return bad("replication.timeout_ms", "must be 100..=600000");
         }
         Ok(())
     }

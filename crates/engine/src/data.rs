@@ -2,22 +2,15 @@
 //! in-memory state that follows it (live catalog, category index, history cache, popularity).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use aisle_records::validate::validate_item;
 use aisle_store::{Appended, EventRecord, ItemRecord, Page, PageRequest, Store, UserRecord, UserRemoval};
 
 use crate::history::RecentEvent;
-use crate::{Engine, EngineError, now_ms};
-
-/// Longest accepted id, in bytes.
-pub const MAX_ID_BYTES: usize = 256;
-/// Longest accepted title, in bytes.
-pub const MAX_TITLE_BYTES: usize = 1_000;
-/// Longest accepted description, in bytes.
-pub const MAX_DESCRIPTION_BYTES: usize = 20_000;
-/// Most categories or tags per item.
-pub const MAX_LABELS: usize = 100;
+use crate::{Engine, EngineError, now_ms, popular_cap, popular_counts};
 
 /// An RFC 7396 JSON merge patch of an item: fields present replace, `null` clears.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -32,72 +25,6 @@ pub struct Ingested {
     pub inserted: usize,
     /// Events already stored (same event id).
     pub duplicates: usize,
-}
-
-/// Checks an id: 1..=256 bytes, no control characters.
-pub fn check_id(what: &str, id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err(format!("{what} must not be empty"));
-    }
-    if id.len() > MAX_ID_BYTES {
-        return Err(format!("{what} is {} bytes; at most {MAX_ID_BYTES} are allowed", id.len()));
-    }
-    if id.chars().any(char::is_control) {
-        return Err(format!("{what} must not contain control characters"));
-    }
-    Ok(())
-}
-
-/// Checks every field of an item record, naming the first bad one.
-pub fn validate_item(r: &ItemRecord) -> Result<(), (String, String)> {
-    let field = |f: &str, m: String| Err((f.to_owned(), m));
-    if let Err(m) = check_id("id", &r.id) {
-        return field("id", m);
-    }
-    if r.title.len() > MAX_TITLE_BYTES {
-        return field("title", format!("at most {MAX_TITLE_BYTES} bytes"));
-    }
-    if r.description.len() > MAX_DESCRIPTION_BYTES {
-        return field("description", format!("at most {MAX_DESCRIPTION_BYTES} bytes"));
-    }
-    for (name, list) in [("categories", &r.categories), ("tags", &r.tags)] {
-        if list.len() > MAX_LABELS {
-            return field(name, format!("at most {MAX_LABELS} entries"));
-        }
-        if let Some(bad) = list.iter().find(|c| c.is_empty() || c.len() > MAX_ID_BYTES) {
-            return field(name, format!("entry {bad:?} must be 1..={MAX_ID_BYTES} bytes"));
-        }
-    }
-    if r.price.is_some_and(|p| !(p.is_finite() && p >= 0.0)) {
-        return field("price", "must be a finite number ≥ 0".to_owned());
-    }
-    Ok(())
-}
-
-/// Checks one event, naming the first bad field.
-pub fn validate_event(e: &EventRecord) -> Result<(), (String, String)> {
-    let field = |f: &str, m: String| Err((f.to_owned(), m));
-    for (name, id) in [("user_id", Some(&e.user_id)), ("item_id", Some(&e.item_id))]
-        .into_iter()
-        .chain([("event_id", e.event_id.as_ref()), ("session_id", e.session_id.as_ref())])
-        .chain([("recommendation_id", e.recommendation_id.as_ref())])
-    {
-        if let Some(id) = id
-            && let Err(m) = check_id(name, id)
-        {
-            return field(name, m);
-        }
-    }
-    match (e.kind, e.value) {
-        (aisle_core::EventKind::Rating, None) => return field("value", "a rating needs a value".to_owned()),
-        (_, Some(v)) if !v.is_finite() => return field("value", "must be a finite number".to_owned()),
-        _ => {}
-    }
-    // Year 1970..=2200 in milliseconds: catches seconds passed as milliseconds and garbage.
-    if !(0..=7_258_118_400_000).contains(&e.ts_ms) {
-        return field("timestamp", "must be between 1970 and 2200".to_owned());
-    }
-    Ok(())
 }
 
 fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
@@ -116,8 +43,24 @@ fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
 }
 
 impl Engine {
+    /// Runs a write to completion in a task of its own: the store commit and the in-memory state
+    /// that follows it happen together even when the caller stops waiting (a client that hangs
+    /// up, a request timeout). Otherwise a committed write could miss its in-memory half until a
+    /// restart, and a retry would be a duplicate that is never applied either.
+    async fn detached<T, F>(self: &Arc<Self>, write: impl FnOnce(Arc<Engine>) -> F) -> Result<T, EngineError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, EngineError>> + Send + 'static,
+    {
+        tokio::spawn(write(Arc::clone(self))).await?
+    }
+
     /// Stores items (replacing by id) and updates the live catalog and the category index.
-    pub async fn put_items(&self, mut items: Vec<ItemRecord>) -> Result<(), EngineError> {
+    pub async fn put_items(self: &Arc<Self>, items: Vec<ItemRecord>) -> Result<(), EngineError> {
+        self.detached(move |e| async move { e.put_items_now(items).await }).await
+    }
+
+    async fn put_items_now(&self, mut items: Vec<ItemRecord>) -> Result<(), EngineError> {
         let now = now_ms();
         for r in &mut items {
             r.updated_at_ms = now;
@@ -151,7 +94,11 @@ impl Engine {
     }
 
     /// Applies a merge patch to item `id` (which must exist); returns the new record.
-    pub async fn patch_item(&self, id: &str, patch: &ItemPatch) -> Result<ItemRecord, EngineError> {
+    pub async fn patch_item(
+        self: &Arc<Self>,
+        id: &str,
+        patch: &ItemPatch,
+    ) -> Result<ItemRecord, EngineError> {
         // Read-modify-write of one record: concurrent patches must not lose each other's fields.
         let _p = self.patch_lock.lock().await;
         let old =
@@ -159,19 +106,12 @@ impl Engine {
         let mut value = serde_json::to_value(&*old).map_err(|e| EngineError::Invalid(e.to_string()))?;
         merge(&mut value, &serde_json::Value::Object(patch.0.clone()));
         if let serde_json::Value::Object(m) = &mut value {
+            // A cleared field takes its default (the record's serde defaults); the id stays.
             m.insert("id".to_owned(), serde_json::Value::String(id.to_owned()));
-            for (k, default) in [("title", ""), ("description", "")] {
-                m.entry(k).or_insert_with(|| serde_json::Value::String(default.to_owned()));
-            }
-            for k in ["categories", "tags"] {
-                m.entry(k).or_insert_with(|| serde_json::Value::Array(Vec::new()));
-            }
-            m.entry("in_stock").or_insert(serde_json::Value::Bool(true));
-            m.entry("attributes").or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
         }
         let new: ItemRecord =
             serde_json::from_value(value).map_err(|e| EngineError::Invalid(format!("patched item: {e}")))?;
-        validate_item(&new).map_err(|(f, m)| EngineError::Invalid(format!("{f}: {m}")))?;
+        validate_item(&new).map_err(|e| EngineError::Invalid(e.to_string()))?;
         self.put_items(vec![new.clone()]).await?;
         Ok(self.catalog.get(id).map_or(new, |r| (*r).clone()))
     }
@@ -182,11 +122,15 @@ impl Engine {
     }
 
     /// Deletes item `id`; true when it existed. It stops being recommended at once.
-    pub async fn delete_item(&self, id: &str) -> Result<bool, EngineError> {
-        let _w = self.ingest_lock.lock().await;
-        let existed = self.store.delete_item(id.to_owned()).await?;
-        self.catalog_remove(id);
-        Ok(existed)
+    pub async fn delete_item(self: &Arc<Self>, id: &str) -> Result<bool, EngineError> {
+        let id = id.to_owned();
+        self.detached(move |e| async move {
+            let _w = e.ingest_lock.lock().await;
+            let existed = e.store.delete_item(id.clone()).await?;
+            e.catalog_remove(&id);
+            Ok(existed)
+        })
+        .await
     }
 
     /// A page of items in id order.
@@ -195,25 +139,31 @@ impl Engine {
     }
 
     /// Stores a user (replacing by id).
-    pub async fn put_user(&self, mut user: UserRecord) -> Result<bool, EngineError> {
-        user.updated_at_ms = now_ms();
-        let existed = self.store.user(user.id.clone()).await?.is_some();
-        self.store.put_users(vec![user]).await?;
-        if !existed {
-            self.users.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(existed)
+    pub async fn put_user(self: &Arc<Self>, mut user: UserRecord) -> Result<bool, EngineError> {
+        self.detached(move |e| async move {
+            user.updated_at_ms = now_ms();
+            let existed = e.store.user(user.id.clone()).await?.is_some();
+            e.store.put_users(vec![user]).await?;
+            if !existed {
+                e.users.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(existed)
+        })
+        .await
     }
 
     /// Stores many users (replacing by id) in one transaction.
-    pub async fn put_users(&self, mut users: Vec<UserRecord>) -> Result<(), EngineError> {
-        let now = now_ms();
-        for u in &mut users {
-            u.updated_at_ms = now;
-        }
-        self.store.put_users(users).await?;
-        self.users.store(self.store.counts().await?.users, Ordering::Relaxed);
-        Ok(())
+    pub async fn put_users(self: &Arc<Self>, mut users: Vec<UserRecord>) -> Result<(), EngineError> {
+        self.detached(move |e| async move {
+            let now = now_ms();
+            for u in &mut users {
+                u.updated_at_ms = now;
+            }
+            e.store.put_users(users).await?;
+            e.users.store(e.store.counts().await?.users, Ordering::Relaxed);
+            Ok(())
+        })
+        .await
     }
 
     /// The user `id`.
@@ -221,18 +171,23 @@ impl Engine {
         Ok(self.store.user(id.to_owned()).await?)
     }
 
-    /// Deletes user `id` and their events; they are treated as unknown from the next request.
-    pub async fn delete_user(&self, id: &str) -> Result<UserRemoval, EngineError> {
-        let _w = self.ingest_lock.lock().await;
-        let removed = self.store.delete_user(id.to_owned()).await?;
-        let last = self.store.counts().await?.last_seq;
-        self.history.remove(id);
-        self.lock_forgotten().insert(id.to_owned(), last);
-        if removed.existed {
-            self.users.fetch_sub(1, Ordering::Relaxed);
-        }
-        self.events.fetch_sub(removed.events.min(self.events.load(Ordering::Relaxed)), Ordering::Relaxed);
-        Ok(removed)
+    /// Deletes user `id` and their events; they are treated as unknown from the next request,
+    /// by every stored model version that may hold them, on every replica and after a restart
+    /// (the store keeps a tombstone; see `forget`).
+    pub async fn delete_user(self: &Arc<Self>, id: &str) -> Result<UserRemoval, EngineError> {
+        let id = id.to_owned();
+        self.detached(move |e| async move {
+            let _w = e.ingest_lock.lock().await;
+            let removed = e.store.delete_user(id.clone()).await?;
+            e.history.remove(&id);
+            e.forgotten.insert(&id, removed.at_seq);
+            if removed.existed {
+                e.users.fetch_sub(1, Ordering::Relaxed);
+            }
+            e.events.fetch_sub(removed.events.min(e.events.load(Ordering::Relaxed)), Ordering::Relaxed);
+            Ok(removed)
+        })
+        .await
     }
 
     /// A page of users in id order.
@@ -241,8 +196,13 @@ impl Engine {
     }
 
     /// Stores a batch of validated events durably, then makes them visible to fold-in and the
-    /// popular lists before returning.
-    pub async fn ingest(&self, events: Vec<EventRecord>) -> Result<Ingested, EngineError> {
+    /// popular lists before returning. Both halves run to the end even if the caller stops
+    /// waiting.
+    pub async fn ingest(self: &Arc<Self>, events: Vec<EventRecord>) -> Result<Ingested, EngineError> {
+        self.detached(move |e| async move { e.ingest_now(events).await }).await
+    }
+
+    async fn ingest_now(&self, events: Vec<EventRecord>) -> Result<Ingested, EngineError> {
         let _w = self.ingest_lock.lock().await;
         let results = self.store.append_events(events.clone()).await?;
         let inserted: Vec<(u64, &EventRecord)> = events
@@ -281,18 +241,25 @@ impl Engine {
     /// sequence order per source (this replica's writes, or another's read from the log).
     pub(crate) fn apply_events<'a>(&self, events: impl IntoIterator<Item = (u64, &'a EventRecord)>) {
         let mut by_user: BTreeMap<&str, Vec<RecentEvent>> = BTreeMap::new();
-        let mut seen: Vec<(Arc<str>, i64, f32)> = Vec::new();
+        let mut counted: Vec<(Arc<str>, i64, f32)> = Vec::new();
+        let mut n = 0;
+        let (now, catalog) = (now_ms(), self.catalog.read());
         for (seq, e) in events {
+            n += 1;
             let w = self.config.weights.weight(e.kind, e.value.unwrap_or(1.0));
             let item: Arc<str> = Arc::from(e.item_id.as_str());
-            seen.push((item.clone(), e.ts_ms, w));
+            if popular_counts(&self.config, &catalog, e, now) {
+                counted.push((item.clone(), e.ts_ms, w));
+            }
             by_user.entry(&e.user_id).or_default().push(RecentEvent { seq, item, kind: e.kind, weight: w });
         }
-        self.popular.record_many(seen.iter().map(|(item, ts, w)| (item, *ts, *w)));
+        let cap = popular_cap(&self.config, &catalog);
+        drop(catalog);
+        self.popular.record_many(counted.iter().map(|(item, ts, w)| (item, *ts, *w)), cap);
         for (user, list) in by_user {
             self.history.append(user, &list);
         }
-        self.events.fetch_add(seen.len() as u64, Ordering::Relaxed);
+        self.events.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -305,13 +272,5 @@ mod tests {
         let mut v = serde_json::json!({"a": 1, "b": {"c": 2, "d": 3}, "e": 4});
         merge(&mut v, &serde_json::json!({"a": 9, "b": {"c": null}, "e": null, "f": [1]}));
         assert_eq!(v, serde_json::json!({"a": 9, "b": {"d": 3}, "f": [1]}));
-    }
-
-    #[test]
-    fn ids_are_bounded_and_printable() {
-        assert!(check_id("id", "sku-1").is_ok());
-        assert!(check_id("id", "").is_err());
-        assert!(check_id("id", &"x".repeat(257)).is_err());
-        assert!(check_id("id", "a\nb").is_err());
     }
 }

@@ -10,8 +10,16 @@ use serde::Serialize;
 
 use crate::config::{Gate, ModelConfig};
 use crate::published::{Artifact, Published};
-use crate::train::fit;
+use crate::train::{GateInput, MIN_GATE_EVENTS, fit};
 use crate::{Engine, EngineError, now_ms};
+
+/// Fewer users than this in the gate's holdout, and the data-quality floor is not judged.
+pub const MIN_DRIFT_USERS: u64 = 30;
+
+/// After this many trainings in a row whose gate could not evaluate, the next such one publishes
+/// (saying why), so that a gate that cannot evaluate never keeps the serving model stale for
+/// ever.
+pub const MAX_UNEVALUATED: u32 = 3;
 
 /// What to train.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -20,6 +28,70 @@ pub struct TrainRequest {
     pub model: Option<ModelConfig>,
     /// Publish whatever the gate says.
     pub force: bool,
+}
+
+/// What the publication gate compared a candidate with.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Comparison {
+    /// No model served: nothing to compare with.
+    NothingServing,
+    /// The serving version itself, scored on the newest events it was never trained on (the
+    /// candidate was fitted without them too).
+    ServingModel {
+        /// The serving version.
+        version: u64,
+        /// Events in the holdout.
+        holdout_events: u64,
+        /// Users evaluated.
+        users: u64,
+        /// The candidate's NDCG@10 there.
+        candidate_ndcg: f64,
+        /// The serving version's NDCG@10 there.
+        serving_ndcg: f64,
+        /// The serving version's own holdout NDCG@10, recorded when it was trained.
+        serving_recorded_ndcg: Option<f64>,
+    },
+    /// Too few events new to the serving version to score it ([`MIN_GATE_EVENTS`]): its
+    /// configuration was fitted on the candidate's split instead.
+    ServingConfiguration {
+        /// The serving version.
+        version: u64,
+        /// Events since it was trained.
+        new_events: u64,
+        /// Whether that configuration is the candidate's own (then there is nothing to compare).
+        identical: bool,
+        /// The candidate's NDCG@10.
+        candidate_ndcg: f64,
+        /// The serving configuration's NDCG@10 on the same split.
+        serving_ndcg: f64,
+    },
+    /// Nothing could be evaluated.
+    Unevaluable {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Comparison {
+    /// The stable name of the comparison (a metric label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Comparison::NothingServing => "nothing_serving",
+            Comparison::ServingModel { .. } => "serving_model",
+            Comparison::ServingConfiguration { .. } => "serving_configuration",
+            Comparison::Unevaluable { .. } => "unevaluable",
+        }
+    }
+
+    /// The NDCG@10 of what the candidate was compared with.
+    pub fn serving_ndcg(&self) -> Option<f64> {
+        match self {
+            Comparison::ServingModel { serving_ndcg, .. }
+            | Comparison::ServingConfiguration { serving_ndcg, .. } => Some(*serving_ndcg),
+            Comparison::NothingServing | Comparison::Unevaluable { .. } => None,
+        }
+    }
 }
 
 /// What one training job did.
@@ -31,7 +103,9 @@ pub struct TrainOutcome {
     pub published: bool,
     /// Why it was or was not published.
     pub reason: String,
-    /// The serving configuration's NDCG@10 on the same split, when the gate compared.
+    /// What the gate compared it with, and the figures.
+    pub comparison: Comparison,
+    /// The NDCG@10 of what it was compared with, when there was a comparison.
     pub serving_ndcg: Option<f64>,
     /// Wall time of the whole job, seconds.
     pub seconds: f64,
@@ -48,12 +122,14 @@ pub struct TrainingStatus {
     pub last_error: Option<String>,
     /// Jobs finished since start-up.
     pub jobs: u64,
+    /// Trainings in a row whose gate could not evaluate.
+    pub unevaluated_in_a_row: u32,
 }
 
 /// Releases the training slot however the job ends.
-struct Slot<'a>(&'a Engine);
+struct Slot(Arc<Engine>);
 
-impl Drop for Slot<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.0.lock_training().running_since_ms = None;
     }
@@ -81,7 +157,10 @@ impl Engine {
     }
 
     /// Trains, evaluates, stores and (gate permitting) publishes a model. One job at a time.
-    pub async fn train(&self, req: &TrainRequest) -> Result<TrainOutcome, EngineError> {
+    ///
+    /// The job runs in a task of its own and holds the training slot until it ends, also when
+    /// the caller stops waiting (a client that hung up on `"wait": true`).
+    pub async fn train(self: &Arc<Self>, req: &TrainRequest) -> Result<TrainOutcome, EngineError> {
         self.check_leader()?;
         let model_cfg = req.model.clone().unwrap_or_else(|| self.config.model.clone());
         let spec = model_cfg.spec()?;
@@ -92,18 +171,113 @@ impl Engine {
             }
             t.running_since_ms = Some(now_ms());
         }
-        let _slot = Slot(self);
-        let result = self.run_job(&model_cfg.name, spec, req.force).await;
-        let mut t = self.lock_training();
-        t.jobs += 1;
-        match &result {
-            Ok(o) => {
-                t.last = Some(o.clone());
-                t.last_error = None;
+        let slot = Slot(Arc::clone(self));
+        let force = req.force;
+        tokio::spawn(async move {
+            let engine = Arc::clone(&slot.0);
+            let result = engine.run_job(&model_cfg.name, spec, force).await;
+            let mut t = engine.lock_training();
+            t.jobs += 1;
+            match &result {
+                Ok(o) => {
+                    t.last = Some(o.clone());
+                    t.last_error = None;
+                }
+                Err(e) => t.last_error = Some(e.to_string()),
             }
-            Err(e) => t.last_error = Some(e.to_string()),
+            drop(t);
+            drop(slot);
+            result
+        })
+        .await?
+    }
+
+    /// What the gate needs of the serving version.
+    fn gate_input(&self, snapshot: &crate::train::Snapshot) -> Option<GateInput> {
+        let serving = self.serving()?;
+        let hidden = self.forgotten.hidden_in(&snapshot.users, serving.trained_on_seq());
+        Some(GateInput { spec: spec_of(&serving.record), serving, hidden })
+    }
+
+    /// Whether the gate lets `comparison` publish, and why (a sentence for people).
+    fn decide(&self, force: bool, comparison: &Comparison) -> (bool, String) {
+        let tol = self.config.training.tolerance;
+        if force {
+            return (true, "forced".to_owned());
         }
-        result
+        if self.config.training.gate == Gate::Always {
+            return (true, "gate is `always`".to_owned());
+        }
+        match comparison {
+            Comparison::NothingServing => (true, "no model was serving".to_owned()),
+            Comparison::ServingModel {
+                version,
+                holdout_events,
+                users,
+                candidate_ndcg,
+                serving_ndcg,
+                serving_recorded_ndcg,
+            } => {
+                let floor = self.config.training.drift_floor;
+                let measured = format!(
+                    "holdout NDCG@10 {candidate_ndcg:.4} vs {serving_ndcg:.4} of the serving model v{version}, \
+                     on the newest {holdout_events} events neither was trained on ({users} users)"
+                );
+                match serving_recorded_ndcg {
+                    Some(then) if *users >= MIN_DRIFT_USERS && *serving_ndcg < floor * then => (
+                        false,
+                        format!(
+                            "{measured}; the serving model scored {then:.4} when it was trained, so the newest events \
+                             look unlike what it learned from (below training.drift_floor = {floor} of it: junk, a \
+                             broken tracker, or a sudden change): nothing trained on them is published without force"
+                        ),
+                    ),
+                    _ => (candidate_ndcg + tol >= *serving_ndcg, measured),
+                }
+            }
+            Comparison::ServingConfiguration {
+                version, new_events, identical: true, candidate_ndcg, ..
+            } => (
+                true,
+                format!(
+                    "holdout NDCG@10 {candidate_ndcg:.4}; only {new_events} events since the serving model v{version} \
+                     was trained (fewer than {MIN_GATE_EVENTS} to score it on), and its configuration is this one: \
+                     nothing to compare, published as a retrain on more data"
+                ),
+            ),
+            Comparison::ServingConfiguration {
+                version,
+                new_events,
+                identical: false,
+                candidate_ndcg,
+                serving_ndcg,
+            } => (
+                candidate_ndcg + tol >= *serving_ndcg,
+                format!(
+                    "holdout NDCG@10 {candidate_ndcg:.4} vs {serving_ndcg:.4} of the serving configuration (v{version}) \
+                     refitted on the same split; only {new_events} events since v{version} was trained, \
+                     fewer than {MIN_GATE_EVENTS} to score the serving model itself on"
+                ),
+            ),
+            Comparison::Unevaluable { reason } => {
+                let in_a_row = self.lock_training().unevaluated_in_a_row + 1;
+                if in_a_row >= MAX_UNEVALUATED {
+                    (
+                        true,
+                        format!(
+                            "the gate could not evaluate ({reason}) {in_a_row} trainings in a row: published so that serving does not go stale"
+                        ),
+                    )
+                } else {
+                    (
+                        false,
+                        format!(
+                            "the gate could not evaluate: {reason} ({in_a_row} in a row; the {MAX_UNEVALUATED}th publishes)"
+                        ),
+                    )
+                }
+            }
+        }
     }
 
     async fn run_job(&self, name: &str, spec: ModelSpec, force: bool) -> Result<TrainOutcome, EngineError> {
@@ -116,29 +290,29 @@ impl Engine {
                 self.config.training.min_events
             )));
         }
-        let serving = self.serving();
-        let serving_spec = serving.as_ref().and_then(|p| spec_of(&p.record));
+        let gate = self.gate_input(&snapshot);
         let (weights, t) = (self.config.weights, self.config.training.clone());
         let job_spec = spec.clone();
         let (fitted, last_seq) = tokio::task::spawn_blocking(move || {
-            fit(&snapshot, &job_spec, serving_spec.as_ref(), &weights, t.holdout_ratio, t.seed)
-                .map(|f| (f, snapshot.last_seq))
+            fit(&snapshot, &job_spec, gate.as_ref(), &weights, &t).map(|f| (f, snapshot.last_seq))
         })
         .await??;
+        let (publish, reason) = self.decide(force, &fitted.comparison);
         let ndcg = fitted.metrics.get("ndcg@10").copied();
-        let (publish, reason) =
-            match (force, self.config.training.gate, serving.is_some(), ndcg, fitted.serving_ndcg) {
-                (true, ..) => (true, "forced".to_owned()),
-                (_, Gate::Always, ..) => (true, "gate is `always`".to_owned()),
-                (_, Gate::NotWorse, false, ..) => (true, "no model was serving".to_owned()),
-                (_, Gate::NotWorse, true, Some(new), Some(old)) => {
-                    let ok = new + self.config.training.tolerance >= old;
-                    (ok, format!("holdout NDCG@10 {new:.4} vs serving configuration {old:.4}"))
-                }
-                (_, Gate::NotWorse, true, ..) => {
-                    (false, "the holdout split could not evaluate both models".to_owned())
-                }
-            };
+        let comparison = fitted.comparison.clone();
+        {
+            let mut t = self.lock_training();
+            let unevaluated = matches!(comparison, Comparison::Unevaluable { .. }) && !publish;
+            t.unevaluated_in_a_row = if unevaluated { t.unevaluated_in_a_row + 1 } else { 0 };
+        }
+        let outcome = if publish { "published" } else { "rejected" };
+        metrics::counter!("aisle_training_gate_total", "outcome" => outcome, "comparison" => comparison.kind())
+            .increment(1);
+        if publish {
+            tracing::info!(%reason, "the gate publishes the new model");
+        } else {
+            tracing::warn!(%reason, "the gate keeps the serving model");
+        }
         let artifact = fitted.artifact;
         let bytes = tokio::task::spawn_blocking(move || artifact.encode().map(|b| (b, artifact))).await??;
         let new = NewModel {
@@ -155,25 +329,51 @@ impl Engine {
         }
         let record = if publish {
             let _m = self.model_lock.lock().await;
-            let record = self.store.activate_model(record.version).await?;
+            // Fenced: if this replica lost the lease while it trained, a successor leads and this
+            // activation is refused inside its transaction.
+            let fence = *self.fence.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if self.store.is_shared() && fence.is_none() {
+                // The lease was lost (or never held) while this job ran: publishing is the new
+                // leader's to do.
+                return Err(EngineError::NotLeader);
+            }
+            let record = self.store.activate_model(record.version, fence).await?;
             self.publish(record.clone(), bytes.1);
-            self.store.prune_models(self.config.training.keep_versions).await?;
             record
         } else {
             record
         };
+        self.prune().await?;
         tracing::info!(version = record.version, publish, %reason, "training finished");
         Ok(TrainOutcome {
             model: record,
             published: publish,
             reason,
-            serving_ndcg: fitted.serving_ndcg,
+            serving_ndcg: comparison.serving_ndcg(),
+            comparison,
             seconds: started.elapsed().as_secs_f64(),
         })
     }
 
+    /// Prunes old versions, published or rejected alike, then the tombstones no kept version
+    /// needs any more.
+    async fn prune(&self) -> Result<(), EngineError> {
+        self.store.prune_models(self.config.training.keep_versions).await?;
+        let oldest = self.store.models().await?.iter().map(|m| m.model.trained_on_seq).min();
+        if let Some(oldest) = oldest {
+            self.store.prune_deleted_users(oldest).await?;
+            self.forgotten.prune(oldest);
+        }
+        Ok(())
+    }
+
     /// Swaps in a version (readers see the old or the new one, never a mix).
     fn publish(&self, record: ModelRecord, artifact: Artifact) {
+        {
+            let mut h = self.lock_health();
+            h.degraded = None;
+            h.unreadable.remove(&record.version);
+        }
         let catalog = self.catalog.read();
         let version = record.version;
         self.history.advance_floor(record.model.trained_on_seq);
@@ -183,29 +383,66 @@ impl Engine {
         metrics::gauge!("aisle_serving_model_version").set(version as f64);
     }
 
-    /// Loads a stored version's artifact and publishes it.
-    pub(crate) async fn load_version(&self, record: ModelRecord) -> Result<(), EngineError> {
-        let version = record.version;
+    /// A stored version's artifact, decoded off the async workers.
+    async fn artifact(&self, version: u64) -> Result<Artifact, EngineError> {
         let bytes = self
             .store
             .model_artifact(version)
             .await?
             .ok_or_else(|| EngineError::NotFound { what: "model", id: version.to_string() })?;
-        let artifact = tokio::task::spawn_blocking(move || Artifact::decode(version, &bytes)).await??;
+        tokio::task::spawn_blocking(move || Artifact::decode(version, &bytes)).await?
+    }
+
+    /// Loads a stored version's artifact and publishes it.
+    pub(crate) async fn load_version(&self, record: ModelRecord) -> Result<(), EngineError> {
+        let artifact = self.artifact(record.version).await?;
         self.publish(record, artifact);
         Ok(())
     }
 
-    /// Makes a stored version the serving one (also a rollback).
+    /// Serves the store's active version; when its artifact does not decode (corrupt, or written
+    /// by a newer aisle after a rollback of the binary), the newest version that does, else
+    /// popular lists — and says so in the log and in [`Engine::serving_health`].
+    pub(crate) async fn load_or_fall_back(&self, active: ModelRecord) -> Result<(), EngineError> {
+        let version = active.version;
+        let err = match self.load_version(active).await {
+            Ok(()) => return Ok(()),
+            Err(e @ (EngineError::Artifact { .. } | EngineError::NotFound { .. })) => e,
+            Err(e) => return Err(e),
+        };
+        let mut degraded = format!("the active model version {version} cannot be served ({err})");
+        self.lock_health().unreadable.insert(version);
+        for older in self.store.models().await?.into_iter().filter(|m| m.version < version) {
+            match self.artifact(older.version).await {
+                Ok(artifact) => {
+                    degraded.push_str(&format!("; serving version {} instead", older.version));
+                    self.publish(older, artifact);
+                    break;
+                }
+                Err(EngineError::Artifact { .. } | EngineError::NotFound { .. }) => {
+                    self.lock_health().unreadable.insert(older.version);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if self.serving().is_none() {
+            degraded.push_str("; no stored version can be read: serving popular lists");
+        }
+        tracing::error!(reason = %degraded, "serving is degraded");
+        self.lock_health().degraded = Some(degraded);
+        Ok(())
+    }
+
+    fn lock_health(&self) -> std::sync::MutexGuard<'_, crate::ServingHealth> {
+        self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes a stored version the serving one (also a rollback). An operator's activation is not
+    /// fenced: it may run on any replica.
     pub async fn activate(&self, version: u64) -> Result<ModelRecord, EngineError> {
-        let bytes = self
-            .store
-            .model_artifact(version)
-            .await?
-            .ok_or_else(|| EngineError::NotFound { what: "model", id: version.to_string() })?;
-        let artifact = tokio::task::spawn_blocking(move || Artifact::decode(version, &bytes)).await??;
+        let artifact = self.artifact(version).await?;
         let _m = self.model_lock.lock().await;
-        let record = self.store.activate_model(version).await?;
+        let record = self.store.activate_model(version, None).await?;
         self.publish(record.clone(), artifact);
         Ok(record)
     }
@@ -233,7 +470,7 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn scheduled_job(&self) {
+    pub(crate) async fn scheduled_job(self: &Arc<Self>) {
         if !self.is_leader() {
             return;
         }

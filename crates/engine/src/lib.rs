@@ -15,6 +15,7 @@ mod catalog;
 mod config;
 mod data;
 mod error;
+mod forget;
 mod history;
 mod jobs;
 mod kafka;
@@ -28,7 +29,6 @@ mod serve;
 mod train;
 pub mod wire;
 
-use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,17 +39,16 @@ use arc_swap::ArcSwapOption;
 use lru::LruCache;
 
 pub use aisle_ingest::kafka::{KafkaConfig as KafkaSourceConfig, KafkaError as KafkaSourceError};
+pub use aisle_records::validate::{self, MAX_ID_BYTES, check_id};
+pub use aisle_records::{EventLimits, Invalid};
 pub use catalog::LiveCatalog;
 pub use config::{
     CacheConfig, EngineConfig, Gate, ModelConfig, PopularConfig, ReplicationConfig, TrainingConfig,
 };
-pub use data::{
-    Ingested, ItemPatch, MAX_DESCRIPTION_BYTES, MAX_ID_BYTES, MAX_LABELS, MAX_TITLE_BYTES, check_id,
-    validate_event, validate_item,
-};
+pub use data::{Ingested, ItemPatch};
 pub use error::EngineError;
 pub use history::{HistoryCache, Recent, RecentEvent};
-pub use jobs::{TrainOutcome, TrainRequest, TrainingStatus};
+pub use jobs::{Comparison, TrainOutcome, TrainRequest, TrainingStatus};
 pub use kafka::{KafkaSink, run_kafka};
 pub use popular::{Popularity, Window};
 pub use published::{ARTIFACT_FORMAT, Artifact, Published};
@@ -82,6 +81,18 @@ pub struct EngineStats {
     pub cached_users: u64,
     /// The serving model version, if any.
     pub serving_version: Option<u64>,
+    /// Deleted users whose tombstones are kept.
+    pub deleted_users: u64,
+}
+
+/// What is wrong with serving, for `/health/ready` and the log: the store's active version
+/// could not be read, so another one (or popular lists) serves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServingHealth {
+    /// Why serving is degraded, if it is.
+    pub degraded: Option<String>,
+    /// Versions that did not decode (not retried by a follower's polls).
+    pub unreadable: std::collections::BTreeSet<u64>,
 }
 
 /// The engine. Cheap to share (`Arc<Engine>`); every method takes `&self`.
@@ -98,11 +109,19 @@ pub struct Engine {
     training: Mutex<TrainingStatus>,
     events: AtomicU64,
     users: AtomicU64,
-    /// Deleted users and the last event sequence number at deletion: the serving model's vector
-    /// of theirs is not used until a model trained after that is published.
-    forgotten: Mutex<HashMap<String, u64>>,
+    /// Deleted users, for every version trained while they existed (see `forget`).
+    forgotten: forget::Forgotten,
     /// Whether this replica trains (see `replica`).
     leader: AtomicBool,
+    /// The epoch of the lease this replica leads by, the fence of its activations (none on the
+    /// embedded store, which one process always leads).
+    fence: Mutex<Option<u64>>,
+    /// Whether the active version could be served.
+    health: Mutex<ServingHealth>,
+    /// Permits for CPU-heavy request work (scoring a catalog), run on the blocking pool: at most
+    /// as many at once as there are cores, so a flood of expensive requests queues instead of
+    /// stalling the async workers or spawning a thread each.
+    cpu: tokio::sync::Semaphore,
     /// Where this replica is in a shared store's event log.
     tail: Mutex<replica::Tail>,
     /// Serialises swapping in a version (training, activation, following another replica).
@@ -135,22 +154,35 @@ impl Engine {
         let history = HistoryCache::new(config.cache.history_users, config.cache.history_events_per_user);
         let active = store.active_model().await?;
         history.start_index(active.as_ref().map_or(0, |m| m.model.trained_on_seq));
+        let forgotten = forget::Forgotten::default();
+        forgotten.load(store.deleted_users().await?);
+        let catalog = LiveCatalog::new(items);
         let mut seq = 0;
         loop {
             let page = store.events_after(seq, 50_000).await?;
             let Some(last) = page.last() else { break };
             seq = last.seq;
-            for e in page {
-                let w = config.weights.weight(e.event.kind, e.event.value.unwrap_or(1.0));
-                popular.record(&Arc::from(e.event.item_id.as_str()), e.event.ts_ms, w);
+            let (now, read) = (now_ms(), catalog.read());
+            let counted: Vec<(Arc<str>, i64, f32)> = page
+                .iter()
+                .filter(|e| popular_counts(&config, &read, &e.event, now))
+                .map(|e| {
+                    let w = config.weights.weight(e.event.kind, e.event.value.unwrap_or(1.0));
+                    (Arc::from(e.event.item_id.as_str()), e.event.ts_ms, w)
+                })
+                .collect();
+            popular.record_many(counted.iter().map(|(i, ts, w)| (i, *ts, *w)), popular_cap(&config, &read));
+            drop(read);
+            for e in &page {
                 history.note(&e.event.user_id, e.seq);
             }
         }
         let similar_cap = NonZeroUsize::new(config.cache.similar_items).unwrap_or(NonZeroUsize::MIN);
+        let cores = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
         let engine = Arc::new(Engine {
             history,
             similar: Mutex::new(LruCache::new(similar_cap)),
-            catalog: LiveCatalog::new(items),
+            catalog,
             serving: ArcSwapOption::empty(),
             popular,
             ingest_lock: tokio::sync::Mutex::new(()),
@@ -158,15 +190,18 @@ impl Engine {
             training: Mutex::new(TrainingStatus::default()),
             events: AtomicU64::new(counts.events),
             users: AtomicU64::new(counts.users),
-            forgotten: Mutex::new(HashMap::new()),
+            forgotten,
             leader: AtomicBool::new(!store.is_shared()),
+            fence: Mutex::new(None),
+            health: Mutex::new(ServingHealth::default()),
+            cpu: tokio::sync::Semaphore::new(cores),
             tail: Mutex::new(replica::Tail { cursor: seq, ..Default::default() }),
             model_lock: tokio::sync::Mutex::new(()),
             store,
             config,
         });
         if let Some(active) = active {
-            engine.load_version(active).await?;
+            engine.load_or_fall_back(active).await?;
         }
         Ok(engine)
     }
@@ -199,7 +234,23 @@ impl Engine {
             events: self.events.load(Ordering::Relaxed),
             cached_users: self.history.len() as u64,
             serving_version: self.serving().map(|p| p.version()),
+            deleted_users: self.forgotten.len() as u64,
         }
+    }
+
+    /// Whether serving is degraded (an unreadable active version), for readiness.
+    pub fn serving_health(&self) -> ServingHealth {
+        self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Runs CPU-heavy request work (scoring, ranking a catalog) on the blocking pool, at most one
+    /// job per core at a time; the async workers stay free for I/O and cheap requests.
+    pub(crate) async fn cpu<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let _permit = self.cpu.acquire().await.map_err(|e| EngineError::Task(e.to_string()))?;
+        Ok(tokio::task::spawn_blocking(work).await?)
     }
 
     /// Makes everything durable (graceful shutdown).
@@ -207,8 +258,23 @@ impl Engine {
         let _ingest = self.ingest_lock.lock().await;
         Ok(self.store.flush().await?)
     }
+}
 
-    fn lock_forgotten(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-        self.forgotten.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+/// Whether an event counts towards popular lists: its time is not beyond the clock skew (a
+/// far-future time would pin its item in every window), and its item is in the catalog (with no
+/// catalog at all, every item counts, up to `popular.max_items`).
+pub(crate) fn popular_counts(
+    config: &EngineConfig,
+    catalog: &catalog::CatalogRead<'_>,
+    e: &aisle_store::EventRecord,
+    now_ms: i64,
+) -> bool {
+    e.ts_ms <= config.events.latest_ms(now_ms)
+        && (catalog.is_empty() || catalog.contains_key(e.item_id.as_str()))
+}
+
+/// The bound on distinct items popular lists count: the catalog when there is one, else
+/// `popular.max_items`.
+pub(crate) fn popular_cap(config: &EngineConfig, catalog: &catalog::CatalogRead<'_>) -> Option<usize> {
+    catalog.is_empty().then_some(config.popular.max_items)
 }

@@ -81,6 +81,15 @@ struct Counts {
 
 type Sorted = Arc<Vec<(Arc<str>, f64)>>;
 
+impl Counts {
+    /// How many distinct items are counted, were `item` to be counted too: the all-time window
+    /// holds every counted item.
+    fn distinct(&self, item: &Arc<str>) -> usize {
+        let all = self.windows.iter().find(|(w, _)| *w == Window::All).map(|(_, t)| &t.by_item);
+        all.map_or(0, |m| if m.contains_key(item) { 0 } else { m.len() })
+    }
+}
+
 /// The popularity counters and the short-lived cache of sorted lists.
 #[derive(Debug)]
 pub struct Popularity {
@@ -116,15 +125,29 @@ impl Popularity {
 
     /// Counts an event on `item` at `ts_ms` with weight `w` (zero weights are ignored).
     pub fn record(&self, item: &Arc<str>, ts_ms: i64, w: f32) {
-        self.record_many([(item, ts_ms, w)]);
+        self.record_many([(item, ts_ms, w)], None);
     }
 
-    /// Adds many events `(item, ts_ms, weight)` under one lock (an ingest batch).
-    pub fn record_many<'a>(&self, events: impl IntoIterator<Item = (&'a Arc<str>, i64, f32)>) {
+    /// Adds many events `(item, ts_ms, weight)` under one lock (an ingest batch). With a `cap`,
+    /// at most that many distinct items are ever counted: an event on an item beyond it is
+    /// dropped (and counted in `aisle_popular_dropped_total`), so that made-up item ids cannot
+    /// grow the counters without bound.
+    pub fn record_many<'a>(
+        &self,
+        events: impl IntoIterator<Item = (&'a Arc<str>, i64, f32)>,
+        cap: Option<usize>,
+    ) {
         let mut c = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let c = &mut *c;
+        let mut dropped = 0u64;
         for (item, ts_ms, w) in events {
             if w == 0.0 || !w.is_finite() {
+                continue;
+            }
+            if let Some(cap) = cap
+                && c.distinct(item) >= cap
+            {
+                dropped += 1;
                 continue;
             }
             let w = f64::from(w);
@@ -137,6 +160,9 @@ impl Popularity {
                     add(&mut totals.by_item, item, w);
                 }
             }
+        }
+        if dropped > 0 {
+            metrics::counter!("aisle_popular_dropped_total").increment(dropped);
         }
     }
 
@@ -179,6 +205,8 @@ impl Popularity {
             let totals = c.windows.iter().find(|(w, _)| *w == window).map(|(_, t)| &t.by_item);
             totals.map(|t| t.iter().map(|(k, &v)| (k.clone(), v)).collect()).unwrap_or_default()
         };
+        // A total is a sum of bounded weights, so finite; a non-finite one would be shown as null.
+        list.retain(|(_, w)| w.is_finite());
         list.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let list = Arc::new(list);
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -213,5 +241,18 @@ mod tests {
         let day: Vec<String> =
             p.ranked(Window::Day, now + 23 * H).iter().map(|(k, _)| k.to_string()).collect();
         assert_eq!(day, vec!["b".to_owned()]);
+    }
+
+    #[test]
+    fn a_cap_bounds_the_distinct_items_counted() {
+        let now = 1000 * H;
+        let p = Popularity::new(now, 0);
+        let items: Vec<Arc<str>> = (0..10).map(|k| Arc::from(format!("i{k}").as_str())).collect();
+        p.record_many(items.iter().map(|i| (i, now, 1.0)), Some(4));
+        assert_eq!(p.ranked(Window::All, now).len(), 4);
+        // Items already counted keep counting; new ones stay out.
+        p.record_many([(&items[0], now, 2.0), (&items[9], now, 5.0)], Some(4));
+        let all = p.ranked(Window::All, now);
+        assert_eq!((all.len(), all[0].0.as_ref(), all[0].1), (4, "i0", 3.0));
     }
 }

@@ -61,19 +61,6 @@ impl Engine {
         Ok(self.history.finish_load(ticket, user, Recent { after, events }))
     }
 
-    /// Whether the model's vector of `user` may be used (not deleted since it was trained).
-    fn forgotten_since(&self, user: &str, p: &Published) -> bool {
-        let mut f = self.lock_forgotten();
-        match f.get(user) {
-            Some(&at) if p.trained_on_seq() > at => {
-                f.remove(user);
-                false
-            }
-            Some(_) => true,
-            None => false,
-        }
-    }
-
     async fn profile(&self, p: &Published, subject: &Subject) -> Result<Profile, EngineError> {
         let mut acc: HashMap<ItemIdx, (f32, u8)> = HashMap::new();
         let mut order: Vec<ItemIdx> = Vec::new();
@@ -89,7 +76,8 @@ impl Engine {
         let mut fresh = false;
         match subject {
             Subject::User(id) => {
-                if !self.forgotten_since(id, p) {
+                // A version trained while a since-deleted user existed serves them as unknown.
+                if !self.forgotten.hides(id, p.trained_on_seq()) {
                     user = p.user(id);
                 }
                 if let Some(u) = user {
@@ -125,19 +113,31 @@ impl Engine {
         Ok(Profile { user: user.filter(|_| !fresh), history, kinds, purchased })
     }
 
-    /// Personalised recommendations; popular items, marked as a fallback, when nothing is known.
-    pub async fn recommend(&self, req: &RecommendRequest) -> Result<Recommendations, EngineError> {
+    /// Personalised recommendations; popular items, marked as a fallback, when nothing is known
+    /// (or nothing personalised passes the rules). The scoring runs on the CPU pool.
+    pub async fn recommend(self: &Arc<Self>, req: &RecommendRequest) -> Result<Recommendations, EngineError> {
         let Some(p) = self.serving() else {
             return self.popular_fallback(None, req.n, &req.filters);
         };
         let profile = self.profile(&p, &req.subject).await?;
+        let (engine, req) = (Arc::clone(self), req.clone());
+        self.cpu(move || engine.rank(&p, &profile, &req)).await?
+    }
+
+    /// Scores, boosts, masks and picks the best `n` items that pass the rules.
+    fn rank(
+        &self,
+        p: &Arc<Published>,
+        profile: &Profile,
+        req: &RecommendRequest,
+    ) -> Result<Recommendations, EngineError> {
         let candidates = req.filters.category.as_ref().map(|c| p.category_items(c));
         let Some(mut scores) =
-            score(&p, &profile, candidates.as_deref()).map_err(|e| EngineError::Invalid(e.to_string()))?
+            score(p, profile, candidates.as_deref()).map_err(|e| EngineError::Invalid(e.to_string()))?
         else {
-            return self.popular_fallback(Some(&p), req.n, &req.filters);
+            return self.popular_fallback(Some(p), req.n, &req.filters);
         };
-        boost(&p, &mut scores, candidates.as_deref(), &req.boosts);
+        boost(p, &mut scores, candidates.as_deref(), &req.boosts);
         let mut masked: HashSet<ItemIdx> = HashSet::new();
         if req.exclude_seen {
             masked.extend(profile.history.iter().map(|(i, _)| *i));
@@ -147,19 +147,23 @@ impl Engine {
         }
         let catalog = self.catalog.read();
         let rules = Rules::new(&catalog, &req.filters);
-        let picked = pick(&p, &mut scores, candidates.as_deref(), &masked, &rules, req.n);
+        let picked = pick(p, &mut scores, candidates.as_deref(), &masked, &rules, req.n);
+        if picked.is_empty() {
+            drop(catalog);
+            return self.popular_fallback(Some(p), req.n, &req.filters);
+        }
         let source = if profile.user.is_some() { Source::Model } else { Source::FoldIn };
         let items = picked
             .into_iter()
             .map(|(i, s, r)| {
                 let mut row = item_row(p.item_id(i), s, r);
                 if req.explain {
-                    row.reasons = Some(explain(&p, &profile, &catalog, i));
+                    row.reasons = Some(explain(p, profile, &catalog, i));
                 }
                 row
             })
             .collect();
-        Ok(response(source, Some(&p), items))
+        Ok(response(source, Some(p), items))
     }
 
     fn popular_fallback(
@@ -194,6 +198,7 @@ impl Engine {
         let catalog = self.catalog.read();
         let rules = Rules::new(&catalog, &req.filters);
         list.iter()
+            .filter(|(_, w)| (*w as f32).is_finite())
             .filter_map(|(id, w)| rules.admit(id).map(|r| item_row(id, *w as f32, r)))
             .take(req.n)
             .collect()
@@ -209,8 +214,10 @@ impl Engine {
     }
 
     /// Items similar to `id` by the serving model (cached per version), with business rules.
-    pub fn similar(
-        &self,
+    /// Ranking runs on the CPU pool: a cached list is the usual case; when the rules leave fewer
+    /// than `n` of it, the catalog is ranked deeper, uncached.
+    pub async fn similar(
+        self: &Arc<Self>,
         id: &str,
         n: usize,
         filters: &Filters,
@@ -220,32 +227,46 @@ impl Engine {
             return Err(EngineError::NotFound { what: "model", id: "serving".to_owned() });
         };
         let item = self.model_item(&p, id)?;
-        let depth = self.config.cache.similar_depth;
+        let depth = self.config.cache.similar_depth.max(n);
         let key = (p.version(), item.0);
         let cached =
             self.similar.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned();
-        let list = match cached {
+        let list = match cached.filter(|l| l.len() >= depth || l.len() + 1 >= p.model().n_items()) {
             Some(l) => l,
             None => {
-                let l = Arc::new(self.similar_list(&p, item, depth)?);
+                let pp = Arc::clone(&p);
+                let l = Arc::new(self.cpu(move || similar_list(&pp, item, depth)).await??);
                 self.similar.lock().unwrap_or_else(std::sync::PoisonError::into_inner).put(key, l.clone());
                 l
             }
         };
+        let engine = Arc::clone(self);
+        let ask = SimilarAsk { item, id: id.to_owned(), n, depth, filters: filters.clone(), explain };
+        self.cpu(move || engine.similar_rows(&p, &ask, &list)).await?
+    }
+
+    /// The rows of a similar-items answer from a ranked `list` (deeper when the rules need it).
+    fn similar_rows(
+        &self,
+        p: &Arc<Published>,
+        ask: &SimilarAsk,
+        list: &[Scored],
+    ) -> Result<Recommendations, EngineError> {
+        let SimilarAsk { item, ref id, n, depth, ref filters, explain } = *ask;
         let catalog = self.catalog.read();
         let mut rules = Rules::new(&catalog, filters);
-        rules.exclude.insert(id);
-        let mut picked = admit_list(&p, &list, &rules, n);
+        rules.exclude.insert(id.as_str());
+        let mut picked = admit_list(p, list, &rules, n);
         if picked.len() < n && list.len() >= depth {
             // The rules removed too much of the cached list: rank deeper, uncached.
-            let deep = self.similar_list(&p, item, p.model().n_items())?;
-            picked = admit_list(&p, &deep, &rules, n);
+            let deep = similar_list(p, item, p.model().n_items())?;
+            picked = admit_list(p, &deep, &rules, n);
         }
         let title = catalog
-            .get(id)
+            .get(id.as_str())
             .map(|r| r.title.clone())
             .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| id.to_owned());
+            .unwrap_or_else(|| id.clone());
         let items = picked
             .into_iter()
             .map(|(i, s, r)| {
@@ -253,18 +274,14 @@ impl Engine {
                 if explain {
                     row.reasons = Some(vec![Reason {
                         kind: "similar_to".to_owned(),
-                        item_id: Some(id.to_owned()),
+                        item_id: Some(id.clone()),
                         text: format!("similar to {title}"),
                     }]);
                 }
                 row
             })
             .collect();
-        Ok(response(Source::Item, Some(&p), items))
-    }
-
-    fn similar_list(&self, p: &Published, item: ItemIdx, n: usize) -> Result<Vec<Scored>, EngineError> {
-        p.model().similar_items(item, n, &[]).map_err(|e| EngineError::Invalid(e.to_string()))
+        Ok(response(Source::Item, Some(p), items))
     }
 
     /// Items most often bought in the same basket as `id`, with business rules.
@@ -293,6 +310,21 @@ impl Engine {
             .collect();
         Ok(response(Source::Item, Some(&p), items))
     }
+}
+
+/// One similar-items request, as the CPU pool gets it.
+struct SimilarAsk {
+    item: ItemIdx,
+    id: String,
+    n: usize,
+    /// How deep the cached list is ranked.
+    depth: usize,
+    filters: Filters,
+    explain: bool,
+}
+
+fn similar_list(p: &Published, item: ItemIdx, n: usize) -> Result<Vec<Scored>, EngineError> {
+    p.model().similar_items(item, n, &[]).map_err(|e| EngineError::Invalid(e.to_string()))
 }
 
 impl Recommendations {

@@ -54,6 +54,10 @@ impl Engine {
     }
 
     fn set_leader(&self, leader: bool) {
+        if !leader {
+            // Whatever this replica still publishes is fenced out by the lease it no longer holds.
+            *self.fence.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        }
         if self.leader.swap(leader, Ordering::AcqRel) != leader {
             tracing::info!(leader, "replica role changed");
         }
@@ -107,13 +111,15 @@ impl Engine {
         tail.cursor
     }
 
-    /// Serves the store's active version if it is not the serving one already.
+    /// Serves the store's active version if it is not the serving one already. A version that
+    /// does not decode is tried once (the log and readiness say so), not at every poll.
     pub async fn sync_model(&self) -> Result<(), EngineError> {
         let _m = self.model_lock.lock().await;
         let Some(active) = self.store.active_model().await? else { return Ok(()) };
-        if self.serving().map(|p| p.version()) != Some(active.version) {
+        let known_bad = self.serving_health().unreadable.contains(&active.version);
+        if self.serving().map(|p| p.version()) != Some(active.version) && !known_bad {
             tracing::info!(version = active.version, "serving the version activated on the store");
-            self.load_version(active).await?;
+            self.load_or_fall_back(active).await?;
         }
         Ok(())
     }
@@ -160,10 +166,9 @@ impl Engine {
     }
 
     /// Forgets a user another replica deleted.
-    fn forget_user(&self, id: &str) {
+    fn forget_user(&self, id: &str, at_seq: u64) {
         self.history.remove(id);
-        let last = self.tail_cursor();
-        self.lock_forgotten().insert(id.to_owned(), last);
+        self.forgotten.insert(id, at_seq);
     }
 
     async fn follow(&self, change: Change) -> Result<(), EngineError> {
@@ -175,11 +180,12 @@ impl Engine {
                 }
             }
             Change::Items { ids } => self.reload_items(ids).await?,
-            Change::UserDeleted { id } => self.forget_user(&id),
+            Change::UserDeleted { id, at_seq } => self.forget_user(&id, at_seq),
             Change::Model { .. } => self.sync_model().await?,
             Change::Lost => {
                 self.catch_up().await?;
                 self.reload_catalog().await?;
+                self.forgotten.load(self.store.deleted_users().await?);
                 self.sync_model().await?;
                 let counts = self.store.counts().await?;
                 self.users.store(counts.users, Ordering::Relaxed);
@@ -213,19 +219,22 @@ impl Engine {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         lead.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut lease = lease;
-        if lease.is_some() {
-            self.became_leader();
+        if let Some(l) = &lease {
+            self.became_leader(l.fence());
         }
+        // Every round is time-bound: a half-open connection cannot stall following, nor keep a
+        // lost lease looking held.
+        let timeout = Duration::from_millis(r.timeout_ms);
         loop {
             let step = tokio::select! {
                 () = &mut shutdown => break,
-                Some(change) = changes.recv() => self.follow(change).await,
-                _ = poll.tick() => async {
+                Some(change) = changes.recv() => bounded(timeout, self.follow(change)).await,
+                _ = poll.tick() => bounded(timeout, async {
                     self.catch_up().await?;
                     self.sync_model().await
-                }.await,
+                }).await,
                 _ = lead.tick() => {
-                    self.lead_step(&mut lease).await;
+                    self.lead_step(&mut lease, timeout).await;
                     Ok(())
                 }
             };
@@ -246,28 +255,32 @@ impl Engine {
     }
 
     /// Keeps or takes leadership; a new leader trains at once when nothing serves (and
-    /// `training.on_start`).
-    async fn lead_step(self: &Arc<Self>, lease: &mut Option<Leadership>) {
+    /// `training.on_start`). A check or request that does not answer within `timeout` counts as
+    /// the lease lost (or not taken).
+    async fn lead_step(self: &Arc<Self>, lease: &mut Option<Leadership>, timeout: Duration) {
         if let Some(l) = lease {
-            if l.check().await {
+            if tokio::time::timeout(timeout, l.check()).await.unwrap_or(false) {
                 return;
             }
-            tracing::warn!("lost the leader lock (the database session ended)");
+            tracing::warn!("lost the leader lock (the database session ended or did not answer)");
             *lease = None;
             self.set_leader(false);
         }
-        match self.store.try_lead().await {
-            Ok(Some(l)) => {
+        match tokio::time::timeout(timeout, self.store.try_lead()).await {
+            Ok(Ok(Some(l))) => {
+                let fence = l.fence();
                 *lease = Some(l);
-                self.became_leader();
+                self.became_leader(fence);
             }
-            Ok(None) => self.set_leader(false),
-            Err(e) => tracing::warn!(error = %e, "could not ask for the leader lock"),
+            Ok(Ok(None)) => self.set_leader(false),
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not ask for the leader lock"),
+            Err(_) => tracing::warn!("the leader lock request did not answer in time"),
         }
     }
 
     /// Starts leading: trains at once when nothing serves yet (and `training.on_start`).
-    fn became_leader(self: &Arc<Self>) {
+    fn became_leader(self: &Arc<Self>, fence: Option<u64>) {
+        *self.fence.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = fence;
         self.set_leader(true);
         if self.config.training.on_start && self.serving().is_none() {
             let engine = Arc::clone(self);
@@ -284,11 +297,22 @@ impl Engine {
     /// train` on a shared store); keep the lease for as long as the job runs.
     pub async fn try_lead(&self) -> Result<Option<Leadership>, EngineError> {
         let lease = self.store.try_lead().await?;
-        if lease.is_some() {
+        if let Some(l) = &lease {
+            *self.fence.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = l.fence();
             self.set_leader(true);
         }
         Ok(lease)
     }
+}
+
+/// `step`, failing when it does not finish within `timeout`.
+async fn bounded(
+    timeout: Duration,
+    step: impl std::future::Future<Output = Result<(), EngineError>>,
+) -> Result<(), EngineError> {
+    tokio::time::timeout(timeout, step).await.unwrap_or_else(|_| {
+        Err(EngineError::Task(format!("no answer within replication.timeout_ms = {}", timeout.as_millis())))
+    })
 }
 
 /// Forwards the store's change feed into `tx`, reconnecting after errors (each reconnection is

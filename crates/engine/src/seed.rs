@@ -23,39 +23,8 @@ pub struct Loaded {
 /// Records of a generated shop, with the log shifted by `shift_ms` (to end it now). Events get
 /// ids `demo-<n>` so loading the same shop twice stores nothing twice.
 pub fn shop_records(shop: &Shop, shift_ms: i64) -> (Vec<ItemRecord>, Vec<UserRecord>, Vec<EventRecord>) {
-    let items = shop
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| {
-            let cat = &shop.categories[it.category as usize];
-            let mut attributes = serde_json::Map::new();
-            attributes.insert("colour".to_owned(), serde_json::Value::from(it.colour));
-            ItemRecord {
-                id: Shop::item_id(i),
-                title: it.title.clone(),
-                description: it.description.clone(),
-                categories: vec![cat.parent.clone(), cat.path.clone()],
-                tags: it.tags.clone(),
-                brand: Some(shop.brands[it.brand as usize].clone()),
-                price: Some(it.price),
-                in_stock: it.in_stock,
-                attributes,
-                updated_at_ms: 0,
-            }
-        })
-        .collect();
-    let users = shop
-        .users
-        .iter()
-        .enumerate()
-        .map(|(u, user)| {
-            let mut attributes = serde_json::Map::new();
-            attributes.insert("segment".to_owned(), serde_json::Value::from(user.segment.clone()));
-            attributes.insert("region".to_owned(), serde_json::Value::from(user.region));
-            UserRecord { id: Shop::user_id(u), attributes, updated_at_ms: 0 }
-        })
-        .collect();
+    let items = (0..shop.items.len()).map(|i| shop.item_record(i)).collect();
+    let users = (0..shop.users.len()).map(|u| shop.user_record(u)).collect();
     let events = shop
         .events
         .iter()
@@ -79,7 +48,7 @@ const BATCH: usize = 10_000;
 impl Engine {
     /// Writes items, users and events in batches (events in order).
     pub async fn load(
-        &self,
+        self: &std::sync::Arc<Self>,
         items: Vec<ItemRecord>,
         users: Vec<UserRecord>,
         events: Vec<EventRecord>,

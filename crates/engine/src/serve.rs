@@ -64,8 +64,9 @@ impl<'a> Rules<'a> {
     }
 }
 
-/// An item row of a response.
+/// An item row of a response (a score is always finite; JSON would show another as null).
 pub fn item_row(id: &str, score: f32, record: Option<&Arc<ItemRecord>>) -> RecommendedItem {
+    let score = if score.is_finite() { score } else { 0.0 };
     RecommendedItem {
         id: id.to_owned(),
         score,
@@ -94,8 +95,18 @@ pub fn score(
     Ok(Some(out))
 }
 
-/// Applies `boosts` to `scores` over `candidates`.
+/// The most one item's scores are multiplied (or divided) by, however many boosts match it.
+pub const MAX_BOOST: f32 = 100.0;
+
+/// Applies `boosts` to `scores` over `candidates`: an item's factor is the product of the weights
+/// of the boosts that match it, clamped to [1/[`MAX_BOOST`], [`MAX_BOOST`]], and applied once
+/// (positive scores are multiplied, negative ones divided), so scores stay finite and many
+/// boosts of one item cannot push it out of the list.
 pub fn boost(p: &Published, scores: &mut [f32], candidates: Option<&[ItemIdx]>, boosts: &[Boost]) {
+    if boosts.is_empty() {
+        return;
+    }
+    let mut factor = vec![1f32; scores.len()];
     for b in boosts {
         let mut hit: Vec<ItemIdx> = b.item_ids.iter().filter_map(|id| p.item(id)).collect();
         if let Some(c) = &b.category {
@@ -103,20 +114,27 @@ pub fn boost(p: &Published, scores: &mut [f32], candidates: Option<&[ItemIdx]>, 
         }
         hit.sort_unstable();
         hit.dedup();
-        let len = scores.len();
-        let mut apply = |pos: usize| {
-            let s = &mut scores[pos];
-            *s = if *s >= 0.0 { *s * b.weight } else { *s / b.weight };
-        };
         match candidates {
-            None => hit.iter().filter(|i| i.index() < len).for_each(|i| apply(i.index())),
-            Some(c) => {
-                for (pos, item) in c.iter().enumerate() {
-                    if hit.binary_search(item).is_ok() {
-                        apply(pos);
+            None => {
+                for i in &hit {
+                    if let Some(f) = factor.get_mut(i.index()) {
+                        *f *= b.weight;
                     }
                 }
             }
+            Some(c) => {
+                for (pos, item) in c.iter().enumerate() {
+                    if hit.binary_search(item).is_ok() {
+                        factor[pos] *= b.weight;
+                    }
+                }
+            }
+        }
+    }
+    for (s, f) in scores.iter_mut().zip(factor) {
+        if f != 1.0 {
+            let f = f.clamp(1.0 / MAX_BOOST, MAX_BOOST);
+            *s = if *s >= 0.0 { *s * f } else { *s / f };
         }
     }
 }

@@ -1,31 +1,50 @@
-//! Training jobs: snapshot the store, fit the configured model on a time split and evaluate it,
-//! compare with the serving configuration on the same split (the publication gate), fit on
-//! everything, and store the artifact as a new version.
+//! Training jobs: snapshot the store (skipping, and counting, stored events the bounds refuse),
+//! fit the configured model on a holdout of the newest events and compare it there with the model
+//! that serves (the publication gate), fit on everything, and build the artifact.
+//!
+//! The gate compares like with like on data neither model was trained on: the holdout is the
+//! newest `holdout_ratio` of the events, and only those the serving version was not trained on
+//! (sequence numbers above its `trained_on_seq`); the candidate is fitted on the events before the
+//! holdout, and the serving version itself scores the holdout's users (by its vector, or by
+//! fold-in of their history when they have events it never saw). When fewer than
+//! [`MIN_GATE_EVENTS`] events are new to the serving version, the serving version's configuration
+//! is fitted on the candidate's split instead, and the outcome says so (the same configuration
+//! means there is nothing to compare: a retrain on more data).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use aisle_core::eval::{RankingOptions, SplitStrategy, evaluate_ranking, split};
+use aisle_core::eval::{RankingMetrics, RankingOptions, evaluate_ranking};
 use aisle_core::models::registry::{Model, ModelSpec};
+use aisle_core::recommender::{ModelError, Recommender};
 use aisle_core::{
-    EventKind, EventWeights, Feedback, FitContext, IdMap, Interactions, ItemIdx, SideInfo, UserIdx,
+    EventKind, EventWeights, Feedback, FitContext, IdMap, Interactions, ItemIdx, Scored, SideInfo, UserIdx,
 };
 use aisle_ingest::{Event, to_interactions};
 use aisle_store::{ItemRecord, Store, UserRecord};
 
-use crate::catalog::attributes;
-use crate::published::{ARTIFACT_FORMAT, Artifact, Rows, kind_bit};
-use crate::{Engine, EngineError};
+use crate::config::TrainingConfig;
+use crate::jobs::Comparison;
+use crate::published::{ARTIFACT_FORMAT, Artifact, Published, Rows, kind_bit};
+use crate::{Engine, EngineError, now_ms};
+
+/// Fewer events new to the serving version than this, and the gate compares configurations
+/// instead of scoring the serving version itself.
+pub const MIN_GATE_EVENTS: usize = 50;
 
 /// The data of one training run, in dense indexes.
 pub(crate) struct Snapshot {
     pub users: IdMap,
     pub items: IdMap,
     pub events: Vec<Event>,
+    /// Store sequence number per event (increasing).
+    pub seqs: Vec<u64>,
     /// Basket key per event: the session (interned), else user and day.
     pub baskets: Vec<u64>,
     pub last_seq: u64,
     pub side: SideInfo,
+    /// Stored events left out because the bounds refuse them (an older aisle's data).
+    pub skipped: u64,
 }
 
 const PAGE: usize = 50_000;
@@ -54,12 +73,22 @@ impl Engine {
         }
         let mut users = IdMap::new();
         let mut sessions = IdMap::new();
-        let (mut events, mut baskets, mut last_seq) = (Vec::new(), Vec::new(), 0);
+        let (mut events, mut seqs, mut baskets, mut last_seq, mut skipped) =
+            (Vec::new(), Vec::new(), Vec::new(), 0, 0);
+        let now = now_ms();
         loop {
             let page = self.store.events_after(last_seq, PAGE).await?;
             let Some(last) = page.last() else { break };
             last_seq = last.seq;
             for s in page {
+                // What the API refuses today (a value out of its kind's range, a time beyond the
+                // clock skew, a bad id) may have been stored before: never trained on.
+                if let Err(why) = self.config.events.check(&s.event, Some(now)) {
+                    skipped += 1;
+                    tracing::debug!(seq = s.seq, %why, "training skips a stored event");
+                    continue;
+                }
+                seqs.push(s.seq);
                 let e = s.event;
                 let user = UserIdx(users.get_or_insert(&e.user_id));
                 let item = ItemIdx(items.get_or_insert(&e.item_id));
@@ -70,9 +99,13 @@ impl Engine {
                 events.push(Event { user, item, kind: e.kind, value: e.value.unwrap_or(1.0), ts: e.ts_ms });
             }
         }
+        if skipped > 0 {
+            metrics::counter!("aisle_training_skipped_events_total").increment(skipped);
+            tracing::warn!(skipped, "training skipped stored events the event bounds refuse");
+        }
         let mut side = SideInfo { items: vec![None; items.len()], users: vec![Vec::new(); users.len()] };
         for (k, r) in catalog.iter().enumerate() {
-            side.items[k] = Some(attributes(r));
+            side.items[k] = Some(r.model_attributes());
         }
         let mut after = None;
         loop {
@@ -88,7 +121,7 @@ impl Engine {
                 None => break,
             }
         }
-        Ok(Snapshot { users, items, events, baskets, last_seq, side })
+        Ok(Snapshot { users, items, events, seqs, baskets, last_seq, side, skipped })
     }
 }
 
@@ -96,33 +129,76 @@ impl Engine {
 pub(crate) struct Fitted {
     pub artifact: Artifact,
     pub metrics: BTreeMap<String, f64>,
-    /// The serving configuration's NDCG@10 on the same split, when it was compared.
-    pub serving_ndcg: Option<f64>,
+    /// What the gate compared, with the figures.
+    pub comparison: Comparison,
 }
 
-fn interactions(s: &Snapshot, weights: &EventWeights) -> Result<Interactions, EngineError> {
-    to_interactions(&s.events, s.users.len(), s.items.len(), Feedback::Implicit, weights)
-        .map_err(|e| EngineError::Training(e.to_string()))
+/// The serving version, as the gate needs it.
+pub(crate) struct GateInput {
+    pub serving: Arc<Published>,
+    /// Its configuration, when it still parses.
+    pub spec: Option<ModelSpec>,
+    /// Snapshot users it must not serve (deleted since it was trained).
+    pub hidden: HashSet<u32>,
 }
 
-fn holdout_metrics(
-    spec: &ModelSpec,
-    data: &Interactions,
-    side: &SideInfo,
-    ratio: f64,
-    seed: u64,
-) -> Result<Option<BTreeMap<String, f64>>, EngineError> {
-    let Ok(mut folds) = split(data, &SplitStrategy::TimeGlobal { test_ratio: ratio }, seed) else {
-        return Ok(None);
-    };
-    let Some(fold) = folds.pop() else { return Ok(None) };
-    let model = spec
-        .fit(&fold.train, &FitContext::seeded(seed).with_side(side))
+/// The matrix of `events` (a slice of the snapshot's), pairs capped at `cap`.
+fn interactions(
+    s: &Snapshot,
+    events: &[Event],
+    weights: &EventWeights,
+    cap: f32,
+) -> Result<Interactions, EngineError> {
+    let mut m = to_interactions(events, s.users.len(), s.items.len(), Feedback::Implicit, weights)
         .map_err(|e| EngineError::Training(e.to_string()))?;
-    let Ok(m) = evaluate_ranking(&model, &fold.train, &fold.test, &RankingOptions::default()) else {
-        return Ok(None);
-    };
-    Ok(Some(BTreeMap::from([
+    m.cap_values(cap);
+    Ok(m)
+}
+
+/// Train on the events before `at`; test on the (user, item) pairs of the rest that training has
+/// not seen (what a model should find next: a pair seen before is no candidate, so it could only
+/// count as a miss).
+struct Holdout {
+    train: Interactions,
+    test: Interactions,
+    at: usize,
+}
+
+impl Holdout {
+    fn at(s: &Snapshot, at: usize, weights: &EventWeights, cap: f32) -> Result<Holdout, EngineError> {
+        let (before, after) = s.events.split_at(at);
+        let train = interactions(s, before, weights, cap)?;
+        let new: Vec<Event> = after.iter().filter(|e| train.get(e.user, e.item).is_none()).copied().collect();
+        Ok(Holdout { test: interactions(s, &new, weights, cap)?, train, at })
+    }
+
+    fn events(&self, s: &Snapshot) -> u64 {
+        (s.events.len() - self.at) as u64
+    }
+
+    /// NDCG@10 and friends of `model` on this holdout, or `None` when no user could be scored.
+    fn evaluate(&self, model: &dyn Recommender) -> Option<RankingMetrics> {
+        evaluate_ranking(model, &self.train, &self.test, &RankingOptions::default())
+            .ok()
+            .filter(|m| m.users > 0)
+    }
+
+    /// Fits `spec` on the train part and evaluates it.
+    fn fit_and_evaluate(
+        &self,
+        spec: &ModelSpec,
+        side: &SideInfo,
+        seed: u64,
+    ) -> Result<Option<RankingMetrics>, EngineError> {
+        let model = spec
+            .fit(&self.train, &FitContext::seeded(seed).with_side(side))
+            .map_err(|e| EngineError::Training(e.to_string()))?;
+        Ok(self.evaluate(&model))
+    }
+}
+
+fn metric_map(m: &RankingMetrics, holdout_events: u64) -> BTreeMap<String, f64> {
+    BTreeMap::from([
         ("ndcg@10".to_owned(), m.ndcg),
         ("precision@10".to_owned(), m.precision),
         ("recall@10".to_owned(), m.recall),
@@ -130,48 +206,222 @@ fn holdout_metrics(
         ("hit_rate@10".to_owned(), m.hit_rate),
         ("coverage@10".to_owned(), m.coverage),
         ("eval_users".to_owned(), m.users as f64),
-    ])))
+        ("holdout_events".to_owned(), holdout_events as f64),
+    ])
 }
 
-/// Fits `spec` (and, for the gate, `serving` when it differs) on a time split, then `spec` on
-/// everything. Pure CPU; runs on the blocking pool.
+/// Where the newest `ratio` of `n` events start (at least one event held out when there are any).
+fn ratio_split(n: usize, ratio: f64) -> usize {
+    let held = ((n as f64 * ratio).ceil() as usize).clamp(n.min(1), n);
+    n - held
+}
+
+/// Evaluates the candidate (and what it is compared with) on a holdout: the gate's comparison
+/// and the candidate's metrics.
+fn compare(
+    s: &Snapshot,
+    spec: &ModelSpec,
+    gate: Option<&GateInput>,
+    weights: &EventWeights,
+    t: &TrainingConfig,
+) -> Result<(BTreeMap<String, f64>, Comparison), EngineError> {
+    let (n, cap) = (s.events.len(), t.max_pair_weight);
+    let by_ratio = ratio_split(n, t.holdout_ratio);
+    let unevaluable = |reason: &str| Comparison::Unevaluable { reason: reason.to_owned() };
+    let Some(g) = gate else {
+        let h = Holdout::at(s, by_ratio, weights, cap)?;
+        let metrics = h.fit_and_evaluate(spec, &s.side, t.seed)?.map(|m| metric_map(&m, h.events(s)));
+        return Ok((metrics.unwrap_or_default(), Comparison::NothingServing));
+    };
+    let version = g.serving.version();
+    let new_from = s.seqs.partition_point(|&q| q <= g.serving.trained_on_seq());
+    let at = by_ratio.max(new_from);
+    if n - at >= MIN_GATE_EVENTS {
+        let h = Holdout::at(s, at, weights, cap)?;
+        let Some(cand) = h.fit_and_evaluate(spec, &s.side, t.seed)? else {
+            return Ok((BTreeMap::new(), unevaluable("no user of the holdout could be scored")));
+        };
+        let view = ServingView::new(&g.serving, s, &h, &g.hidden);
+        let metrics = metric_map(&cand, h.events(s));
+        let Some(serving) = h.evaluate(&view) else {
+            return Ok((metrics, unevaluable("the serving version could score no user of the holdout")));
+        };
+        let recorded =
+            g.serving.record.model.metrics.get("ndcg@10").copied().filter(|v| v.is_finite() && *v > 0.0);
+        let comparison = Comparison::ServingModel {
+            version,
+            holdout_events: h.events(s),
+            users: serving.users as u64,
+            candidate_ndcg: cand.ndcg,
+            serving_ndcg: serving.ndcg,
+            serving_recorded_ndcg: recorded,
+        };
+        return Ok((metrics, comparison));
+    }
+    let h = Holdout::at(s, by_ratio, weights, cap)?;
+    let Some(cand) = h.fit_and_evaluate(spec, &s.side, t.seed)? else {
+        return Ok((BTreeMap::new(), unevaluable("no user of the holdout could be scored")));
+    };
+    let metrics = metric_map(&cand, h.events(s));
+    let new_events = (n - new_from) as u64;
+    let comparison = match &g.spec {
+        Some(old) if old == spec => Comparison::ServingConfiguration {
+            version,
+            new_events,
+            identical: true,
+            candidate_ndcg: cand.ndcg,
+            serving_ndcg: cand.ndcg,
+        },
+        Some(old) => match h.fit_and_evaluate(old, &s.side, t.seed)? {
+            Some(m) => Comparison::ServingConfiguration {
+                version,
+                new_events,
+                identical: false,
+                candidate_ndcg: cand.ndcg,
+                serving_ndcg: m.ndcg,
+            },
+            None => unevaluable("the serving configuration could score no user of the holdout"),
+        },
+        None => unevaluable("the serving version's configuration no longer parses"),
+    };
+    Ok((metrics, comparison))
+}
+
+/// Evaluates `spec` for the gate, then fits it on everything. Pure CPU; runs on the blocking pool.
 pub(crate) fn fit(
     s: &Snapshot,
     spec: &ModelSpec,
-    serving: Option<&ModelSpec>,
+    gate: Option<&GateInput>,
     weights: &EventWeights,
-    ratio: f64,
-    seed: u64,
+    t: &TrainingConfig,
 ) -> Result<Fitted, EngineError> {
-    let data = interactions(s, weights)?;
-    let mut metrics = holdout_metrics(spec, &data, &s.side, ratio, seed)?.unwrap_or_default();
-    let serving_ndcg = match serving {
-        Some(old) if old != spec => {
-            holdout_metrics(old, &data, &s.side, ratio, seed)?.and_then(|m| m.get("ndcg@10").copied())
-        }
-        Some(_) => metrics.get("ndcg@10").copied(),
-        None => None,
-    };
+    let (mut metrics, comparison) = compare(s, spec, gate, weights, t)?;
+    let data = interactions(s, &s.events, weights, t.max_pair_weight)?;
     let started = std::time::Instant::now();
     let model: Model = spec
-        .fit(&data, &FitContext::seeded(seed).with_side(&s.side))
+        .fit(&data, &FitContext::seeded(t.seed).with_side(&s.side))
         .map_err(|e| EngineError::Training(e.to_string()))?;
     metrics.insert("fit_seconds".to_owned(), started.elapsed().as_secs_f64());
     metrics.insert("events".to_owned(), s.events.len() as f64);
+    metrics.insert("skipped_events".to_owned(), s.skipped as f64);
     let artifact = Artifact {
         format: ARTIFACT_FORMAT,
         model,
         users: (0..s.users.len() as u32).map(|u| s.users.id(u).unwrap_or_default().to_owned()).collect(),
         items: (0..s.items.len() as u32).map(|i| s.items.id(i).unwrap_or_default().to_owned()).collect(),
-        history: history(s, weights),
+        history: history(s, weights, t.max_pair_weight),
         bought_together: bought_together(s),
     };
-    Ok(Fitted { artifact, metrics, serving_ndcg })
+    Ok(Fitted { artifact, metrics, comparison })
 }
 
-/// Each user's items with summed weight and kinds (zero-weight events, e.g. impressions, leave
-/// no trace: they are not interest).
-fn history(s: &Snapshot, weights: &EventWeights) -> Rows {
+/// The serving version as a [`Recommender`] over a snapshot's ids, so that it is scored on the
+/// gate's holdout exactly as it serves: a user it was trained on (with nothing new since) by
+/// their vector, anyone else by fold-in of what they did before the holdout; items it does not
+/// know rank last.
+struct ServingView<'a> {
+    published: &'a Published,
+    train: &'a Interactions,
+    /// Snapshot user → the version's user, for those scored by their vector.
+    user: Vec<Option<UserIdx>>,
+    /// The version's item → snapshot item.
+    to_snapshot: Vec<Option<u32>>,
+    /// Snapshot item → the version's item.
+    from_snapshot: Vec<Option<ItemIdx>>,
+}
+
+impl<'a> ServingView<'a> {
+    fn new(published: &'a Published, s: &Snapshot, h: &'a Holdout, hidden: &HashSet<u32>) -> Self {
+        let trained = published.trained_on_seq();
+        let mut fresh = vec![false; s.users.len()];
+        for (e, &seq) in s.events[..h.at].iter().zip(&s.seqs) {
+            if seq > trained {
+                fresh[e.user.index()] = true;
+            }
+        }
+        let user = (0..s.users.len() as u32)
+            .map(|u| {
+                let id = s.users.id(u).unwrap_or_default();
+                published.user(id).filter(|_| !fresh[u as usize] && !hidden.contains(&u))
+            })
+            .collect();
+        let to_snapshot: Vec<Option<u32>> =
+            published.artifact.items.iter().map(|id| s.items.get(id)).collect();
+        let mut from_snapshot = vec![None; s.items.len()];
+        for (k, snap) in to_snapshot.iter().enumerate() {
+            if let Some(j) = snap {
+                from_snapshot[*j as usize] = Some(ItemIdx(k as u32));
+            }
+        }
+        ServingView { published, train: &h.train, user, to_snapshot, from_snapshot }
+    }
+
+    /// Scores in the version's item space, scattered into the snapshot's.
+    fn scatter(&self, theirs: &[f32], out: &mut [f32]) {
+        out.fill(f32::MIN);
+        for (k, snap) in self.to_snapshot.iter().enumerate() {
+            if let Some(j) = snap
+                && theirs[k].is_finite()
+            {
+                out[*j as usize] = theirs[k];
+            }
+        }
+    }
+}
+
+impl Recommender for ServingView<'_> {
+    fn name(&self) -> &'static str {
+        "serving"
+    }
+
+    fn n_users(&self) -> usize {
+        self.user.len()
+    }
+
+    fn n_items(&self) -> usize {
+        self.from_snapshot.len()
+    }
+
+    fn score_user(&self, user: UserIdx, out: &mut [f32]) -> Result<(), ModelError> {
+        if let Some(u) = self.user.get(user.index()).copied().flatten() {
+            let mut theirs = vec![0f32; self.published.model().n_items()];
+            self.published.model().score_user(u, &mut theirs)?;
+            self.scatter(&theirs, out);
+            return Ok(());
+        }
+        let row = self.train.user(user);
+        let history: Vec<(ItemIdx, f32)> = row.iter().map(|(i, w)| (ItemIdx(i), w)).collect();
+        self.score_history(&history, out)
+    }
+
+    fn score_history(&self, history: &[(ItemIdx, f32)], out: &mut [f32]) -> Result<(), ModelError> {
+        let theirs_history: Vec<(ItemIdx, f32)> = history
+            .iter()
+            .filter_map(|&(i, w)| self.from_snapshot.get(i.index()).copied().flatten().map(|t| (t, w)))
+            .collect();
+        if theirs_history.is_empty() {
+            // Nothing it knows of them: every item ties, as for any model with no information.
+            out.fill(0.0);
+            return Ok(());
+        }
+        let mut theirs = vec![0f32; self.published.model().n_items()];
+        self.published.model().score_history(&theirs_history, &mut theirs)?;
+        self.scatter(&theirs, out);
+        Ok(())
+    }
+
+    fn similar_items(&self, _: ItemIdx, _: usize, _: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
+        Err(ModelError::Unsupported { model: "serving", operation: "similar items" })
+    }
+
+    fn predict(&self, _: UserIdx, _: ItemIdx) -> Result<f32, ModelError> {
+        Err(ModelError::Unsupported { model: "serving", operation: "rating prediction" })
+    }
+}
+
+/// Each user's items with summed weight (capped like the training matrix) and kinds (zero-weight
+/// events, e.g. impressions, leave no trace: they are not interest).
+fn history(s: &Snapshot, weights: &EventWeights, cap: f32) -> Rows {
     let mut rows: Vec<HashMap<u32, (f32, u8)>> = vec![HashMap::new(); s.users.len()];
     for e in &s.events {
         let w = weights.weight(e.kind, e.value);
@@ -185,7 +435,8 @@ fn history(s: &Snapshot, weights: &EventWeights) -> Rows {
     Rows::from_rows(
         rows.into_iter()
             .map(|r| {
-                let mut v: Vec<(u32, f32, u8)> = r.into_iter().map(|(i, (w, k))| (i, w, k)).collect();
+                let mut v: Vec<(u32, f32, u8)> =
+                    r.into_iter().map(|(i, (w, k))| (i, w.clamp(-cap, cap), k)).collect();
                 v.sort_unstable_by_key(|x| x.0);
                 v
             })

@@ -2,34 +2,77 @@
 //! topic): the JSON shape, and its conversion into a validated [`EventRecord`].
 
 use aisle_core::EventKind;
+use aisle_records::EventLimits;
+use aisle_records::validate::check_client_event_id;
 use aisle_store::EventRecord;
 use serde::Deserialize;
 use utoipa::ToSchema;
-
-use crate::validate_event;
 
 /// One event as clients send it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventIn {
     /// Idempotency key: an event with an id already stored is acknowledged and not stored again.
+    /// Ids starting with `kafka:` or `import:` are reserved for the ids aisle generates.
+    #[schema(min_length = 1, max_length = 256)]
     pub event_id: Option<String>,
     /// Who.
+    #[schema(min_length = 1, max_length = 256)]
     pub user_id: String,
     /// What.
+    #[schema(min_length = 1, max_length = 256)]
     pub item_id: String,
-    /// `view`, `click`, `add_to_cart`, `purchase`, `rating`, `like`, `dislike` or `impression`.
+    /// What happened. An unknown type is refused with `unknown_event_type`.
     #[serde(rename = "type")]
+    #[schema(value_type = EventType)]
     pub kind: String,
-    /// The rating (required for `rating`), or e.g. a price.
+    /// A rating's value (required for `rating`, within `events.rating_min..=rating_max`), or for
+    /// other events a price or quantity from 0 to `events.max_value`.
     pub value: Option<f32>,
-    /// When: RFC 3339 (`2026-12-01T10:00:00Z`) or Unix milliseconds; default now.
-    #[schema(value_type = Option<String>)]
+    /// When: RFC 3339 (`2026-12-01T10:00:00Z`) or Unix milliseconds; default now. At most
+    /// `events.max_future_skew_ms` in the future.
+    #[schema(value_type = Option<Timestamp>)]
     pub timestamp: Option<serde_json::Value>,
     /// The shopper's session.
+    #[schema(min_length = 1, max_length = 256)]
     pub session_id: Option<String>,
     /// The `recommendation_id` of the list that led to this event.
+    #[schema(min_length = 1, max_length = 256)]
     pub recommendation_id: Option<String>,
+}
+
+/// The kinds of event, as the API names them.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum EventType {
+    /// A product page was viewed.
+    View,
+    /// A recommendation or product link was clicked.
+    Click,
+    /// The item went into the cart.
+    AddToCart,
+    /// The item was bought.
+    Purchase,
+    /// The item was rated (`value` is the rating).
+    Rating,
+    /// The shopper liked the item.
+    Like,
+    /// The shopper disliked the item.
+    Dislike,
+    /// The item was shown.
+    Impression,
+}
+
+/// An event time: RFC 3339, or Unix milliseconds (the schema of [`EventIn::timestamp`], which is
+/// read as a JSON value and checked by [`event_record`]).
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+pub enum Timestamp {
+    /// `2026-12-01T10:00:00Z`.
+    #[schema(format = DateTime)]
+    Rfc3339(String),
+    /// Milliseconds since 1970.
+    UnixMs(i64),
 }
 
 /// Why an event was refused: the field and what is wrong with it.
@@ -63,9 +106,18 @@ fn timestamp(v: Option<&serde_json::Value>, default_ms: i64) -> Result<i64, Wire
     }
 }
 
-/// Converts and validates one event; `default_ms` is its time when it names none (the arrival
-/// time, or a Kafka message's timestamp).
-pub fn event_record(e: EventIn, default_ms: i64) -> Result<EventRecord, WireError> {
+/// Converts and validates one event a client sent; `default_ms` is its time when it names none
+/// (the arrival time, or a Kafka message's timestamp), `now_ms` the clock future times are judged
+/// by. A client's event id may not use a prefix aisle reserves for the ids it generates.
+pub fn event_record(
+    e: EventIn,
+    default_ms: i64,
+    limits: &EventLimits,
+    now_ms: i64,
+) -> Result<EventRecord, WireError> {
+    if let Some(id) = &e.event_id {
+        check_client_event_id("event_id", id).map_err(|i| WireError::new(&i.field, i.message))?;
+    }
     let kind: EventKind = e.kind.parse().map_err(|err: aisle_core::UnknownEventKind| WireError {
         field: "type".to_owned(),
         message: err.to_string(),
@@ -81,7 +133,7 @@ pub fn event_record(e: EventIn, default_ms: i64) -> Result<EventRecord, WireErro
         session_id: e.session_id,
         recommendation_id: e.recommendation_id,
     };
-    validate_event(&r).map_err(|(field, message)| WireError { field, message, unknown_type: false })?;
+    limits.check(&r, Some(now_ms)).map_err(|i| WireError::new(&i.field, i.message))?;
     Ok(r)
 }
 
@@ -90,7 +142,12 @@ mod tests {
     use super::*;
 
     fn parse(v: serde_json::Value) -> Result<EventRecord, WireError> {
-        event_record(serde_json::from_value(v).expect("shape"), 42)
+        event_record(
+            serde_json::from_value(v).expect("shape"),
+            42,
+            &EventLimits::default(),
+            1_800_000_000_000,
+        )
     }
 
     #[test]
@@ -103,9 +160,15 @@ mod tests {
         let mut bad = base.clone();
         bad["timestamp"] = 1.5.into();
         assert_eq!(parse(bad).expect_err("float").field, "timestamp");
-        let mut kind = base;
+        let mut kind = base.clone();
         kind["type"] = "teleport".into();
         let e = parse(kind).expect_err("kind");
         assert!(e.unknown_type && e.field == "type", "{e:?}");
+        let mut future = base.clone();
+        future["timestamp"] = "2199-01-01T00:00:00Z".into();
+        assert_eq!(parse(future).expect_err("2199").field, "timestamp");
+        let mut reserved = base;
+        reserved["event_id"] = "kafka:t:0:1".into();
+        assert_eq!(parse(reserved).expect_err("reserved").field, "event_id");
     }
 }

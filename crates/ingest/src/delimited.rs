@@ -191,7 +191,7 @@ fn headerless(c: &ColumnMap, n: usize) -> Result<Layout, ImportError> {
 }
 
 /// Decodes one split row.
-fn decode<'a>(layout: &Layout, fields: Fields<'a>) -> Result<Decoded<'a>, Bad> {
+fn decode<'a>(layout: &Layout, fields: Fields<'a>, line: u64) -> Result<Decoded<'a>, Bad> {
     if fields.len() != layout.n_fields {
         let detail = format!("expected {} fields, found {}", layout.n_fields, fields.len());
         return Err(Bad::new("row", reason::FIELD_COUNT, detail));
@@ -217,7 +217,7 @@ fn decode<'a>(layout: &Layout, fields: Fields<'a>) -> Result<Decoded<'a>, Bad> {
         _ => None,
     };
     let movie = layout.movie.map(|cols| cols.map(|c| c.map_or(&[][..], f)));
-    Ok(Decoded { user, item, kind, value, ts, event_id, movie })
+    Ok(Decoded { user, item, kind, value, ts, event_id, movie, line })
 }
 
 /// Reads every row of a delimited file into `sink`.
@@ -243,9 +243,8 @@ pub(crate) fn read(
             },
         };
         sink.report.rows += 1;
-        match decode(l, fields) {
-            Ok(d) => imp.accept(sink, d),
-            Err(bad) => imp.reject(sink, line_no, bad)?,
+        if let Err(bad) = decode(l, fields, line_no).and_then(|d| imp.accept(sink, d)) {
+            imp.reject(sink, line_no, bad)?;
         }
     }
     if layout.is_none() && spec.header == Header::Yes {

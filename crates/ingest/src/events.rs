@@ -19,11 +19,25 @@ pub struct Event {
     pub ts: i64,
 }
 
+/// Where an accepted event came from: enough to give it a stable id when its file has none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// Its 1-based line in the file.
+    pub line: u64,
+    /// The file's event id, when it has one.
+    pub event_id: Option<Box<str>>,
+    /// A stable hash of the decoded row (user, item, type, value, time): two rows at the same
+    /// line of two files are one event only if this matches too.
+    pub digest: u64,
+}
+
 /// The events of one file and the report of their import.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventBatch {
     /// Accepted events, in file order.
     pub events: Vec<Event>,
+    /// Parallel to `events` when [`crate::ImportOptions::origins`] was set; empty otherwise.
+    pub origins: Vec<Origin>,
     /// What was accepted, rejected and dropped.
     pub report: ImportReport,
 }

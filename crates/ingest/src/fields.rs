@@ -41,15 +41,48 @@ pub(crate) fn id<'a>(field: &'static str, b: &'a [u8]) -> Result<&'a str, Bad> {
     check_id(field, utf8(field, b)?)
 }
 
-/// Length checks of an id already decoded.
+/// An id already decoded, checked by the one validator the API and Kafka use too (1..=256
+/// bytes, not only whitespace, no control characters).
 pub(crate) fn check_id<'a>(field: &'static str, s: &'a str) -> Result<&'a str, Bad> {
-    if s.is_empty() {
-        return Err(Bad::new(field, reason::EMPTY_ID, "empty"));
+    match aisle_records::validate::check_id(field, s) {
+        Ok(()) => Ok(s),
+        Err(e) => {
+            let kind = if s.is_empty() {
+                reason::EMPTY_ID
+            } else if s.len() > MAX_ID_BYTES {
+                reason::LONG_ID
+            } else {
+                reason::BAD_ID
+            };
+            Err(Bad::new(field, kind, format!("{} {}", e.message, show(s.as_bytes()))))
+        }
     }
-    if s.len() > MAX_ID_BYTES {
-        return Err(Bad::new(field, reason::LONG_ID, format!("{} bytes (max {MAX_ID_BYTES})", s.len())));
-    }
-    Ok(s)
+}
+
+/// A catalog item, checked by the one validator the API uses too; the field at fault is named
+/// in the detail (`categories[2]: must not contain control characters`).
+pub(crate) fn checked_item(item: &aisle_records::ItemRecord) -> Result<(), Bad> {
+    aisle_records::validate::validate_item(item).map_err(|e| {
+        const FIELDS: [&str; 8] =
+            ["id", "title", "description", "categories", "tags", "brand", "price", "attributes"];
+        let field = FIELDS.into_iter().find(|f| e.field.starts_with(f)).unwrap_or("item");
+        Bad::new(field, reason::BAD_ITEM, e.to_string())
+    })
+}
+
+/// An event's value and time against the limits the API enforces too: a rating within the
+/// scale, other values from 0 to the ceiling, a time not before 1970 nor beyond the clock skew.
+pub(crate) fn check_event(
+    limits: &aisle_records::EventLimits,
+    now_ms: Option<i64>,
+    kind: EventKind,
+    value: f32,
+    ts_seconds: i64,
+) -> Result<(), Bad> {
+    limits.check_value(kind, Some(value)).map_err(|e| Bad::new("value", reason::OUT_OF_RANGE, e.message))?;
+    limits
+        .check_time(ts_seconds.saturating_mul(1000), now_ms)
+        .map_err(|e| Bad::new("timestamp", reason::TIMESTAMP, e.message))
 }
 
 /// An optional finite number; empty means absent.
@@ -162,6 +195,8 @@ mod tests {
         assert_eq!(id("user", &[b'x'; 257]).unwrap_err().kind, reason::LONG_ID);
         assert!(id("user", &[b'x'; 256]).is_ok());
         assert_eq!(id("item", b"\xff").unwrap_err().kind, reason::UTF8);
+        assert_eq!(id("user", b"u\x01").unwrap_err().kind, reason::BAD_ID);
+        assert_eq!(id("user", b"   ").unwrap_err().kind, reason::BAD_ID);
     }
 
     #[test]

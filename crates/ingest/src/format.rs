@@ -143,16 +143,30 @@ pub enum ItemFormat {
 }
 
 /// Import behaviour shared by every format.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq)]
 pub struct ImportOptions {
     /// Fail on the first bad row instead of counting it. Default false.
     pub strict: bool,
     /// How many bad rows the report keeps as examples. Default 10.
     pub max_examples: usize,
+    /// The bounds of event values and times (the server's `[events]`). Default: its defaults.
+    pub limits: aisle_records::EventLimits,
+    /// The clock future event times are judged by (`aisle import`); `None` checks only the
+    /// absolute bounds (offline evaluation of old data). Default `None`.
+    pub now_ms: Option<i64>,
+    /// Keep each accepted event's line and event id ([`crate::EventBatch::origins`]), for an
+    /// import that derives ids from them. Default false.
+    pub origins: bool,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        Self { strict: false, max_examples: 10 }
+        Self {
+            strict: false,
+            max_examples: 10,
+            limits: aisle_records::EventLimits::default(),
+            now_ms: None,
+            origins: false,
+        }
     }
 }

@@ -8,8 +8,10 @@ use std::path::Path;
 
 use aisle_core::{EventKind, IdMap, ItemIdx, UserIdx};
 
-use crate::catalog::{Catalog, ItemMeta};
-use crate::events::{Event, EventBatch};
+use aisle_records::ItemRecord;
+
+use crate::catalog::Catalog;
+use crate::events::{Event, EventBatch, Origin};
 use crate::fields::text_or_latin1;
 use crate::format::{EventFormat, ImportOptions, ItemFormat};
 use crate::report::{Bad, ImportError, ImportReport, io_error, reason};
@@ -105,6 +107,8 @@ pub(crate) struct Decoded<'a> {
     pub event_id: Option<&'a str>,
     /// Title, genres and year of a joined MovieLens row, to describe the item.
     pub movie: Option<[&'a [u8]; 3]>,
+    /// The row's 1-based line.
+    pub line: u64,
 }
 
 /// The kind and value of an event from its optional type and value fields.
@@ -162,13 +166,15 @@ struct RowKey {
 pub(crate) struct Sink {
     pub report: ImportReport,
     pub events: Vec<Event>,
+    /// Parallel to `events` when origins are kept.
+    origins: Vec<Origin>,
     /// Keys of the events without an event id, for the duplicate check at the end.
     keys: Vec<RowKey>,
 }
 
 impl Sink {
     pub(crate) fn new(source: &str) -> Self {
-        Self { report: ImportReport::new(source), events: Vec::new(), keys: Vec::new() }
+        Self { report: ImportReport::new(source), events: Vec::new(), origins: Vec::new(), keys: Vec::new() }
     }
 
     /// Drops exact duplicates and counts events on items the catalog lacks.
@@ -189,6 +195,13 @@ impl Sink {
             k += 1;
             keep[k - 1]
         });
+        if !self.origins.is_empty() {
+            let mut k = 0;
+            self.origins.retain(|_| {
+                k += 1;
+                keep[k - 1]
+            });
+        }
         let dropped = keep.len() - self.events.len();
         self.report.duplicates += dropped as u64;
         self.report.accepted -= dropped as u64;
@@ -196,7 +209,7 @@ impl Sink {
             self.report.unknown_items =
                 self.events.iter().filter(|e| !catalog.contains(e.item)).count() as u64;
         }
-        EventBatch { events: self.events, report: self.report }
+        EventBatch { events: self.events, origins: self.origins, report: self.report }
     }
 }
 
@@ -331,12 +344,14 @@ impl Importer {
         sink.report.reject(line, bad, &self.opts)
     }
 
-    /// Interns and keeps a decoded event unless it is a duplicate.
-    pub(crate) fn accept(&mut self, sink: &mut Sink, d: Decoded<'_>) {
+    /// Checks a decoded event's value and time against the limits, then interns and keeps it
+    /// unless it is a duplicate.
+    pub(crate) fn accept(&mut self, sink: &mut Sink, d: Decoded<'_>) -> Result<(), Bad> {
+        crate::fields::check_event(&self.opts.limits, self.opts.now_ms, d.kind, d.value, d.ts)?;
         if let Some(eid) = d.event_id {
             if self.event_ids.contains(eid) {
                 sink.report.duplicates += 1;
-                return;
+                return Ok(());
             }
             self.event_ids.insert(eid.into());
         }
@@ -356,13 +371,39 @@ impl Importer {
             self.catalog.insert(item, movie_meta(d.item, movie));
         }
         sink.report.accepted += 1;
+        if self.opts.origins {
+            sink.origins.push(Origin {
+                line: d.line,
+                event_id: d.event_id.map(Box::from),
+                digest: digest(&d),
+            });
+        }
         sink.events.push(Event { user, item, kind: d.kind, value: d.value, ts: d.ts });
+        Ok(())
     }
 }
 
+/// FNV-1a over the decoded fields of a row: stable across builds and platforms, so an id derived
+/// from it is the same on every run.
+fn digest(d: &Decoded<'_>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes.iter().chain([0xff].iter()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(d.user.as_bytes());
+    eat(d.item.as_bytes());
+    eat(d.kind.as_str().as_bytes());
+    eat(&d.value.to_bits().to_le_bytes());
+    eat(&d.ts.to_le_bytes());
+    h
+}
+
 /// Item metadata from the title, genres and year columns of a joined MovieLens file.
-fn movie_meta(id: &str, [title, genres, year]: [&[u8]; 3]) -> ItemMeta {
-    let mut meta = ItemMeta::new(id, text_or_latin1(title));
+fn movie_meta(id: &str, [title, genres, year]: [&[u8]; 3]) -> ItemRecord {
+    let mut meta = ItemRecord::new(id, text_or_latin1(title));
     meta.categories = text_or_latin1(genres)
         .split('|')
         .filter(|g| !g.is_empty() && *g != "(no genres listed)")

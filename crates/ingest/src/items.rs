@@ -4,12 +4,12 @@ use std::io::BufRead;
 
 use serde_json::Value;
 
-use crate::catalog::ItemMeta;
 use crate::delimited::normalize;
 use crate::fields::{self, text_or_latin1};
 use crate::format::{ImportOptions, ItemFormat};
 use crate::lines::{Fields, Records, Sep, Splitter};
 use crate::report::{Bad, ImportError, ImportReport, reason};
+use aisle_records::ItemRecord;
 
 /// The 19 genre flags of GroupLens `u.item`, in file order.
 const ML100K_GENRES: [&str; 19] = [
@@ -53,11 +53,18 @@ fn item_id(b: &[u8]) -> Result<String, Bad> {
     fields::check_id("id", &text_or_latin1(b)).map(str::to_owned)
 }
 
+/// The item as the one validator sees it (text without control characters, labels as ids, a
+/// price in range, bounded attributes).
+fn checked(item: ItemRecord) -> Result<ItemRecord, Bad> {
+    fields::checked_item(&item)?;
+    Ok(item)
+}
+
 /// GroupLens `u.item`: `id|title|release date|video date|url|` + 19 flags.
-fn ml100k(fields: Fields<'_>) -> Result<ItemMeta, Bad> {
+fn ml100k(fields: Fields<'_>) -> Result<ItemRecord, Bad> {
     field_count(5 + ML100K_GENRES.len(), fields.len())?;
     let f = |k| fields.get(k);
-    let mut meta = ItemMeta::new(item_id(f(0))?, text_or_latin1(f(1)));
+    let mut meta = ItemRecord::new(item_id(f(0))?, text_or_latin1(f(1)));
     for (k, genre) in ML100K_GENRES.iter().enumerate() {
         match f(5 + k) {
             b"1" => meta.categories.push((*genre).to_owned()),
@@ -74,9 +81,9 @@ fn ml100k(fields: Fields<'_>) -> Result<ItemMeta, Bad> {
 }
 
 /// GroupLens `movies.dat`: `id::title::Genre|Genre`.
-fn ml1m(fields: Fields<'_>) -> Result<ItemMeta, Bad> {
+fn ml1m(fields: Fields<'_>) -> Result<ItemRecord, Bad> {
     field_count(3, fields.len())?;
-    let mut meta = ItemMeta::new(item_id(fields.get(0))?, text_or_latin1(fields.get(1)));
+    let mut meta = ItemRecord::new(item_id(fields.get(0))?, text_or_latin1(fields.get(1)));
     meta.categories = split_genres(&text_or_latin1(fields.get(2)), '|');
     Ok(meta)
 }
@@ -87,11 +94,11 @@ fn split_genres(s: &str, sep: char) -> Vec<String> {
 }
 
 /// A headed file (RecBole, MovieLens latest): known roles, other columns as attributes.
-fn headed(cols: &Columns, genre_sep: char, fields: Fields<'_>) -> Result<ItemMeta, Bad> {
+fn headed(cols: &Columns, genre_sep: char, fields: Fields<'_>) -> Result<ItemRecord, Bad> {
     field_count(cols.names.len(), fields.len())?;
     let f = |k| fields.get(k);
     let mut meta =
-        ItemMeta::new(item_id(f(cols.id))?, cols.title.map_or("".into(), |k| text_or_latin1(f(k))));
+        ItemRecord::new(item_id(f(cols.id))?, cols.title.map_or("".into(), |k| text_or_latin1(f(k))));
     if let Some(k) = cols.genres {
         meta.categories = if genre_sep == ' ' {
             text_or_latin1(f(k)).split_whitespace().map(str::to_owned).collect()
@@ -125,17 +132,12 @@ fn columns(names: Vec<String>, input: &str) -> Result<Columns, ImportError> {
     Ok(Columns { id, title, genres, names })
 }
 
-/// The shop catalog line: an [`ItemMeta`] object.
-fn catalog_json(line: &[u8]) -> Result<ItemMeta, Bad> {
+/// The shop catalog line: an [`ItemRecord`] object.
+fn catalog_json(line: &[u8]) -> Result<ItemRecord, Bad> {
     let text = fields::utf8("json", line)?;
-    let meta: ItemMeta =
+    let meta: ItemRecord =
         serde_json::from_str(text).map_err(|e| Bad::new("json", reason::JSON, e.to_string()))?;
     fields::check_id("id", &meta.id)?;
-    if let Some(p) = meta.price
-        && (!p.is_finite() || p < 0.0)
-    {
-        return Err(Bad::new("price", reason::NUMBER, format!("{p} is not a price")));
-    }
     Ok(meta)
 }
 
@@ -156,7 +158,7 @@ fn parse(
     cols: Option<&Columns>,
     fields: Fields<'_>,
     line: &[u8],
-) -> Result<ItemMeta, Bad> {
+) -> Result<ItemRecord, Bad> {
     match (format, cols) {
         (ItemFormat::Ml100kItem, _) => ml100k(fields),
         (ItemFormat::Ml1mMovies, _) => ml1m(fields),
@@ -175,7 +177,7 @@ pub(crate) fn read(
     report: &mut ImportReport,
     opts: ImportOptions,
     format: ItemFormat,
-    mut keep: impl FnMut(ItemMeta, &mut ImportReport),
+    mut keep: impl FnMut(ItemRecord, &mut ImportReport),
 ) -> Result<(), ImportError> {
     let (splitter, has_header) = layout(format);
     let mut records = Records::new(reader, splitter, &report.source.clone());
@@ -188,7 +190,7 @@ pub(crate) fn read(
             continue;
         }
         report.rows += 1;
-        match parse(format, cols.as_ref(), fields, records.line()) {
+        match parse(format, cols.as_ref(), fields, records.line()).and_then(checked) {
             Ok(meta) => keep(meta, report),
             Err(bad) => report.reject(line_no, bad, &opts)?,
         }

@@ -136,7 +136,7 @@ fn kind(v: &Option<Scalar<'_>>) -> Result<Option<aisle_core::EventKind>, Bad> {
 }
 
 /// Validates one parsed line and hands it to the importer.
-fn accept_event(imp: &mut Importer, sink: &mut Sink, e: &JsonEvent<'_>) -> Result<(), Bad> {
+fn accept_event(imp: &mut Importer, sink: &mut Sink, e: &JsonEvent<'_>, line: u64) -> Result<(), Bad> {
     let (mut us, mut is, mut es) = (String::new(), String::new(), String::new());
     let missing = |f: &'static str| Bad::new(f, reason::MISSING, format!("no {f}"));
     let user = id("user_id", &e.user_id, &mut us)?.ok_or_else(|| missing("user_id"))?;
@@ -144,8 +144,7 @@ fn accept_event(imp: &mut Importer, sink: &mut Sink, e: &JsonEvent<'_>) -> Resul
     let (kind, value) = kind_and_value(kind(&e.kind)?, value(&e.value)?)?;
     let ts = timestamp(&e.timestamp)?;
     let event_id = id("event_id", &e.event_id, &mut es)?;
-    imp.accept(sink, Decoded { user, item, kind, value, ts, event_id, movie: None });
-    Ok(())
+    imp.accept(sink, Decoded { user, item, kind, value, ts, event_id, movie: None, line })
 }
 
 /// Reads every line of a JSONL event file into `sink`.
@@ -156,7 +155,7 @@ pub(crate) fn read(imp: &mut Importer, reader: impl BufRead, sink: &mut Sink) ->
             Record::End => return Ok(()),
             Record::Bad(n, bad) => Err((n, bad)),
             Record::Row(n) => {
-                parse_line(records.line()).and_then(|e| accept_event(imp, sink, &e)).map_err(|b| (n, b))
+                parse_line(records.line()).and_then(|e| accept_event(imp, sink, &e, n)).map_err(|b| (n, b))
             }
         };
         sink.report.rows += 1;

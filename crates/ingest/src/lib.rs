@@ -28,9 +28,10 @@ mod report;
 pub mod synth;
 mod users;
 
-pub use catalog::{Catalog, ItemMeta};
+pub use aisle_records::ItemRecord;
+pub use catalog::Catalog;
 pub use dense::read_dense_matrix;
-pub use events::{Event, EventBatch, to_interactions};
+pub use events::{Event, EventBatch, Origin, to_interactions};
 pub use fields::MAX_ID_BYTES;
 pub use format::{Column, ColumnMap, DelimitedOptions, EventFormat, Header, ImportOptions, ItemFormat};
 pub use importer::Importer;

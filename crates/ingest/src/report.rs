@@ -106,6 +106,9 @@ pub(crate) mod reason {
     pub const FIELD_COUNT: &str = "wrong field count";
     pub const EMPTY_ID: &str = "empty id";
     pub const LONG_ID: &str = "id too long";
+    pub const BAD_ID: &str = "invalid id";
+    pub const BAD_ITEM: &str = "invalid item";
+    pub const OUT_OF_RANGE: &str = "value out of range";
     pub const NUMBER: &str = "bad number";
     pub const NON_FINITE: &str = "non-finite value";
     pub const TIMESTAMP: &str = "bad timestamp";

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use aisle_core::EventWeights;
 use aisle_engine::{
-    CacheConfig, EngineConfig, ModelConfig, PopularConfig, ReplicationConfig, TrainingConfig,
+    CacheConfig, EngineConfig, EventLimits, ModelConfig, PopularConfig, ReplicationConfig, TrainingConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -63,11 +63,13 @@ pub struct AisleConfig {
     pub replication: ReplicationConfig,
     /// Events from a Kafka topic.
     pub kafka: KafkaConfig,
+    /// The bounds of event values and times.
+    pub events: EventLimits,
 }
 
 /// Kafka ingestion: consumes JSON events (the `POST /v1/events` shape, one per message) from a
 /// topic in a consumer group. Off unless `brokers` is set.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Bootstrap brokers, `host:port[,host:port...]`. Default empty: Kafka is off.
@@ -80,8 +82,27 @@ pub struct KafkaConfig {
     pub batch_max: usize,
     /// Longest wait for a batch to fill, in milliseconds. Default 50.
     pub batch_wait_ms: u64,
-    /// Further librdkafka settings, e.g. `{ "security.protocol" = "SASL_SSL" }`.
+    /// Attempts at a batch the store refuses for a reason that does not pass (not an outage,
+    /// which is retried for as long as it lasts) before the refused events are parked as dead
+    /// letters and the partition moves on. Default 5.
+    pub write_attempts: u32,
+    /// Further librdkafka settings, e.g. `{ "security.protocol" = "SASL_SSL" }`. Values are
+    /// never shown in logs or debug output (they may be credentials).
     pub settings: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("group_id", &self.group_id)
+            .field("batch_max", &self.batch_max)
+            .field("batch_wait_ms", &self.batch_wait_ms)
+            .field("write_attempts", &self.write_attempts)
+            .field("settings", &self.settings.keys().map(|k| format!("{k}=***")).collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl KafkaConfig {
@@ -93,6 +114,7 @@ impl KafkaConfig {
             group_id: self.group_id.clone(),
             batch_max: self.batch_max,
             batch_wait_ms: self.batch_wait_ms,
+            write_attempts: self.write_attempts,
             extra: self.settings.clone(),
         })
     }
@@ -106,8 +128,24 @@ impl Default for KafkaConfig {
             group_id: "aisle".to_owned(),
             batch_max: 10_000,
             batch_wait_ms: 50,
+            write_attempts: 5,
             settings: std::collections::BTreeMap::new(),
         }
+    }
+}
+
+impl ServerConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !(1_024..=1 << 30).contains(&self.max_body_bytes) {
+            return Err("server.max_body_bytes must be 1024..=1073741824".to_owned());
+        }
+        if !(1..=1_000_000).contains(&self.max_batch) || !(1..=1_000_000).contains(&self.max_item_batch) {
+            return Err("server.max_batch and server.max_item_batch must be 1..=1000000".to_owned());
+        }
+        if self.shutdown_timeout_ms > 600_000 {
+            return Err("server.shutdown_timeout_ms must be at most 600000".to_owned());
+        }
+        Ok(())
     }
 }
 
@@ -140,7 +178,7 @@ impl Default for ServerConfig {
 }
 
 /// Store settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// Directory of the embedded store (`aisle.db` inside). Default `./aisle-data`.
@@ -163,19 +201,40 @@ impl StoreConfig {
     pub fn url(&self) -> String {
         self.url.clone().unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("aisle.db").display()))
     }
+
+    /// The URL for people: any password replaced by `***`.
+    pub fn shown_url(&self) -> String {
+        aisle_store::redact_url(&self.url())
+    }
 }
 
-/// API keys. With no key at all, every route is open (a warning is logged at start-up).
-/// Admin keys may do everything, write keys may write data and read, read keys may only read.
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("data_dir", &self.data_dir)
+            .field("url", &self.url.as_deref().map(aisle_store::redact_url))
+            .finish()
+    }
+}
+
+/// API keys, at four levels each including the ones below: read keys (a storefront's: lists
+/// and catalog), private keys (also shoppers' data: user records, listings, explanations naming a
+/// shopper's history), write keys (also data writes), admin keys (everything). With no key at
+/// all every route is open: allowed only on a loopback address unless `open = true`.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
-    /// Keys for recommendations and reads.
+    /// Keys for recommendations and catalog reads (safe in a storefront's JavaScript).
     pub read_keys: Vec<String>,
+    /// Keys that may also read shoppers' data.
+    pub private_keys: Vec<String>,
     /// Keys for catalog, user and event writes.
     pub write_keys: Vec<String>,
-    /// Keys for admin routes (training, activation).
+    /// Keys for admin routes (training, activation, dead letters).
     pub admin_keys: Vec<String>,
+    /// Serve every route without a key on a non-loopback address. Default false: without keys,
+    /// `server.listen` must be a loopback address.
+    pub open: bool,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -183,9 +242,47 @@ impl std::fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthConfig")
             .field("read_keys", &self.read_keys.len())
+            .field("private_keys", &self.private_keys.len())
             .field("write_keys", &self.write_keys.len())
             .field("admin_keys", &self.admin_keys.len())
+            .field("open", &self.open)
             .finish()
+    }
+}
+
+impl AuthConfig {
+    /// Whether any key is configured.
+    pub fn has_keys(&self) -> bool {
+        [&self.read_keys, &self.private_keys, &self.write_keys, &self.admin_keys]
+            .iter()
+            .any(|l| !l.is_empty())
+    }
+
+    /// Checks every key (1..=256 bytes of visible ASCII, as a header carries it) and that a
+    /// server without keys listens only on loopback unless `open`; names the bad key.
+    fn validate(&self, listen: SocketAddr) -> Result<(), String> {
+        for (name, list) in [
+            ("read_keys", &self.read_keys),
+            ("private_keys", &self.private_keys),
+            ("write_keys", &self.write_keys),
+            ("admin_keys", &self.admin_keys),
+        ] {
+            for (k, key) in list.iter().enumerate() {
+                if key.is_empty() || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(format!(
+                        "auth.{name}[{k}] must be 1..=256 visible ASCII characters (no spaces); it is not shown here"
+                    ));
+                }
+            }
+        }
+        if !self.has_keys() && !self.open && !listen.ip().is_loopback() {
+            return Err(format!(
+                "server.listen = {listen} is not a loopback address and no API keys are set: every route, \
+                 admin included, would be open to the network. Set auth.read_keys / auth.write_keys / \
+                 auth.admin_keys, or auth.open = true to serve without keys on purpose"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -215,6 +312,7 @@ impl AisleConfig {
             weights: self.weights,
             popular: self.popular.clone(),
             replication: self.replication.clone(),
+            events: self.events,
         }
     }
 
@@ -256,8 +354,11 @@ impl AisleConfig {
             .validate()
             .map_err(|e| ConfigError::Invalid { origin: origin.clone(), message: e.to_string() })?;
         let bad = |message: String| Err(ConfigError::Invalid { origin: origin.clone(), message });
-        if !(1..=1_000_000).contains(&config.kafka.batch_max) {
-            return bad("kafka.batch_max must be 1..=1000000".to_owned());
+        if let Err(message) = config.auth.validate(config.server.listen) {
+            return bad(message);
+        }
+        if let Err(message) = config.server.validate() {
+            return bad(message);
         }
         // The consumer's own checks, at start-up rather than when it starts consuming; its
         // `extra` settings are this section's `settings`.
@@ -339,7 +440,7 @@ mod tests {
         .unwrap();
         let e = AisleConfig::load(Some(&file), [], &[]).unwrap_err().to_string();
         assert!(e.contains("kafka.settings.enable.auto.commit"), "{e}");
-        let e = load(&[("kafka.batch_max", "0")]).unwrap_err();
+        let e = load(&[on, ("kafka.batch_max", "0")]).unwrap_err();
         assert!(e.contains("kafka.batch_max"), "{e}");
         assert!(load(&[on]).is_ok());
     }

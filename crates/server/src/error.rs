@@ -36,6 +36,9 @@ pub enum ApiError {
     /// No API key was sent.
     #[error("an API key is required: send `Authorization: Bearer KEY` or `x-api-key: KEY`")]
     Unauthorized,
+    /// The key sent is not one of the configured keys.
+    #[error("the API key is invalid")]
+    InvalidKey,
     /// The key is not valid for this route.
     #[error("this API key may not {0}")]
     Forbidden(&'static str),
@@ -87,6 +90,12 @@ pub enum ApiError {
     /// The operation needs something not there yet (a serving model).
     #[error("{0}")]
     Unavailable(String),
+    /// The store cannot be reached or is busy; retry after a moment (logged, never shown).
+    #[error("the store is unavailable; retry shortly")]
+    StoreUnavailable(String),
+    /// The store's disk is full: writes are refused, nothing acknowledged is lost, reads work.
+    #[error("the store's disk is full: writes are refused until space is freed (reads still work)")]
+    StoreFull(String),
     /// Anything else: logged with the request id, never shown.
     #[error("internal error")]
     Internal(String),
@@ -101,6 +110,7 @@ impl ApiError {
     fn status_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::NoRoute(_) => (StatusCode::NOT_FOUND, "no_route"),
@@ -113,7 +123,31 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::NotLeader(_) => (StatusCode::CONFLICT, "not_leader"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::StoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            ApiError::StoreFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "store_full"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// The error a bare status means, for responses that were not made by this module (a
+    /// library's plain-text rejection, a file server's empty 404): every error body is JSON.
+    pub fn from_status(status: StatusCode) -> ApiError {
+        match status {
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
+            StatusCode::NOT_FOUND => ApiError::NoRoute("this path".to_owned()),
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                ApiError::invalid("body", "the request could not be processed")
+            }
+            s if s.is_client_error() => ApiError::BadRequest(
+                s.canonical_reason().unwrap_or("the request could not be processed").to_owned(),
+            ),
+            s if s == StatusCode::SERVICE_UNAVAILABLE => {
+                ApiError::Unavailable("try again shortly".to_owned())
+            }
+            s => ApiError::Internal(format!("status {s} without a body")),
         }
     }
 }
@@ -126,8 +160,13 @@ impl From<EngineError> for ApiError {
             EngineError::Config { key, reason } => ApiError::invalid(key, reason),
             e @ EngineError::TrainingBusy { .. } => ApiError::Conflict(e.to_string()),
             e @ EngineError::NotLeader => ApiError::NotLeader(e.to_string()),
+            EngineError::Store(StoreError::Fenced(reason)) => {
+                ApiError::NotLeader(format!("this replica no longer leads: {reason}"))
+            }
             e @ EngineError::Training(_) => ApiError::Unavailable(e.to_string()),
             EngineError::Store(StoreError::NotFound { what, id }) => ApiError::NotFound { what, id },
+            e @ EngineError::Store(StoreError::Unavailable(_)) => ApiError::StoreUnavailable(e.to_string()),
+            e @ EngineError::Store(StoreError::Full(_)) => ApiError::StoreFull(e.to_string()),
             e @ (EngineError::Artifact { .. }
             | EngineError::Store(StoreError::Corrupt { .. } | StoreError::Backend(_))
             | EngineError::Task(_)) => ApiError::Internal(e.to_string()),
@@ -165,8 +204,12 @@ struct PendingError(ErrorBody);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_code();
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(%detail, "internal error");
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::StoreUnavailable(detail) | ApiError::StoreFull(detail) => {
+                tracing::warn!(%detail, "the store refused a request")
+            }
+            _ => {}
         }
         let field = match &self {
             ApiError::Validation { field, .. } | ApiError::UnknownEventType { field, .. } => {
@@ -176,6 +219,11 @@ impl IntoResponse for ApiError {
         };
         let body = ErrorBody { code, message: self.to_string(), field, request_id: String::new() };
         let mut res = (status, Json(body.clone())).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::INSUFFICIENT_STORAGE {
+            // The condition passes (a store restarting, space freed): say when to try again.
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_S));
+        }
         res.extensions_mut().insert(PendingError(body));
         res
     }
@@ -183,6 +231,9 @@ impl IntoResponse for ApiError {
 
 /// The header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// Seconds a client should wait before retrying a 503 or 507.
+pub const RETRY_AFTER_S: &str = "1";
 
 /// Gives every request an id (the client's `x-request-id` if it sent a sane one), echoes it in
 /// the response header and writes it into error bodies.
@@ -197,6 +248,17 @@ pub async fn with_request_id(mut req: Request, next: Next) -> Response {
         req.headers_mut().insert(REQUEST_ID, v);
     }
     let mut res = next.run(req).await;
+    if res.status().as_u16() >= 400 && res.extensions().get::<PendingError>().is_none() && !is_json(&res) {
+        // An error some library answered in its own words (a plain-text 413, an empty 404):
+        // the same JSON body as every other error.
+        let headers = std::mem::take(res.headers_mut());
+        res = ApiError::from_status(res.status()).into_response();
+        for (k, v) in &headers {
+            if k != axum::http::header::CONTENT_LENGTH && k != axum::http::header::CONTENT_TYPE {
+                res.headers_mut().insert(k, v.clone());
+            }
+        }
+    }
     if let Some(PendingError(mut body)) = res.extensions_mut().remove::<PendingError>() {
         body.request_id = id.clone();
         let status = res.status();
@@ -212,6 +274,13 @@ pub async fn with_request_id(mut req: Request, next: Next) -> Response {
         res.headers_mut().insert(REQUEST_ID, v);
     }
     res
+}
+
+fn is_json(res: &Response) -> bool {
+    res.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"))
 }
 
 fn new_request_id() -> String {

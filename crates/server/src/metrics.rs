@@ -32,6 +32,24 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
+/// The label of a request's method: one of the methods HTTP defines, else `other`. A client
+/// may send any token as a method; none of them becomes a label of its own.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN.iter().find(|(k, _)| k == m).map_or("other", |(_, name)| name)
+}
+
 /// Records `aisle_http_requests_total` and `aisle_http_request_duration_seconds` per route
 /// template, method and status.
 pub async fn track(req: Request, next: Next) -> Response {
@@ -40,11 +58,11 @@ pub async fn track(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     let elapsed = started.elapsed().as_secs_f64();
-    metrics::histogram!("aisle_http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
+    metrics::histogram!("aisle_http_request_duration_seconds", "route" => route.clone(), "method" => method)
         .record(elapsed);
     metrics::counter!("aisle_http_requests_total", "route" => route, "method" => method, "status" => status)
         .increment(1);

@@ -66,7 +66,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 
 /// Checks a path or body id.
 pub fn id(field: &str, value: &str) -> Result<(), ApiError> {
-    aisle_engine::check_id(field, value).map_err(|m| ApiError::invalid(field, m))
+    aisle_engine::check_id(field, value).map_err(|e| ApiError::invalid(field, e.message))
 }
 
 /// Checks a list size `n` against 1..=1000.

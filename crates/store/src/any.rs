@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::{
     Appended, ChangeFeed, Counts, DeadLetter, EventRecord, ItemRecord, Lease, ModelRecord, NewModel, Page,
     PageRequest, PgStore, SqliteStore, Store, StoreError, StoreResult, StoredDeadLetter, StoredEvent,
-    UserRecord, UserRemoval,
+    Tombstone, UserRecord, UserRemoval,
 };
 
 /// A store of any known backend, dispatched by exhaustive match.
@@ -71,6 +71,15 @@ impl Leadership {
             Leadership::Lease(l) => l.check().await,
         }
     }
+
+    /// The fence a leader's activations carry ([`Store::activate_model`]): the lease's epoch on
+    /// a shared store, none on a store only this process writes.
+    pub fn fence(&self) -> Option<u64> {
+        match self {
+            Leadership::Sole => None,
+            Leadership::Lease(l) => Some(l.epoch()),
+        }
+    }
 }
 
 /// Why a store URL names no backend this build has.
@@ -134,6 +143,12 @@ impl Store for AnyStore {
     async fn users(&self, page: PageRequest) -> StoreResult<Page<UserRecord>> {
         dispatch!(self, s => s.users(page).await)
     }
+    async fn deleted_users(&self) -> StoreResult<Vec<Tombstone>> {
+        dispatch!(self, s => s.deleted_users().await)
+    }
+    async fn prune_deleted_users(&self, below_seq: u64) -> StoreResult<usize> {
+        dispatch!(self, s => s.prune_deleted_users(below_seq).await)
+    }
     async fn append_events(&self, events: Vec<EventRecord>) -> StoreResult<Vec<Appended>> {
         dispatch!(self, s => s.append_events(events).await)
     }
@@ -160,8 +175,8 @@ impl Store for AnyStore {
     async fn model_artifact(&self, version: u64) -> StoreResult<Option<Vec<u8>>> {
         dispatch!(self, s => s.model_artifact(version).await)
     }
-    async fn activate_model(&self, version: u64) -> StoreResult<ModelRecord> {
-        dispatch!(self, s => s.activate_model(version).await)
+    async fn activate_model(&self, version: u64, fence: Option<u64>) -> StoreResult<ModelRecord> {
+        dispatch!(self, s => s.activate_model(version, fence).await)
     }
     async fn active_model(&self) -> StoreResult<Option<ModelRecord>> {
         dispatch!(self, s => s.active_model().await)

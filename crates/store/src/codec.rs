@@ -43,7 +43,46 @@ pub(crate) fn corrupt(what: &'static str, reason: impl std::fmt::Display) -> Sto
 
 /// A database (or any other backend) failure as a store error.
 pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
+    crate::error::classify(Box::new(e))
+}
+
+/// `url` with any password replaced by `***` (in the user info, or a `password=` parameter), for
+/// logs, errors and messages.
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = match (base.find("://"), base.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match base[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &base[..s + 3], &base[at..]),
+            None => base.to_owned(),
+        },
+        _ => base.to_owned(),
+    };
+    let Some(query) = query else { return base };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}=***"),
+            _ => p.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", params.join("&"))
+}
+
+/// Unix milliseconds now (when a row is written).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Counts a stored row that does not decode and is passed over (an event of a kind this build
+/// does not know, a value of the wrong type): it must not stop a training or a request.
+pub(crate) fn skip_unreadable(table: &'static str, e: &StoreError) {
+    metrics::counter!("aisle_store_unreadable_rows_total", "table" => table).increment(1);
+    tracing::warn!(table, error = %e, "skipped a stored row that does not decode");
 }
 
 /// A count or limit as a SQL integer; anything beyond `i64::MAX` is as good as unbounded.

@@ -16,11 +16,12 @@ mod sqlite;
 use std::future::Future;
 
 pub use any::{AnyStore, Leadership};
+pub use codec::redact_url;
 pub use error::StoreError;
 pub use postgres::{Change, ChangeFeed, Lease, PgStore};
 pub use records::{
     Appended, Counts, DeadLetter, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest,
-    StoredDeadLetter, StoredEvent, UserRecord, UserRemoval,
+    StoredDeadLetter, StoredEvent, Tombstone, UserRecord, UserRemoval,
 };
 pub use sqlite::SqliteStore;
 
@@ -50,9 +51,17 @@ pub trait Store: Send + Sync + 'static {
     /// The user with `id`, if any.
     fn user(&self, id: String) -> impl Future<Output = StoreResult<Option<UserRecord>>> + Send;
 
-    /// Deletes the user and every event of theirs (a shopper's right to be forgotten), in one
-    /// transaction.
+    /// Deletes the user and every event of theirs (a shopper's right to be forgotten), and keeps
+    /// a [`Tombstone`] at the log's newest sequence number, in one transaction.
     fn delete_user(&self, id: String) -> impl Future<Output = StoreResult<UserRemoval>> + Send;
+
+    /// Every kept tombstone: model versions trained on events up to a tombstone's `at_seq` may
+    /// hold that user and must not serve them.
+    fn deleted_users(&self) -> impl Future<Output = StoreResult<Vec<Tombstone>>> + Send;
+
+    /// Forgets the tombstones below `below_seq` (no stored model version was trained that
+    /// early any more); returns how many.
+    fn prune_deleted_users(&self, below_seq: u64) -> impl Future<Output = StoreResult<usize>> + Send;
 
     /// Users in id order after `page.after`, at most `page.limit`.
     fn users(&self, page: PageRequest) -> impl Future<Output = StoreResult<Page<UserRecord>>> + Send;
@@ -99,7 +108,15 @@ pub trait Store: Send + Sync + 'static {
     fn model_artifact(&self, version: u64) -> impl Future<Output = StoreResult<Option<Vec<u8>>>> + Send;
 
     /// Marks `version` as the serving one (exactly one is active); `NotFound` if it is not stored.
-    fn activate_model(&self, version: u64) -> impl Future<Output = StoreResult<ModelRecord>> + Send;
+    ///
+    /// With a `fence` (the epoch of a [`Lease`]), the activation commits only if that lease is
+    /// still the store's current leadership, checked inside the activating transaction: a replica
+    /// that lost the lease while it trained cannot publish over its successor ([`StoreError::Fenced`]).
+    fn activate_model(
+        &self,
+        version: u64,
+        fence: Option<u64>,
+    ) -> impl Future<Output = StoreResult<ModelRecord>> + Send;
 
     /// The serving version, if one was ever activated.
     fn active_model(&self) -> impl Future<Output = StoreResult<Option<ModelRecord>>> + Send;

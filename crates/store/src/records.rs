@@ -2,44 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use aisle_core::EventKind;
+pub use aisle_records::{EventRecord, ItemRecord, UserRecord};
 use serde::{Deserialize, Serialize};
-
-/// A catalog item as stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ItemRecord {
-    /// External item id (1..=256 bytes).
-    pub id: String,
-    /// Display title (may be empty).
-    pub title: String,
-    /// Free-text description (may be empty).
-    pub description: String,
-    /// Categories, e.g. a parent and a leaf.
-    pub categories: Vec<String>,
-    /// Free-form tags.
-    pub tags: Vec<String>,
-    /// Brand, if known.
-    pub brand: Option<String>,
-    /// Price, if known.
-    pub price: Option<f64>,
-    /// Whether the item can be bought now.
-    pub in_stock: bool,
-    /// Any other attributes.
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-    /// When the record was last written, Unix milliseconds.
-    pub updated_at_ms: i64,
-}
-
-/// A user as stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct UserRecord {
-    /// External user id.
-    pub id: String,
-    /// Attributes (segment, country, ...).
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-    /// When the record was last written, Unix milliseconds.
-    pub updated_at_ms: i64,
-}
 
 /// What deleting a user removed.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,27 +12,19 @@ pub struct UserRemoval {
     pub existed: bool,
     /// How many of their events were deleted.
     pub events: u64,
+    /// The highest event sequence number when they were deleted: a model trained on events up
+    /// to this number may hold them, a later one cannot.
+    pub at_seq: u64,
 }
 
-/// One event to append.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EventRecord {
-    /// Client-chosen id for idempotency: a second event with the same id is not stored again.
-    pub event_id: Option<String>,
-    /// Who.
+/// A deleted user, kept so that no model version trained while they existed serves them again
+/// (after a restart, on another replica, after a rollback).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// The deleted user's id.
     pub user_id: String,
-    /// What.
-    pub item_id: String,
-    /// What happened.
-    pub kind: EventKind,
-    /// The rating of a rating event; otherwise optional (e.g. a price).
-    pub value: Option<f32>,
-    /// When, Unix milliseconds.
-    pub ts_ms: i64,
-    /// The shopper's session, if known.
-    pub session_id: Option<String>,
-    /// The recommendation this event followed, for attribution.
-    pub recommendation_id: Option<String>,
+    /// [`UserRemoval::at_seq`] of their (latest) deletion.
+    pub at_seq: u64,
 }
 
 /// A stored event and its sequence number.

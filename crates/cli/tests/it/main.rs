@@ -4,3 +4,4 @@ mod commands;
 mod models;
 mod replicas;
 mod server;
+mod trust;

@@ -7,8 +7,15 @@
 //! once that write has resolved `Ok`. Auto-commit and the automatic offset store are off, so
 //! librdkafka never commits on its own. A crash at any point therefore loses nothing: whatever
 //! was not committed is delivered again to whichever consumer of the group owns the partition
-//! next. A failed write is retried with backoff (never skipped, never committed); a failed commit
-//! is counted and only means more redelivery.
+//! next. A write that fails for a passing reason (the sink says so: [`Sink::transient`], e.g. a
+//! store that cannot be reached) is retried with backoff for as long as it takes, never skipped
+//! and never committed; a failed commit is counted and only means more redelivery.
+//!
+//! **A batch the store keeps refusing does not block its partition.** A write that fails for
+//! another reason (a value the database will not take) is retried [`KafkaConfig::write_attempts`]
+//! times; then the batch is *parked*: each event is written on its own, and the ones that still
+//! fail become dead letters with the store's reason, together with the batch's other dead letters
+//! (counted in `aisle_kafka_parked_total`). Only then are its offsets committed.
 //!
 //! **Redelivery creates no duplicates** because the sink's writes are idempotent: events by their
 //! event id (the engine gives an event without one the id `kafka:{topic}:{partition}:{offset}`, the
@@ -44,7 +51,7 @@ pub use admin::{Outgoing, create_topic, produce};
 pub use source::run;
 
 /// Where and how to consume.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Bootstrap brokers, `host:port[,host:port...]`.
@@ -57,6 +64,9 @@ pub struct KafkaConfig {
     pub batch_max: usize,
     /// How long a batch waits for more messages after its first one, in milliseconds.
     pub batch_wait_ms: u64,
+    /// Attempts at writing a batch the store refuses for a reason that does not pass, before its
+    /// events are written one by one and the refused ones parked as dead letters.
+    pub write_attempts: u32,
     /// Further librdkafka settings (`session.timeout.ms`, `security.protocol`, ...). The ones
     /// at-least-once depends on (`enable.auto.commit`, `enable.auto.offset.store`) are refused.
     pub extra: BTreeMap<String, String>,
@@ -70,8 +80,24 @@ impl Default for KafkaConfig {
             group_id: "aisle".to_owned(),
             batch_max: 10_000,
             batch_wait_ms: 50,
+            write_attempts: 5,
             extra: BTreeMap::new(),
         }
+    }
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    // `extra` may hold credentials (`sasl.password`, `ssl.key.password`): only its keys are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("group_id", &self.group_id)
+            .field("batch_max", &self.batch_max)
+            .field("batch_wait_ms", &self.batch_wait_ms)
+            .field("write_attempts", &self.write_attempts)
+            .field("extra", &self.extra.keys().map(|k| format!("{k}=***")).collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -94,8 +120,14 @@ impl KafkaConfig {
         if self.group_id.is_empty() {
             return bad("group_id", "must not be empty");
         }
-        if self.batch_max == 0 {
-            return bad("batch_max", "must be at least 1");
+        if !(1..=1_000_000).contains(&self.batch_max) {
+            return bad("batch_max", "must be 1..=1000000");
+        }
+        if !(1..=1_000).contains(&self.write_attempts) {
+            return bad("write_attempts", "must be 1..=1000");
+        }
+        if self.batch_wait_ms > 60_000 {
+            return bad("batch_wait_ms", "must be at most 60000");
         }
         if let Some(key) = self.extra.keys().find(|k| OWNED_SETTINGS.contains(&k.as_str())) {
             return bad(&format!("extra.{key}"), "is set by aisle (offsets are committed after each write)");
@@ -134,7 +166,8 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// Any error a sink's write may fail with; it is logged and the write retried.
+/// Any error a sink's write may fail with; it is logged and the write retried (or, when it does
+/// not pass, the batch parked).
 pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Where consumed messages go: decoding and a durable, idempotent batch write.
@@ -154,6 +187,11 @@ pub trait Sink: Send + Sync + 'static {
         events: &[Self::Event],
         rejected: &[Rejected],
     ) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Whether a write that failed with `error` may succeed later unchanged (a store that cannot
+    /// be reached): such writes are retried for as long as it takes. Others are retried
+    /// [`KafkaConfig::write_attempts`] times, then their batch is parked.
+    fn transient(&self, error: &SinkError) -> bool;
 }
 
 /// What one [`run`] did, returned when it stops.
@@ -169,6 +207,8 @@ pub struct SourceStats {
     pub batches: u64,
     /// Writes that failed and were retried.
     pub write_failures: u64,
+    /// Events the store kept refusing, parked as dead letters.
+    pub parked: u64,
     /// Commits that failed (their messages will be delivered again).
     pub commit_failures: u64,
 }

@@ -20,6 +20,8 @@ type Source = StreamConsumer<SourceContext>;
 /// One decoded batch and, per partition, the offset to commit once it is written.
 struct Batch<E> {
     events: Vec<E>,
+    /// Each event's message (partition, offset, payload), to park it as a dead letter.
+    sources: Vec<(i32, i64, Vec<u8>)>,
     rejected: Vec<Rejected>,
     next_offsets: BTreeMap<i32, i64>,
 }
@@ -65,6 +67,7 @@ pub async fn run<S: Sink>(
         config.topic.clone(),
         queue,
         stopped,
+        config.write_attempts,
     )));
     // Shutdown also tells the writer at once, so that a write failing again and again is given up
     // (uncommitted) instead of holding the gatherer in `send` forever.
@@ -118,7 +121,12 @@ async fn gather_loop<S: Sink>(
     let wait = Duration::from_millis(config.batch_wait_ms);
     let mut consumed = 0u64;
     loop {
-        let mut batch = Batch { events: Vec::new(), rejected: Vec::new(), next_offsets: BTreeMap::new() };
+        let mut batch = Batch {
+            events: Vec::new(),
+            sources: Vec::new(),
+            rejected: Vec::new(),
+            next_offsets: BTreeMap::new(),
+        };
         let mut deadline = None;
         let mut stopping = false;
         while batch.len() < config.batch_max {
@@ -192,7 +200,14 @@ fn take<S: Sink>(sink: &S, m: &BorrowedMessage<'_>, batch: &mut Batch<S::Event>)
         payload: m.payload(),
     };
     match sink.decode(&message) {
-        Ok(event) => batch.events.push(event),
+        Ok(event) => {
+            batch.events.push(event);
+            batch.sources.push((
+                message.partition,
+                message.offset,
+                message.payload.unwrap_or_default().to_vec(),
+            ));
+        }
         Err(reason) => batch.rejected.push(Rejected {
             partition: message.partition,
             offset: message.offset,
@@ -211,12 +226,15 @@ async fn write_loop<S: Sink>(
     topic: String,
     mut queue: mpsc::Receiver<Batch<S::Event>>,
     mut stopped: watch::Receiver<bool>,
+    attempts: u32,
 ) -> SourceStats {
     let mut stats = SourceStats::default();
     while let Some(batch) = queue.recv().await {
         let started = Instant::now();
         let (n_events, n_rejected) = (batch.events.len() as u64, batch.rejected.len() as u64);
-        if !write_with_retry(&*sink, &topic, &batch, &mut stopped, &mut stats).await {
+        let mut w =
+            Writer { sink: &*sink, topic: &topic, stopped: &mut stopped, stats: &mut stats, attempts };
+        if !w.deliver(&batch).await {
             tracing::warn!(%topic, "kafka source stopped with a batch unwritten; it will be delivered again");
             return stats;
         }
@@ -235,30 +253,104 @@ async fn write_loop<S: Sink>(
     stats
 }
 
-/// Writes until it succeeds (true), or until a failure after shutdown was signalled (false).
-async fn write_with_retry<S: Sink>(
-    sink: &S,
-    topic: &str,
-    batch: &Batch<S::Event>,
-    stopped: &mut watch::Receiver<bool>,
-    stats: &mut SourceStats,
-) -> bool {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let Err(e) = sink.write(topic, &batch.events, &batch.rejected).await else { return true };
-        stats.write_failures += 1;
-        metrics::counter!("aisle_kafka_write_failures_total", "topic" => topic.to_owned()).increment(1);
-        if *stopped.borrow() {
-            tracing::warn!(%topic, error = %e, "kafka batch write failed during shutdown; giving up");
-            return false;
+/// Writes batches for the write loop: retries, backoff and parking.
+struct Writer<'a, S: Sink> {
+    sink: &'a S,
+    topic: &'a str,
+    stopped: &'a mut watch::Receiver<bool>,
+    stats: &'a mut SourceStats,
+    /// `write_attempts` of the config.
+    attempts: u32,
+}
+
+/// What one write came to.
+enum Outcome {
+    Written,
+    /// Refused for a reason that does not pass.
+    Refused(super::SinkError),
+    /// Shutdown came while it kept failing: give up, uncommitted.
+    Stopped,
+}
+
+impl<S: Sink> Writer<'_, S> {
+    /// Writes `batch`: retried while failures pass, parked after `attempts` refusals. False when
+    /// shutdown came first (nothing may then be committed).
+    async fn deliver(&mut self, batch: &Batch<S::Event>) -> bool {
+        let mut refusals = 0;
+        loop {
+            match self.write(&batch.events, &batch.rejected).await {
+                Outcome::Written => return true,
+                Outcome::Stopped => return false,
+                Outcome::Refused(e) => {
+                    refusals += 1;
+                    if refusals >= self.attempts {
+                        tracing::warn!(topic = %self.topic, error = %e, refusals, "the store keeps refusing a kafka batch; parking what it refuses");
+                        return self.park(batch).await;
+                    }
+                }
+            }
         }
-        tracing::warn!(%topic, error = %e, ?backoff, "kafka batch write failed; retrying");
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            // Shutdown during the backoff: one last attempt, then give up if it fails.
-            _ = stopped.changed() => {}
+    }
+
+    /// Writes each event on its own; the ones still refused become dead letters, written with the
+    /// batch's others until they are stored.
+    async fn park(&mut self, batch: &Batch<S::Event>) -> bool {
+        let mut letters = batch.rejected.clone();
+        let mut parked = 0u64;
+        for (event, (partition, offset, payload)) in batch.events.iter().zip(&batch.sources) {
+            match self.write(std::slice::from_ref(event), &[]).await {
+                Outcome::Written => {}
+                Outcome::Stopped => return false,
+                Outcome::Refused(e) => {
+                    parked += 1;
+                    let reason = format!("the store refused this event: {e}");
+                    letters.push(Rejected {
+                        partition: *partition,
+                        offset: *offset,
+                        payload: payload.clone(),
+                        reason,
+                    });
+                }
+            }
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        self.stats.parked += parked;
+        metrics::counter!("aisle_kafka_parked_total", "topic" => self.topic.to_owned()).increment(parked);
+        loop {
+            // Dead letters are bounded and storable: a refusal here is retried like a passing one.
+            match self.write(&[], &letters).await {
+                Outcome::Written => return true,
+                Outcome::Stopped => return false,
+                Outcome::Refused(e) => {
+                    tracing::error!(topic = %self.topic, error = %e, "the store refuses dead letters; retrying");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        }
+    }
+
+    /// One write, retried with backoff for as long as its failures pass.
+    async fn write(&mut self, events: &[S::Event], rejected: &[Rejected]) -> Outcome {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let Err(e) = self.sink.write(self.topic, events, rejected).await else { return Outcome::Written };
+            self.stats.write_failures += 1;
+            metrics::counter!("aisle_kafka_write_failures_total", "topic" => self.topic.to_owned())
+                .increment(1);
+            if *self.stopped.borrow() {
+                tracing::warn!(topic = %self.topic, error = %e, "kafka batch write failed during shutdown; giving up");
+                return Outcome::Stopped;
+            }
+            if !self.sink.transient(&e) {
+                return Outcome::Refused(e);
+            }
+            tracing::warn!(topic = %self.topic, error = %e, ?backoff, "kafka batch write failed; retrying");
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                // Shutdown during the backoff: one last attempt, then give up if it fails.
+                _ = self.stopped.changed() => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
     }
 }
 

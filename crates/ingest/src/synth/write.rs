@@ -8,7 +8,7 @@ use aisle_core::EventKind;
 use serde_json::{Value, json};
 
 use super::Shop;
-use crate::catalog::ItemMeta;
+use aisle_records::{ItemRecord, UserRecord};
 
 /// Paths of the files [`write_shop`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,28 +51,41 @@ fn write_with(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> io::Result
     w.flush()
 }
 
-/// The catalog entry of item `i`.
-pub(crate) fn item_meta(shop: &Shop, i: usize) -> ItemMeta {
-    let it = &shop.items[i];
-    let cat = &shop.categories[it.category as usize];
-    let mut attributes = serde_json::Map::new();
-    attributes.insert("colour".into(), Value::from(it.colour));
-    ItemMeta {
-        id: Shop::item_id(i),
-        title: it.title.clone(),
-        description: it.description.clone(),
-        categories: vec![cat.parent.clone(), cat.path.clone()],
-        tags: it.tags.clone(),
-        brand: Some(shop.brands[it.brand as usize].clone()),
-        price: Some(it.price),
-        in_stock: it.in_stock,
-        attributes,
+impl Shop {
+    /// The catalog record of item `i`: what `items.jsonl` holds and the demo seed stores.
+    pub fn item_record(&self, i: usize) -> ItemRecord {
+        let it = &self.items[i];
+        let cat = &self.categories[it.category as usize];
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("colour".into(), Value::from(it.colour));
+        ItemRecord {
+            id: Shop::item_id(i),
+            title: it.title.clone(),
+            description: it.description.clone(),
+            categories: vec![cat.parent.clone(), cat.path.clone()],
+            tags: it.tags.clone(),
+            brand: Some(self.brands[it.brand as usize].clone()),
+            price: Some(it.price),
+            in_stock: it.in_stock,
+            attributes,
+            updated_at_ms: 0,
+        }
+    }
+
+    /// The record of user `u` (segment and region): what `users.csv` holds and the demo seed
+    /// stores.
+    pub fn user_record(&self, u: usize) -> UserRecord {
+        let user = &self.users[u];
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("segment".to_owned(), Value::from(user.segment.clone()));
+        attributes.insert("region".to_owned(), Value::from(user.region));
+        UserRecord { id: Shop::user_id(u), attributes, updated_at_ms: 0 }
     }
 }
 
 fn write_items(shop: &Shop, w: &mut impl Write) -> io::Result<()> {
     for i in 0..shop.items.len() {
-        serde_json::to_writer(&mut *w, &item_meta(shop, i))?;
+        serde_json::to_writer(&mut *w, &shop.item_record(i))?;
         w.write_all(b"\n")?;
     }
     Ok(())

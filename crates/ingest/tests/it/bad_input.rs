@@ -46,7 +46,8 @@ fn bad_csv() -> (Vec<u8>, Vec<(u64, &'static str, &'static str)>) {
 #[test]
 fn every_bad_csv_row_is_counted_with_its_line_and_field() {
     let (data, bad) = bad_csv();
-    let mut imp = Importer::new(ImportOptions { strict: false, max_examples: 100 });
+    let mut imp =
+        Importer::new(ImportOptions { strict: false, max_examples: 100, ..ImportOptions::default() });
     let b = imp.read_events_from_reader(&data[..], "bad.csv", &EventFormat::csv()).unwrap();
     let r = &b.report;
     assert_eq!((r.rows, r.accepted, r.rejected, r.duplicates), (13, 2, 11, 0), "{r}");
@@ -80,7 +81,7 @@ fn examples_are_capped_but_counts_are_not() {
 #[test]
 fn strict_mode_fails_on_the_first_bad_row() {
     let (data, _) = bad_csv();
-    let mut imp = Importer::new(ImportOptions { strict: true, max_examples: 10 });
+    let mut imp = Importer::new(ImportOptions { strict: true, max_examples: 10, ..ImportOptions::default() });
     let err = imp.read_events_from_reader(&data[..], "bad.csv", &EventFormat::csv()).unwrap_err();
     match &err {
         ImportError::BadRow { input, line, field, reason } => {
@@ -103,7 +104,8 @@ fn bad_jsonl_lines_are_counted_by_reason() {
         {\"user_id\": \"u1\", \"item_id\": \"i1\", \"type\": \"wish\"}\n\
         {\"user_id\": \"\\u00ff\xff\", \"item_id\": \"i1\"}\n\
         [1, 2]\n";
-    let mut imp = Importer::new(ImportOptions { strict: false, max_examples: 100 });
+    let mut imp =
+        Importer::new(ImportOptions { strict: false, max_examples: 100, ..ImportOptions::default() });
     let b = imp.read_events_from_reader(&data[..], "e.jsonl", &EventFormat::Jsonl).unwrap();
     let r = &b.report;
     assert_eq!((r.rows, r.accepted, r.rejected), (9, 1, 8), "{r}");

@@ -18,7 +18,7 @@ fn written_shop_reads_back_through_the_importers() {
     assert_eq!(shop.events.len(), params.events);
     let dir = tempfile::tempdir().unwrap();
     let files = write_shop(&shop, dir.path()).unwrap();
-    let mut imp = Importer::new(ImportOptions { strict: true, max_examples: 10 });
+    let mut imp = Importer::new(ImportOptions { strict: true, max_examples: 10, ..ImportOptions::default() });
     let items = imp.read_items(&files.items, &ItemFormat::CatalogJsonl).unwrap();
     assert_eq!((items.accepted, items.rejected), (params.items as u64, 0));
     let events = imp.read_events(&files.events, &EventFormat::csv()).unwrap();

@@ -14,8 +14,21 @@ use crate::state::{ApiJson, ApiQuery, AppState};
 /// A batch of events (the body may also be one event or a bare array).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct EventBatch {
-    /// The events.
+    /// The events (at most `server.max_batch`, 10,000 by default).
+    #[schema(min_items = 1)]
     pub events: Vec<EventIn>,
+}
+
+/// The body of `POST /v1/events`: one event, an array of them, or `{"events": [...]}`.
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+pub enum EventsIn {
+    /// One event.
+    One(EventIn),
+    /// An array of events.
+    Many(Vec<EventIn>),
+    /// A batch object.
+    Batch(EventBatch),
 }
 
 /// The fate of one event.
@@ -38,8 +51,13 @@ pub struct EventsOut {
     pub results: Vec<EventResult>,
 }
 
-fn event(e: EventIn, k: usize, now: i64) -> Result<EventRecord, ApiError> {
-    aisle_engine::wire::event_record(e, now).map_err(|err| {
+fn event(
+    e: EventIn,
+    k: usize,
+    now: i64,
+    limits: &aisle_engine::EventLimits,
+) -> Result<EventRecord, ApiError> {
+    aisle_engine::wire::event_record(e, now, limits, now).map_err(|err| {
         let field = format!("events[{k}].{}", err.field);
         if err.unknown_type {
             ApiError::UnknownEventType { field, message: err.message }
@@ -50,8 +68,8 @@ fn event(e: EventIn, k: usize, now: i64) -> Result<EventRecord, ApiError> {
 }
 
 /// Records one event or a batch; durable in the store before the response.
-#[utoipa::path(post, path = "/v1/events", tag = "events", request_body = EventBatch,
-    responses((status = 200, body = EventsOut), (status = 422, body = ErrorBody), (status = 413, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/events", tag = "events", request_body = EventsIn,
+    responses((status = 200, body = EventsOut), (status = 422, body = ErrorBody, description = "A field is bad (`validation_failed`) or a type unknown (`unknown_event_type`); nothing of the batch is stored"), (status = 413, body = ErrorBody)))]
 pub async fn post_events(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<serde_json::Value>,
@@ -84,7 +102,7 @@ pub async fn post_events(
     for (k, v) in list.into_iter().enumerate() {
         let e: EventIn = serde_json::from_value(v)
             .map_err(|err| ApiError::invalid(format!("events[{k}]"), err.to_string()))?;
-        records.push(event(e, k, now)?);
+        records.push(event(e, k, now, &s.engine.config().events)?);
     }
     let out = s.engine.ingest(records).await?;
     let results = out

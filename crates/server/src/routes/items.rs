@@ -41,49 +41,6 @@ pub struct ItemIn {
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
-/// An item as stored.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct ItemOut {
-    /// Id.
-    pub id: String,
-    /// Title.
-    pub title: String,
-    /// Description.
-    pub description: String,
-    /// Categories.
-    pub categories: Vec<String>,
-    /// Tags.
-    pub tags: Vec<String>,
-    /// Brand.
-    pub brand: Option<String>,
-    /// Price.
-    pub price: Option<f64>,
-    /// In stock.
-    pub in_stock: bool,
-    /// Other attributes.
-    #[schema(value_type = Object)]
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-    /// Last write, Unix ms.
-    pub updated_at_ms: i64,
-}
-
-impl From<&ItemRecord> for ItemOut {
-    fn from(r: &ItemRecord) -> Self {
-        ItemOut {
-            id: r.id.clone(),
-            title: r.title.clone(),
-            description: r.description.clone(),
-            categories: r.categories.clone(),
-            tags: r.tags.clone(),
-            brand: r.brand.clone(),
-            price: r.price,
-            in_stock: r.in_stock,
-            attributes: r.attributes.clone(),
-            updated_at_ms: r.updated_at_ms,
-        }
-    }
-}
-
 fn record(item: ItemIn, id_value: String, field: &str) -> Result<ItemRecord, ApiError> {
     let r = ItemRecord {
         id: id_value,
@@ -97,7 +54,8 @@ fn record(item: ItemIn, id_value: String, field: &str) -> Result<ItemRecord, Api
         attributes: item.attributes,
         updated_at_ms: 0,
     };
-    aisle_engine::validate_item(&r).map_err(|(f, m)| ApiError::invalid(format!("{field}{f}"), m))?;
+    aisle_engine::validate::validate_item(&r)
+        .map_err(|e| ApiError::invalid(format!("{field}{}", e.field), e.message))?;
     Ok(r)
 }
 
@@ -121,6 +79,7 @@ pub struct BatchOut {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -130,20 +89,20 @@ pub struct ListQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ItemPage {
     /// Items in id order.
-    pub items: Vec<ItemOut>,
+    pub items: Vec<ItemRecord>,
     /// Cursor of the next page; null on the last.
     pub next_cursor: Option<String>,
 }
 
 /// Creates or replaces an item.
 #[utoipa::path(put, path = "/v1/items/{id}", tag = "catalog",
-    params(("id" = String, Path, description = "Item id")), request_body = ItemIn,
-    responses((status = 200, body = ItemOut), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    params(("id" = String, Path, description = "Item id", min_length = 1, max_length = 256)), request_body = ItemIn,
+    responses((status = 200, body = ItemRecord), (status = 422, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn put_item(
     State(s): State<AppState>,
     ApiPath(item_id): ApiPath<String>,
     ApiJson(item): ApiJson<ItemIn>,
-) -> Result<Json<ItemOut>, ApiError> {
+) -> Result<Json<ItemRecord>, ApiError> {
     id("id", &item_id)?;
     if item.id.as_ref().is_some_and(|b| *b != item_id) {
         return Err(ApiError::invalid("id", "the body's id differs from the path's"));
@@ -151,18 +110,18 @@ pub async fn put_item(
     let r = record(item, item_id.clone(), "")?;
     s.engine.put_items(vec![r]).await?;
     let stored = s.engine.item(&item_id).ok_or_else(|| ApiError::Internal("item vanished".to_owned()))?;
-    Ok(Json(ItemOut::from(&*stored)))
+    Ok(Json((*stored).clone()))
 }
 
 /// Updates some fields of an item (JSON merge patch: present fields replace, null clears).
 #[utoipa::path(patch, path = "/v1/items/{id}", tag = "catalog",
-    params(("id" = String, Path, description = "Item id")), request_body(content = Object, description = "RFC 7396 merge patch"),
-    responses((status = 200, body = ItemOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = String, Path, description = "Item id", min_length = 1, max_length = 256)), request_body(content = Object, description = "RFC 7396 merge patch"),
+    responses((status = 200, body = ItemRecord), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn patch_item(
     State(s): State<AppState>,
     ApiPath(item_id): ApiPath<String>,
     ApiJson(patch): ApiJson<serde_json::Map<String, serde_json::Value>>,
-) -> Result<Json<ItemOut>, ApiError> {
+) -> Result<Json<ItemRecord>, ApiError> {
     id("id", &item_id)?;
     if patch.get("id").is_some_and(|v| v.as_str() != Some(item_id.as_str())) {
         return Err(ApiError::invalid("id", "an item's id cannot be changed"));
@@ -171,7 +130,7 @@ pub async fn patch_item(
         return Err(ApiError::invalid(bad.clone(), format!("unknown field; fields: {}", FIELDS.join(", "))));
     }
     let r = s.engine.patch_item(&item_id, &ItemPatch(patch)).await?;
-    Ok(Json(ItemOut::from(&r)))
+    Ok(Json(r))
 }
 
 const FIELDS: [&str; 9] =
@@ -179,20 +138,20 @@ const FIELDS: [&str; 9] =
 
 /// An item.
 #[utoipa::path(get, path = "/v1/items/{id}", tag = "catalog",
-    params(("id" = String, Path, description = "Item id")),
-    responses((status = 200, body = ItemOut), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, description = "Item id", min_length = 1, max_length = 256)),
+    responses((status = 200, body = ItemRecord), (status = 404, body = ErrorBody)))]
 pub async fn get_item(
     State(s): State<AppState>,
     ApiPath(item_id): ApiPath<String>,
-) -> Result<Json<ItemOut>, ApiError> {
+) -> Result<Json<ItemRecord>, ApiError> {
     id("id", &item_id)?;
     let r = s.engine.item(&item_id).ok_or(ApiError::NotFound { what: "item", id: item_id })?;
-    Ok(Json(ItemOut::from(&*r)))
+    Ok(Json((*r).clone()))
 }
 
 /// Deletes an item; it is no longer recommended from the next request.
 #[utoipa::path(delete, path = "/v1/items/{id}", tag = "catalog",
-    params(("id" = String, Path, description = "Item id")),
+    params(("id" = String, Path, description = "Item id", min_length = 1, max_length = 256)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_item(
     State(s): State<AppState>,
@@ -239,5 +198,5 @@ pub async fn list_items(
 ) -> Result<Json<ItemPage>, ApiError> {
     let limit = check_limit(q.limit)?;
     let page = s.engine.items(PageRequest { limit, after: q.cursor }).await?;
-    Ok(Json(ItemPage { items: page.rows.iter().map(ItemOut::from).collect(), next_cursor: page.next }))
+    Ok(Json(ItemPage { items: page.rows, next_cursor: page.next }))
 }

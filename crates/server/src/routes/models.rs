@@ -59,9 +59,13 @@ pub struct TrainOut {
     pub model: ModelOut,
     /// Whether it now serves.
     pub published: bool,
-    /// Why (the gate's comparison).
+    /// Why (the gate's comparison, in words).
     pub reason: String,
-    /// The serving configuration's NDCG@10 on the same split.
+    /// What the gate compared the candidate with: `nothing_serving`, `serving_model` (the serving
+    /// version scored on events neither was trained on), `serving_configuration` (too few new
+    /// events: the serving configuration refitted on the same split) or `unevaluable`.
+    pub comparison: String,
+    /// The NDCG@10 of what it was compared with.
     pub serving_ndcg: Option<f64>,
     /// Wall time, seconds.
     pub seconds: f64,
@@ -73,6 +77,7 @@ impl From<TrainOutcome> for TrainOut {
             model: o.model.into(),
             published: o.published,
             reason: o.reason,
+            comparison: o.comparison.kind().to_owned(),
             serving_ndcg: o.serving_ndcg,
             seconds: o.seconds,
         }
@@ -122,15 +127,26 @@ pub struct TrainIn {
     pub wait: bool,
 }
 
-/// Trains a model in the background; publishes it if the gate passes.
-#[utoipa::path(post, path = "/v1/admin/train", tag = "models", request_body(content = TrainIn, description = "optional"),
-    responses((status = 200, body = TrainOut), (status = 202), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// The answer while a job runs in the background.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrainStarted {
+    /// `started`.
+    pub status: String,
+}
+
+/// Trains a model in the background; publishes it if the gate passes. The job runs to its end
+/// even if the client stops waiting.
+#[utoipa::path(post, path = "/v1/admin/train", tag = "models", request_body(content = TrainIn, description = "optional: an empty body trains the configured model"),
+    responses((status = 200, body = TrainOut), (status = 202, body = TrainStarted), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn train(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let body: TrainIn = if body.iter().all(u8::is_ascii_whitespace) {
         TrainIn::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid("body", e.to_string()))?
     };
+    if let Some(name) = &body.model {
+        crate::state::id("model", name)?;
+    }
     let model = match (body.model, body.params) {
         (None, None) => None,
         (name, params) => Some(ModelConfig {
@@ -158,12 +174,13 @@ pub async fn train(State(s): State<AppState>, body: axum::body::Bytes) -> Result
             tracing::warn!(error = %e, "training requested over the API did not publish");
         }
     });
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"status": "started"}))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(TrainStarted { status: "started".to_owned() })).into_response())
 }
 
-/// Makes a stored version the serving one (rollback included); atomic for requests.
+/// Makes a stored version the serving one (rollback included); atomic for requests. Send
+/// `content-type: application/json` (an empty body is fine).
 #[utoipa::path(post, path = "/v1/admin/models/{version}/activate", tag = "models",
-    params(("version" = u64, Path, description = "Model version")),
+    params(("version" = u64, Path, description = "Model version", minimum = 1)),
     responses((status = 200, body = ModelOut), (status = 404, body = ErrorBody)))]
 pub async fn activate(
     State(s): State<AppState>,

@@ -7,8 +7,14 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::{Granted, Level, require_level};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::{ApiJson, ApiPath, ApiQuery, AppState, check_n, id};
+
+/// Most boosts in one request.
+pub const MAX_BOOSTS: usize = 20;
+/// Most item ids across a request's boosts.
+pub const MAX_BOOST_IDS: usize = 1000;
 
 /// Business rules, as query parameters.
 #[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
@@ -16,6 +22,7 @@ use crate::state::{ApiJson, ApiPath, ApiQuery, AppState, check_n, id};
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// How many items, 1..=1000 (default 10).
+    #[param(minimum = 1, maximum = 1000)]
     pub n: Option<usize>,
     /// Only this category.
     pub category: Option<String>,
@@ -27,7 +34,8 @@ pub struct ListParams {
     pub in_stock: Option<bool>,
     /// Comma-separated item ids to leave out.
     pub exclude: Option<String>,
-    /// Attach reasons to each item.
+    /// Attach reasons to each item. On a user's list they name the shopper's history, so they
+    /// need a private (or higher) key.
     pub explain: Option<bool>,
     /// Also recommend items already bought (personalised lists only).
     pub include_purchased: Option<bool>,
@@ -166,10 +174,11 @@ impl From<Recommendations> for RecsOut {
 /// Recommendations for a user: their model vector, or a fold-in of their events since training;
 /// popular items (`fallback: true`) for a user with no history.
 #[utoipa::path(get, path = "/v1/users/{id}/recommendations", tag = "recommendations",
-    params(("id" = String, Path, description = "User id"), ListParams),
+    params(("id" = String, Path, description = "User id", min_length = 1, max_length = 256), ListParams),
     responses((status = 200, body = RecsOut), (status = 422, body = ErrorBody)))]
 pub async fn user_recs(
     State(s): State<AppState>,
+    axum::Extension(granted): axum::Extension<Granted>,
     ApiPath(user_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<RecsOut>, ApiError> {
@@ -178,6 +187,9 @@ pub async fn user_recs(
     let mut req = RecommendRequest::new(Subject::User(user_id), q.n()?);
     req.filters = q.filters()?;
     req.explain = q.explain.unwrap_or(false);
+    if req.explain {
+        require_level(granted, Level::Private)?;
+    }
     req.include_purchased = q.include_purchased.unwrap_or(false);
     req.exclude_seen = q.exclude_seen.unwrap_or(false);
     Ok(Json(s.engine.recommend(&req).await?.into()))
@@ -197,19 +209,24 @@ pub struct FiltersIn {
     pub in_stock: Option<bool>,
     /// Item ids to leave out.
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub exclude: Vec<String>,
 }
 
-/// Multiplies matching items' scores by `weight`.
+/// Multiplies matching items' scores by `weight`. An item's factor is the product of the weights
+/// of the boosts that match it, kept within [0.01, 100].
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BoostIn {
     /// Items in this category match.
+    #[schema(min_length = 1, max_length = 256)]
     pub category: Option<String>,
-    /// These items match.
+    /// These items match (at most 1,000 across all boosts).
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub item_ids: Vec<String>,
     /// The factor, in (0, 100].
+    #[schema(exclusive_minimum = 0.0, maximum = 100.0)]
     pub weight: f32,
 }
 
@@ -218,18 +235,22 @@ pub struct BoostIn {
 #[serde(deny_unknown_fields)]
 pub struct RecsIn {
     /// A user id (or give `session_items`).
+    #[schema(min_length = 1, max_length = 256)]
     pub user_id: Option<String>,
     /// An anonymous session's items, oldest first (or give `user_id`).
+    #[schema(max_items = 1000)]
     pub session_items: Option<Vec<String>>,
     /// How many, 1..=1000 (default 10).
+    #[schema(minimum = 1, maximum = 1000)]
     pub n: Option<usize>,
     /// Business rules.
     #[serde(default)]
     pub filters: Option<FiltersIn>,
-    /// Boosts.
+    /// Boosts (at most 20).
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub boosts: Vec<BoostIn>,
-    /// Attach reasons.
+    /// Attach reasons (for a user: needs a private or higher key, as they name their history).
     #[serde(default)]
     pub explain: bool,
     /// Also recommend items already bought.
@@ -241,6 +262,10 @@ pub struct RecsIn {
 }
 
 fn boosts(list: Vec<BoostIn>) -> Result<Vec<Boost>, ApiError> {
+    if list.len() > MAX_BOOSTS {
+        return Err(ApiError::invalid("boosts", format!("at most {MAX_BOOSTS} boosts")));
+    }
+    let mut ids = 0;
     list.into_iter()
         .enumerate()
         .map(|(k, b)| {
@@ -249,6 +274,19 @@ fn boosts(list: Vec<BoostIn>) -> Result<Vec<Boost>, ApiError> {
             }
             if b.category.is_none() && b.item_ids.is_empty() {
                 return Err(ApiError::invalid(format!("boosts[{k}]"), "give a category or item_ids"));
+            }
+            ids += b.item_ids.len();
+            if ids > MAX_BOOST_IDS {
+                return Err(ApiError::invalid(
+                    format!("boosts[{k}].item_ids"),
+                    format!("at most {MAX_BOOST_IDS} item ids across all boosts"),
+                ));
+            }
+            if let Some(c) = &b.category {
+                id(&format!("boosts[{k}].category"), c)?;
+            }
+            for i in &b.item_ids {
+                id(&format!("boosts[{k}].item_ids"), i)?;
             }
             Ok(Boost { category: b.category, item_ids: b.item_ids, weight: b.weight })
         })
@@ -260,8 +298,12 @@ fn boosts(list: Vec<BoostIn>) -> Result<Vec<Boost>, ApiError> {
     responses((status = 200, body = RecsOut), (status = 422, body = ErrorBody)))]
 pub async fn post_recs(
     State(s): State<AppState>,
+    axum::Extension(granted): axum::Extension<Granted>,
     ApiJson(body): ApiJson<RecsIn>,
 ) -> Result<Json<RecsOut>, ApiError> {
+    if body.explain && body.user_id.is_some() {
+        require_level(granted, Level::Private)?;
+    }
     let subject = match (body.user_id, body.session_items) {
         (Some(u), None) => {
             id("user_id", &u)?;
@@ -290,7 +332,7 @@ pub async fn post_recs(
 
 /// Items similar to an item, by the serving model.
 #[utoipa::path(get, path = "/v1/items/{id}/similar", tag = "recommendations",
-    params(("id" = String, Path, description = "Item id"), ListParams),
+    params(("id" = String, Path, description = "Item id", min_length = 1, max_length = 256), ListParams),
     responses((status = 200, body = RecsOut), (status = 404, body = ErrorBody)))]
 pub async fn similar(
     State(s): State<AppState>,
@@ -299,13 +341,13 @@ pub async fn similar(
 ) -> Result<Json<RecsOut>, ApiError> {
     id("id", &item_id)?;
     q.no_window()?;
-    let r = s.engine.similar(&item_id, q.n()?, &q.filters()?, q.explain.unwrap_or(false))?;
+    let r = s.engine.similar(&item_id, q.n()?, &q.filters()?, q.explain.unwrap_or(false)).await?;
     Ok(Json(r.into()))
 }
 
 /// Items most often bought in the same basket as an item.
 #[utoipa::path(get, path = "/v1/items/{id}/bought-together", tag = "recommendations",
-    params(("id" = String, Path, description = "Item id"), ListParams),
+    params(("id" = String, Path, description = "Item id", min_length = 1, max_length = 256), ListParams),
     responses((status = 200, body = RecsOut), (status = 404, body = ErrorBody)))]
 pub async fn bought_together(
     State(s): State<AppState>,

@@ -23,24 +23,6 @@ pub struct UserIn {
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A user as stored.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct UserOut {
-    /// Id.
-    pub id: String,
-    /// Attributes.
-    #[schema(value_type = Object)]
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-    /// Last write, Unix ms.
-    pub updated_at_ms: i64,
-}
-
-impl From<UserRecord> for UserOut {
-    fn from(u: UserRecord) -> Self {
-        UserOut { id: u.id, attributes: u.attributes, updated_at_ms: u.updated_at_ms }
-    }
-}
-
 /// What a delete removed.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UserDeleted {
@@ -54,50 +36,48 @@ pub struct UserDeleted {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UserPage {
     /// Users in id order.
-    pub users: Vec<UserOut>,
+    pub users: Vec<UserRecord>,
     /// Cursor of the next page; null on the last.
     pub next_cursor: Option<String>,
 }
 
 /// Creates or replaces a user.
 #[utoipa::path(put, path = "/v1/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "User id")), request_body = UserIn,
-    responses((status = 200, body = UserOut), (status = 422, body = ErrorBody)))]
+    params(("id" = String, Path, description = "User id", min_length = 1, max_length = 256)), request_body = UserIn,
+    responses((status = 200, body = UserRecord), (status = 422, body = ErrorBody)))]
 pub async fn put_user(
     State(s): State<AppState>,
     ApiPath(user_id): ApiPath<String>,
     ApiJson(user): ApiJson<UserIn>,
-) -> Result<Json<UserOut>, ApiError> {
+) -> Result<Json<UserRecord>, ApiError> {
     id("id", &user_id)?;
     if user.id.as_ref().is_some_and(|b| *b != user_id) {
         return Err(ApiError::invalid("id", "the body's id differs from the path's"));
     }
-    if let Some(k) = user.attributes.keys().find(|k| k.is_empty() || k.len() > 256) {
-        return Err(ApiError::invalid(format!("attributes.{k}"), "attribute names must be 1..=256 bytes"));
-    }
     let record = UserRecord { id: user_id.clone(), attributes: user.attributes, updated_at_ms: 0 };
+    aisle_engine::validate::validate_user(&record).map_err(|e| ApiError::invalid(e.field, e.message))?;
     s.engine.put_user(record).await?;
     let stored =
         s.engine.user(&user_id).await?.ok_or_else(|| ApiError::Internal("user vanished".to_owned()))?;
-    Ok(Json(stored.into()))
+    Ok(Json(stored))
 }
 
 /// A user.
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "User id")),
-    responses((status = 200, body = UserOut), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, description = "User id", min_length = 1, max_length = 256)),
+    responses((status = 200, body = UserRecord), (status = 404, body = ErrorBody)))]
 pub async fn get_user(
     State(s): State<AppState>,
     ApiPath(user_id): ApiPath<String>,
-) -> Result<Json<UserOut>, ApiError> {
+) -> Result<Json<UserRecord>, ApiError> {
     id("id", &user_id)?;
     let u = s.engine.user(&user_id).await?.ok_or(ApiError::NotFound { what: "user", id: user_id })?;
-    Ok(Json(u.into()))
+    Ok(Json(u))
 }
 
 /// Deletes a user and all their events.
 #[utoipa::path(delete, path = "/v1/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "User id")),
+    params(("id" = String, Path, description = "User id", min_length = 1, max_length = 256)),
     responses((status = 200, body = UserDeleted), (status = 404, body = ErrorBody)))]
 pub async fn delete_user(
     State(s): State<AppState>,
@@ -120,5 +100,5 @@ pub async fn list_users(
 ) -> Result<Json<UserPage>, ApiError> {
     let limit = check_limit(q.limit)?;
     let page = s.engine.users(PageRequest { limit, after: q.cursor }).await?;
-    Ok(Json(UserPage { users: page.rows.into_iter().map(UserOut::from).collect(), next_cursor: page.next }))
+    Ok(Json(UserPage { users: page.rows, next_cursor: page.next }))
 }

@@ -53,7 +53,7 @@ async fn every_level_opens_exactly_its_routes() {
         }
     }
     let r = a.call(Method::GET, "/v1/items/i1", None, Some("wrong")).await;
-    assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_error(&r, StatusCode::UNAUTHORIZED, "invalid_api_key");
     let req = Request::builder()
         .uri("/v1/items/i1")
         .header("authorization", "Bearer r-key")

@@ -3,6 +3,7 @@
 mod auth;
 mod common;
 mod data;
+mod hostile;
 mod openapi;
 mod recs;
 mod validation;

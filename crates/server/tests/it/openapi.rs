@@ -49,3 +49,54 @@ async fn every_route_is_documented_and_served() {
         assert!(doc["paths"]["/v1/items/{id}"][m].is_object(), "{m} /v1/items/{{id}}");
     }
 }
+
+/// What schemathesis checks against: every status an operation can answer is documented, and
+/// the schemas say what the handlers accept.
+#[test]
+fn every_operation_documents_its_errors_and_the_schemas_say_what_is_accepted() {
+    let doc = serde_json::to_value(aisle_server::openapi()).unwrap();
+    let open = ["/health/live", "/health/ready", "/metrics"];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let has = |code: &str| responses.contains_key(code);
+            let name = format!("{} {path}", method.to_uppercase());
+            if !open.contains(&path.as_str()) {
+                assert!(has("401") && has("403"), "{name} does not document 401 and 403");
+            }
+            if op.get("requestBody").is_some() || method == "post" {
+                for code in ["400", "413", "415", "422"] {
+                    assert!(has(code), "{name} does not document {code}");
+                }
+            }
+            if op.get("parameters").is_some_and(|p| !p.as_array().unwrap().is_empty()) {
+                assert!(has("422"), "{name} does not document 422 for its parameters");
+            }
+            for (code, r) in responses {
+                if code.starts_with('4') || code.starts_with('5') {
+                    let schema = &r["content"]["application/json"]["schema"]["$ref"];
+                    assert_eq!(schema, "#/components/schemas/ErrorBody", "{name} {code}");
+                }
+            }
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    // A property's schema, with one `$ref` (possibly inside `oneOf`) followed.
+    let resolve = |v: &serde_json::Value| -> String {
+        let text = v.to_string();
+        let refs: Vec<String> = text
+            .split("#/components/schemas/")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+            .collect();
+        refs.iter().fold(text, |acc, name| acc + &schemas[name.as_str()].to_string())
+    };
+    let kinds = resolve(&schemas["EventIn"]["properties"]["type"]);
+    for k in ["view", "click", "add_to_cart", "purchase", "rating", "like", "dislike", "impression"] {
+        assert!(kinds.contains(&format!("\"{k}\"")), "the event type lists {k}: {kinds}");
+    }
+    assert_eq!(schemas["RecsIn"]["properties"]["n"]["minimum"], 1, "{}", schemas["RecsIn"]);
+    assert_eq!(schemas["RecsIn"]["properties"]["n"]["maximum"], 1000, "{}", schemas["RecsIn"]);
+    let ts = resolve(&schemas["EventIn"]["properties"]["timestamp"]);
+    assert!(ts.contains("integer") && ts.contains("date-time"), "a time is RFC 3339 or Unix ms: {ts}");
+}

@@ -6,9 +6,9 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Executor, Postgres, Row};
 
 use super::feed::{self, Change};
-use super::{PgStore, db, sql_limit};
+use super::{PgStore, db, sql_limit, stored_u64};
 use crate::codec;
-use crate::{ItemRecord, Page, PageRequest, StoreResult, UserRecord, UserRemoval};
+use crate::{ItemRecord, Page, PageRequest, StoreResult, Tombstone, UserRecord, UserRemoval};
 
 const UPSERT_ITEMS: &str = "INSERT INTO items (id, body, updated_at_ms)
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])
@@ -127,15 +127,62 @@ pub(super) async fn user(pool: &PgPool, id: &str) -> StoreResult<Option<UserReco
     row.as_ref().map(read_user).transpose()
 }
 
+/// Deletes the user and their events and keeps a tombstone at the log's newest sequence number.
+/// It takes the append lock, so that the number is read in commit order: an append committing
+/// after it gets a higher one.
 pub(super) async fn delete_user(store: &PgStore, id: &str) -> StoreResult<UserRemoval> {
     let mut tx = store.pool().begin().await.map_err(db)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(store.inner.append_lock)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let at_seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM events")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
     let events =
         sqlx::query("DELETE FROM events WHERE user_id = $1").bind(id).execute(&mut *tx).await.map_err(db)?;
     let users =
         sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(db)?;
-    feed::notify(&mut *tx, store, &Change::UserDeleted { id: id.to_owned() }).await?;
+    sqlx::query(
+        "INSERT INTO deleted_users (user_id, at_seq, at_ms) VALUES ($1, $2, $3)
+            ON CONFLICT (user_id) DO UPDATE SET at_seq = excluded.at_seq, at_ms = excluded.at_ms",
+    )
+    .bind(id)
+    .bind(at_seq)
+    .bind(codec::now_ms())
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    let at_seq = stored_u64("event seq", at_seq)?;
+    feed::notify(&mut *tx, store, &Change::UserDeleted { id: id.to_owned(), at_seq }).await?;
     tx.commit().await.map_err(db)?;
-    Ok(UserRemoval { existed: users.rows_affected() > 0, events: events.rows_affected() })
+    Ok(UserRemoval { existed: users.rows_affected() > 0, events: events.rows_affected(), at_seq })
+}
+
+pub(super) async fn deleted_users(pool: &PgPool) -> StoreResult<Vec<Tombstone>> {
+    let rows = sqlx::query("SELECT user_id, at_seq FROM deleted_users ORDER BY user_id")
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
+    rows.iter()
+        .map(|r| {
+            Ok(Tombstone {
+                user_id: r.try_get(0).map_err(db)?,
+                at_seq: stored_u64("tombstone seq", r.try_get(1).map_err(db)?)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn prune_deleted_users(pool: &PgPool, below_seq: u64) -> StoreResult<usize> {
+    let done = sqlx::query("DELETE FROM deleted_users WHERE at_seq < $1")
+        .bind(codec::sql_seq(below_seq))
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
 }
 
 pub(super) async fn users(pool: &PgPool, page: &PageRequest) -> StoreResult<Page<UserRecord>> {

@@ -116,17 +116,41 @@ pub(super) async fn append(store: &PgStore, events: &[EventRecord]) -> StoreResu
     Ok(fates)
 }
 
+/// Events after `after_seq`; rows that do not decode are skipped (and counted), and a page made
+/// only of such rows is read past, so that an empty answer still means the end of the log.
 pub(super) async fn after(pool: &PgPool, after_seq: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(AFTER)
-        .bind(sql_seq(after_seq))
-        .bind(sql_limit(limit))
-        .fetch_all(pool)
-        .await
-        .map_err(db)?;
-    rows.iter().map(read_event).collect()
+    let mut from = after_seq;
+    loop {
+        let rows = sqlx::query(AFTER)
+            .bind(sql_seq(from))
+            .bind(sql_limit(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(db)?;
+        let (events, scanned) = decode(&rows)?;
+        match scanned {
+            Some(last) if events.is_empty() => from = last,
+            _ => return Ok(events),
+        }
+    }
+}
+
+/// The decodable events of `rows`, and the sequence number of the last row.
+fn decode(rows: &[PgRow]) -> StoreResult<(Vec<StoredEvent>, Option<u64>)> {
+    let mut events = Vec::with_capacity(rows.len());
+    let mut scanned = None;
+    for row in rows {
+        scanned = Some(stored_u64("event seq", row.try_get(0).map_err(db)?)?);
+        match read_event(row) {
+            Ok(e) => events.push(e),
+            Err(e @ crate::StoreError::Corrupt { .. }) => crate::codec::skip_unreadable("events", &e),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((events, scanned))
 }
 
 pub(super) async fn user_after(
@@ -145,7 +169,7 @@ pub(super) async fn user_after(
         .fetch_all(pool)
         .await
         .map_err(db)?;
-    let mut events = rows.iter().map(read_event).collect::<StoreResult<Vec<_>>>()?;
+    let (mut events, _) = decode(&rows)?;
     events.reverse();
     Ok(events)
 }

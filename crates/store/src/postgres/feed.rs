@@ -26,6 +26,8 @@ pub enum Change {
     UserDeleted {
         /// Their id.
         id: String,
+        /// The tombstone's sequence number ([`crate::UserRemoval::at_seq`]).
+        at_seq: u64,
     },
     /// A model version was activated.
     Model {
@@ -82,6 +84,7 @@ impl ChangeFeed {
 /// the dead connection (at once for a killed process; TCP keepalive for a lost machine).
 pub struct Lease {
     conn: PgConnection,
+    epoch: u64,
 }
 
 impl std::fmt::Debug for Lease {
@@ -91,6 +94,12 @@ impl std::fmt::Debug for Lease {
 }
 
 impl Lease {
+    /// This leadership's epoch: one more than the previous leader's. Activations a leader makes
+    /// carry it as their fence.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// Whether the lease is still held: its session answers and still owns the lock.
     pub async fn check(&mut self) -> bool {
         let held: Result<bool, _> = sqlx::query_scalar(
@@ -103,8 +112,10 @@ impl Lease {
     }
 
     /// Gives leadership up (also what dropping the lease does, when the session closes).
-    pub async fn release(self) {
-        // Closing the session releases its advisory locks; a failure means it is gone already.
+    pub async fn release(mut self) {
+        // Unlocking first makes the lock free when this returns (a closing session frees it only
+        // once its backend has exited); a failure means the session is gone, and the lock with it.
+        let _unlocked = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut self.conn).await;
         let _closed = self.conn.close().await;
     }
 }
@@ -126,7 +137,17 @@ impl PgStore {
             .await
             .map_err(db)?;
         if got {
-            Ok(Some(Lease { conn }))
+            // Taking the lock starts a new epoch, recorded with this session's pid: the fence of
+            // every activation this leader makes.
+            let epoch: i64 = sqlx::query_scalar(
+                "INSERT INTO leadership (id, epoch, holder_pid) VALUES (1, 1, pg_backend_pid())
+                    ON CONFLICT (id) DO UPDATE SET epoch = leadership.epoch + 1, holder_pid = pg_backend_pid()
+                    RETURNING epoch",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .map_err(db)?;
+            Ok(Some(Lease { conn, epoch: super::stored_u64("leadership epoch", epoch)? }))
         } else {
             let _closed = conn.close().await;
             Ok(None)

@@ -29,7 +29,7 @@ use sqlx::{AssertSqlSafe, Connection};
 use crate::codec::{backend as db, corrupt, sql_limit, sql_seq, stored_u64};
 use crate::{
     Appended, Counts, DeadLetter, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest, Store,
-    StoreResult, StoredDeadLetter, StoredEvent, UserRecord, UserRemoval,
+    StoreResult, StoredDeadLetter, StoredEvent, Tombstone, UserRecord, UserRemoval,
 };
 
 pub use feed::{Change, ChangeFeed, Lease};
@@ -133,20 +133,6 @@ fn parse_url(url: &str) -> StoreResult<ParsedUrl> {
     Ok(ParsedUrl { sqlx_url, schema, pool_max })
 }
 
-/// `url` with any password replaced, for logs and errors.
-fn shown(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// A stable 64-bit key for an advisory lock (FNV-1a of the schema and a purpose).
 fn lock_key(schema: &str, purpose: &str) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -163,7 +149,7 @@ impl PgStore {
     /// schema if needed and runs the migrations.
     pub async fn open(url: &str) -> StoreResult<PgStore> {
         let parsed = parse_url(url.trim())?;
-        let shown = shown(&parsed.sqlx_url);
+        let shown = crate::codec::redact_url(&parsed.sqlx_url);
         let base = PgConnectOptions::from_str(&parsed.sqlx_url)
             .map_err(|source| db(UrlError::Url { url: shown.clone(), source }))?;
         let connect_err = |source| db(UrlError::Connect { url: shown.clone(), source });
@@ -243,6 +229,14 @@ impl Store for PgStore {
         catalog::delete_user(self, &id).await
     }
 
+    async fn deleted_users(&self) -> StoreResult<Vec<Tombstone>> {
+        catalog::deleted_users(self.pool()).await
+    }
+
+    async fn prune_deleted_users(&self, below_seq: u64) -> StoreResult<usize> {
+        catalog::prune_deleted_users(self.pool(), below_seq).await
+    }
+
     async fn users(&self, page: PageRequest) -> StoreResult<Page<UserRecord>> {
         catalog::users(self.pool(), &page).await
     }
@@ -283,8 +277,8 @@ impl Store for PgStore {
         models::artifact(self.pool(), version).await
     }
 
-    async fn activate_model(&self, version: u64) -> StoreResult<ModelRecord> {
-        models::activate(self, version).await
+    async fn activate_model(&self, version: u64, fence: Option<u64>) -> StoreResult<ModelRecord> {
+        models::activate(self, version, fence).await
     }
 
     async fn active_model(&self) -> StoreResult<Option<ModelRecord>> {
@@ -334,7 +328,13 @@ mod tests {
 
     #[test]
     fn passwords_are_not_shown() {
+        let shown = crate::codec::redact_url;
         assert_eq!(shown("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            shown("postgres://u:p@ss:w@h/db?sslmode=require"),
+            "postgres://u:***@h/db?sslmode=require"
+        );
+        assert_eq!(shown("postgres://u@h/db?password=secret&x=1"), "postgres://u@h/db?password=***&x=1");
         assert_eq!(shown("postgres://u@h/db"), "postgres://u@h/db");
     }
 

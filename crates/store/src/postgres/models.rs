@@ -58,7 +58,13 @@ pub(super) async fn artifact(pool: &PgPool, version: u64) -> StoreResult<Option<
         .map_err(db)
 }
 
-pub(super) async fn activate(store: &PgStore, version: u64) -> StoreResult<ModelRecord> {
+/// Whether the leadership of epoch `fence` is the current one and its session still holds the
+/// leader lock (the lock's 64-bit key is split into `classid`, `objid` in `pg_locks`).
+const FENCE: &str = "SELECT EXISTS (SELECT 1 FROM leadership l JOIN pg_locks k ON k.pid = l.holder_pid
+    WHERE l.epoch = $1 AND k.locktype = 'advisory' AND k.granted
+        AND k.classid::int8 = $2 AND k.objid::int8 = $3 AND k.objsubid = 1)";
+
+pub(super) async fn activate(store: &PgStore, version: u64, fence: Option<u64>) -> StoreResult<ModelRecord> {
     let not_found = || StoreError::NotFound { what: "model", id: version.to_string() };
     let key = i64::try_from(version).map_err(|_| not_found())?;
     let mut tx = store.pool().begin().await.map_err(db)?;
@@ -77,6 +83,21 @@ pub(super) async fn activate(store: &PgStore, version: u64) -> StoreResult<Model
         return Err(not_found());
     };
     let mut model = read_model(&row)?;
+    if let Some(epoch) = fence {
+        let key = store.inner.leader_lock as u64;
+        let current: bool = sqlx::query_scalar(FENCE)
+            .bind(i64::try_from(epoch).unwrap_or(i64::MAX))
+            .bind((key >> 32) as i64)
+            .bind((key & 0xffff_ffff) as i64)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        if !current {
+            return Err(StoreError::Fenced(format!(
+                "leadership epoch {epoch} is no longer current: another replica leads now"
+            )));
+        }
+    }
     // Deactivating first keeps the one-active unique index satisfied after each row.
     sqlx::query("UPDATE models SET active = FALSE WHERE active AND version <> $1")
         .bind(key)

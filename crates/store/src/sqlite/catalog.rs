@@ -2,7 +2,8 @@
 
 use super::{corrupt, db, sql_limit};
 use crate::codec;
-use crate::{ItemRecord, Page, PageRequest, StoreResult, UserRecord, UserRemoval};
+use crate::codec::stored_u64;
+use crate::{ItemRecord, Page, PageRequest, StoreResult, Tombstone, UserRecord, UserRemoval};
 use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 const UPSERT_ITEM: &str = "INSERT INTO items (id, body, updated_at_ms) VALUES (?1, ?2, ?3)
@@ -74,14 +75,49 @@ pub(super) fn user(conn: &Connection, id: &str) -> StoreResult<Option<UserRecord
     one(conn, USER, id, read_user)
 }
 
-pub(super) fn delete_user(conn: &mut Connection, id: &str) -> StoreResult<UserRemoval> {
+/// Deletes the user and their events, and keeps a tombstone at the log's newest sequence number
+/// (read before their events go, so that it is at least the seq of any event a model holds).
+pub(super) fn delete_user(conn: &mut Connection, id: &str, at_ms: i64) -> StoreResult<UserRemoval> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    let at_seq: i64 = tx
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")
+        .map_err(db)?
+        .query_row([], |r| r.get(0))
+        .map_err(db)?;
     let events =
         tx.prepare_cached("DELETE FROM events WHERE user_id = ?1").map_err(db)?.execute([id]).map_err(db)?;
     let users =
         tx.prepare_cached("DELETE FROM users WHERE id = ?1").map_err(db)?.execute([id]).map_err(db)?;
+    tx.prepare_cached(
+        "INSERT INTO deleted_users (user_id, at_seq, at_ms) VALUES (?1, ?2, ?3)
+            ON CONFLICT (user_id) DO UPDATE SET at_seq = excluded.at_seq, at_ms = excluded.at_ms",
+    )
+    .map_err(db)?
+    .execute(params![id, at_seq, at_ms])
+    .map_err(db)?;
     tx.commit().map_err(db)?;
-    Ok(UserRemoval { existed: users > 0, events: events as u64 })
+    Ok(UserRemoval { existed: users > 0, events: events as u64, at_seq: stored_u64("event seq", at_seq)? })
+}
+
+pub(super) fn deleted_users(conn: &Connection) -> StoreResult<Vec<Tombstone>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT user_id, at_seq FROM deleted_users ORDER BY user_id").map_err(db)?;
+    let mut rows = stmt.query([]).map_err(db)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db)? {
+        out.push(Tombstone {
+            user_id: row.get(0).map_err(db)?,
+            at_seq: stored_u64("tombstone seq", row.get(1).map_err(db)?)?,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn prune_deleted_users(conn: &mut Connection, below_seq: u64) -> StoreResult<usize> {
+    conn.prepare_cached("DELETE FROM deleted_users WHERE at_seq < ?1")
+        .map_err(db)?
+        .execute([crate::codec::sql_seq(below_seq)])
+        .map_err(db)
 }
 
 pub(super) fn users(conn: &Connection, page: &PageRequest) -> StoreResult<Page<UserRecord>> {

@@ -59,13 +59,22 @@ pub(super) fn append(conn: &mut Connection, events: &[EventRecord]) -> StoreResu
     Ok(fates)
 }
 
+/// Events after `after_seq`; rows that do not decode are skipped (and counted), and a page made
+/// only of such rows is read past, so that an empty answer still means the end of the log.
 pub(super) fn after(conn: &Connection, after_seq: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
     if limit == 0 {
         return Ok(Vec::new());
     }
     let mut stmt = conn.prepare_cached(AFTER).map_err(db)?;
-    let rows = stmt.query(params![sql_seq(after_seq), sql_limit(limit)]).map_err(db)?;
-    collect(rows, limit)
+    let mut from = after_seq;
+    loop {
+        let rows = stmt.query(params![sql_seq(from), sql_limit(limit)]).map_err(db)?;
+        let (events, scanned) = collect(rows, limit)?;
+        match scanned {
+            Some(last) if events.is_empty() => from = last,
+            _ => return Ok(events),
+        }
+    }
 }
 
 pub(super) fn user_after(
@@ -79,7 +88,7 @@ pub(super) fn user_after(
     }
     let mut stmt = conn.prepare_cached(USER_AFTER).map_err(db)?;
     let rows = stmt.query(params![user_id, sql_seq(after_seq), sql_limit(limit)]).map_err(db)?;
-    let mut events = collect(rows, limit)?;
+    let (mut events, _) = collect(rows, limit)?;
     events.reverse();
     Ok(events)
 }
@@ -98,13 +107,20 @@ pub(super) fn counts(conn: &Connection) -> StoreResult<Counts> {
     })
 }
 
-fn collect(mut rows: rusqlite::Rows<'_>, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+/// The decodable events of `rows`, and the sequence number of the last row scanned.
+fn collect(mut rows: rusqlite::Rows<'_>, limit: usize) -> StoreResult<(Vec<StoredEvent>, Option<u64>)> {
     // Callers pass limits like "everything after", so the capacity is capped rather than trusted.
     let mut events = Vec::with_capacity(limit.min(4096));
+    let mut scanned = None;
     while let Some(row) = rows.next().map_err(db)? {
-        events.push(read_event(row)?);
+        scanned = Some(stored_u64("event seq", row.get(0).map_err(db)?)?);
+        match read_event(row) {
+            Ok(e) => events.push(e),
+            Err(e @ crate::StoreError::Corrupt { .. }) => crate::codec::skip_unreadable("events", &e),
+            Err(e) => return Err(e),
+        }
     }
-    Ok(events)
+    Ok((events, scanned))
 }
 
 fn read_event(row: &Row<'_>) -> StoreResult<StoredEvent> {

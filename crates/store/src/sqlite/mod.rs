@@ -21,7 +21,7 @@ use rusqlite::Connection;
 use crate::codec::{backend as db, corrupt, sql_limit, sql_seq, stored_u64};
 use crate::{
     Appended, Counts, DeadLetter, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest, Store,
-    StoreError, StoreResult, StoredDeadLetter, StoredEvent, UserRecord, UserRemoval,
+    StoreError, StoreResult, StoredDeadLetter, StoredEvent, Tombstone, UserRecord, UserRemoval,
 };
 
 use pool::ReaderPool;
@@ -142,7 +142,16 @@ impl Store for SqliteStore {
     }
 
     async fn delete_user(&self, id: String) -> StoreResult<UserRemoval> {
-        self.write(move |conn| catalog::delete_user(conn, &id)).await
+        let at_ms = crate::codec::now_ms();
+        self.write(move |conn| catalog::delete_user(conn, &id, at_ms)).await
+    }
+
+    async fn deleted_users(&self) -> StoreResult<Vec<Tombstone>> {
+        self.read(catalog::deleted_users).await
+    }
+
+    async fn prune_deleted_users(&self, below_seq: u64) -> StoreResult<usize> {
+        self.write(move |conn| catalog::prune_deleted_users(conn, below_seq)).await
     }
 
     async fn users(&self, page: PageRequest) -> StoreResult<Page<UserRecord>> {
@@ -185,7 +194,8 @@ impl Store for SqliteStore {
         self.read(move |conn| models::artifact(conn, version)).await
     }
 
-    async fn activate_model(&self, version: u64) -> StoreResult<ModelRecord> {
+    async fn activate_model(&self, version: u64, _fence: Option<u64>) -> StoreResult<ModelRecord> {
+        // One process writes an embedded store: it always leads, so there is no lease to check.
         self.write(move |conn| models::activate(conn, version)).await
     }
 

@@ -27,7 +27,7 @@ const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// The schema, one migration per version: `MIGRATIONS[i]` takes a database from version `i` to
 /// `i + 1` (`PRAGMA user_version`). Append only; never edit a released migration.
-const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_DEAD_LETTERS];
+const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_DEAD_LETTERS, V3_DELETED_USERS];
 
 /// The initial schema. `models.artifact` is the last column because SQLite reads a row's columns
 /// in order: a column after a multi-megabyte blob would make listing models walk the blob's
@@ -80,6 +80,16 @@ CREATE TABLE dead_letters (
     reason TEXT NOT NULL,
     at_ms INTEGER NOT NULL,
     UNIQUE (source, partition, offset)
+);
+";
+
+/// Deleted users: a model version trained on events up to `at_seq` may hold them and must not
+/// serve them (see `Store::deleted_users`).
+const V3_DELETED_USERS: &str = "
+CREATE TABLE deleted_users (
+    user_id TEXT PRIMARY KEY,
+    at_seq INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL
 );
 ";
 

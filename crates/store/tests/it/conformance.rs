@@ -2,14 +2,15 @@
 //!
 //! A backend runs the whole suite with `store_conformance!(fresh)`, where `fresh().await` returns
 //! `Some((guard, store))`: a new, empty store and whatever must live as long as it (a temp dir), or
-//! `None` when the backend's server is not configured (the test then says it skipped and passes).
+//! `None` when the backend's server is not configured (the test then says it skipped and passes,
+//! except under `CI`, where a missing server fails it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use aisle_core::EventKind;
 use aisle_store::{
     Appended, Counts, DeadLetter, EventRecord, ItemRecord, NewModel, PageRequest, Store, StoreError,
-    StoredEvent, UserRecord,
+    StoredEvent, Tombstone, UserRecord,
 };
 use serde_json::json;
 
@@ -21,7 +22,7 @@ macro_rules! store_conformance {
             idempotent_resend, events_without_id, events_after_paging, user_events_after_newest,
             delete_user_removes_only_theirs, model_versions_and_activation, model_artifact_round_trip,
             prune_models_keeps_newest_and_active, counts_of_everything, concurrent_appends,
-            flush_keeps_everything, dead_letters_idempotent,
+            flush_keeps_everything, dead_letters_idempotent, deleted_users_leave_tombstones,
         );
     };
     (@tests $fresh:path; $($name:ident),* $(,)?) => {
@@ -412,6 +413,8 @@ pub async fn delete_user_removes_only_theirs<S: Store>(store: &S) {
     let removal = store.delete_user("u1".to_owned()).await.expect("delete_user");
     assert!(removal.existed);
     assert_eq!(removal.events, 9);
+    let newest = before.iter().map(|e| e.seq).max().unwrap_or(0);
+    assert_eq!(removal.at_seq, newest, "the tombstone is at the log's newest seq, read before the delete");
     let after = all_events(store).await;
     let expected: Vec<StoredEvent> = before.iter().filter(|e| e.event.user_id != "u1").cloned().collect();
     assert_eq!(after, expected);
@@ -448,7 +451,7 @@ pub async fn model_versions_and_activation<S: Store>(store: &S) {
     assert_eq!(store.active_model().await.expect("active_model"), None);
 
     for version in [2, 3, 2] {
-        let activated = store.activate_model(version).await.expect("activate_model");
+        let activated = store.activate_model(version, None).await.expect("activate_model");
         assert_eq!((activated.version, activated.active), (version, true));
         assert_eq!(activated.model, new_model(version));
         let active: Vec<u64> =
@@ -457,7 +460,7 @@ pub async fn model_versions_and_activation<S: Store>(store: &S) {
         assert_eq!(store.active_model().await.expect("active_model"), Some(activated));
     }
 
-    match store.activate_model(99).await {
+    match store.activate_model(99, None).await {
         Err(StoreError::NotFound { what: "model", id }) => assert_eq!(id, "99"),
         other => panic!("activating a missing model gave {other:?}"),
     }
@@ -503,7 +506,7 @@ pub async fn prune_models_keeps_newest_and_active<S: Store>(store: &S) {
     for n in 1..=6 {
         store.put_model(new_model(n), vec![1, 2, 3]).await.expect("put_model");
     }
-    store.activate_model(2).await.expect("activate_model");
+    store.activate_model(2, None).await.expect("activate_model");
     assert_eq!(store.prune_models(3).await.expect("prune_models"), 2);
     assert_eq!(versions(&store.models().await.expect("models")), vec![6, 5, 4, 2]);
     assert_eq!(store.model_artifact(1).await.expect("model_artifact"), None);
@@ -517,7 +520,7 @@ pub async fn prune_models_keeps_newest_and_active<S: Store>(store: &S) {
     assert_eq!(next.version, 7, "a pruned version number is not reused");
 
     // With the active version among the newest, exactly `keep` remain.
-    store.activate_model(7).await.expect("activate_model");
+    store.activate_model(7, None).await.expect("activate_model");
     assert_eq!(store.prune_models(1).await.expect("prune_models"), 1);
     assert_eq!(versions(&store.models().await.expect("models")), vec![7]);
     assert_eq!(store.active_model().await.expect("active_model").map(|m| m.version), Some(7));
@@ -601,4 +604,27 @@ pub async fn dead_letters_idempotent<S: Store>(store: &S) {
     let rest = store.dead_letters_after(ids[1], 1).await.expect("page");
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].id, ids[2]);
+}
+
+/// A deletion leaves a tombstone at the log's newest seq; deleting again moves it; pruning drops
+/// the ones below a seq.
+pub async fn deleted_users_leave_tombstones<S: Store>(store: &S) {
+    assert_eq!(store.deleted_users().await.expect("none yet"), Vec::new());
+    append(store, (0..4).map(|n| event("u1", "i", None, n)).collect()).await;
+    let first = store.delete_user("u1".to_owned()).await.expect("delete_user");
+    assert!(first.at_seq > 0);
+    append(store, (0..3).map(|n| event("u2", "i", None, n)).collect()).await;
+    let other = store.delete_user("ghost".to_owned()).await.expect("a user never seen");
+    assert!(other.at_seq > first.at_seq && !other.existed && other.events == 0);
+    let stones = store.deleted_users().await.expect("tombstones");
+    let want = vec![
+        Tombstone { user_id: "ghost".to_owned(), at_seq: other.at_seq },
+        Tombstone { user_id: "u1".to_owned(), at_seq: first.at_seq },
+    ];
+    assert_eq!(stones, want);
+    let again = store.delete_user("u1".to_owned()).await.expect("again");
+    assert_eq!(again.at_seq, other.at_seq, "a second deletion moves the tombstone up");
+    assert_eq!(store.prune_deleted_users(other.at_seq).await.expect("prune none"), 0);
+    assert_eq!(store.prune_deleted_users(other.at_seq + 1).await.expect("prune"), 2);
+    assert_eq!(store.deleted_users().await.expect("after prune"), Vec::new());
 }

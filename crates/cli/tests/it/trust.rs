@@ -1,0 +1,100 @@
+//! The commands under hostile input (issue 11): an import run twice, ids with control
+//! characters, a store URL with a password, a server asked to listen openly on every address.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aisle_store::{AnyStore, Store};
+
+use crate::commands::{aisle, text};
+
+fn event_count(dir: &std::path::Path) -> u64 {
+    let url = format!("sqlite:{}", dir.join("aisle.db").display());
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { AnyStore::open(&url).await.unwrap().counts().await.unwrap().events })
+}
+
+#[test]
+fn an_import_run_twice_stores_each_event_once_and_refuses_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.csv");
+    // No event ids, no timestamps: nothing in the rows themselves tells a re-run apart.
+    std::fs::write(
+        &file,
+        "user_id,item_id,type\nu1,i1,view\nu1,i1,view\nu2,i2,purchase\nu\u{1}3,i3,view\nu4,i\u{7f}4,view\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let run = || {
+        let out =
+            aisle(&["import", "--data-dir", data.to_str().unwrap(), "--events", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let first = run();
+    assert!(
+        first.contains("control characters"),
+        "ids with control characters are rejected by name: {first}"
+    );
+    // The repeated row is dropped as an exact duplicate within the file (as `aisle eval` does).
+    assert_eq!(event_count(&data), 2, "{first}");
+    assert!(first.contains("2 new events (0 stored before)"), "{first}");
+    let second = run();
+    assert_eq!(event_count(&data), 2, "a second run stores nothing twice: {second}");
+    assert!(second.contains("0 new events (2 stored before)"), "{second}");
+    // The same file with a line appended: only that line is new.
+    let mut more = std::fs::read_to_string(&file).unwrap();
+    more.push_str("u5,i5,view\n");
+    std::fs::write(&file, more).unwrap();
+    let third = run();
+    assert_eq!(event_count(&data), 3, "{third}");
+}
+
+#[test]
+fn a_store_url_never_shows_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.csv");
+    std::fs::write(&file, "user_id,item_id,type\nu1,i1,view\n").unwrap();
+    let out = aisle(&[
+        "import",
+        "--store-url",
+        "postgres://shop:hunter2@127.0.0.1:1/aisle",
+        "--events",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!all.contains("hunter2"), "{all}");
+    assert!(all.contains("shop:***@127.0.0.1:1"), "the URL is still named, without its password: {all}");
+}
+
+#[test]
+fn serve_refuses_to_listen_on_every_address_without_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aisle"))
+        .args(["serve", "--data-dir", dir.path().to_str().unwrap(), "--listen", "0.0.0.0:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if status.is_none() {
+        child.kill().unwrap();
+        child.wait().unwrap();
+        panic!("aisle serve listened on 0.0.0.0 with every route open");
+    }
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.unwrap().success());
+    assert!(err.contains("auth.open"), "{err}");
+}

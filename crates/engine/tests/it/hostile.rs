@@ -1,0 +1,252 @@
+//! Faults and floods (issue 11): a client that hangs up half-way, a flood of junk events before a
+//! scheduled training, an unreadable active artifact, an old leader that still publishes, a dead
+//! letter PostgreSQL cannot store.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aisle_core::EventKind;
+use aisle_engine::{
+    Engine, EngineConfig, Filters, KafkaSink, PopularRequest, TrainRequest, Window, shop_records,
+};
+use aisle_ingest::kafka::{Rejected, Sink};
+use aisle_ingest::synth::{ShopParams, generate};
+use aisle_store::{AnyStore, EventRecord, ItemRecord, NewModel, Store};
+
+/// A PostgreSQL URL with a schema of its own, when the tests have a server.
+fn pg_url(tag: &str) -> Option<String> {
+    let base = crate::service_url("AISLE_TEST_POSTGRES_URL")?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}schema={tag}_{}_{nanos}", std::process::id()))
+}
+
+fn quick() -> EngineConfig {
+    let mut config = EngineConfig::default();
+    config.model.params.insert("factors".into(), 16.into());
+    config.model.params.insert("iterations".into(), 6.into());
+    config.popular.cache_ttl_ms = 0;
+    config
+}
+
+async fn open(url: &str, config: EngineConfig) -> Arc<Engine> {
+    Engine::open(AnyStore::open(url).await.unwrap(), config).await.unwrap()
+}
+
+fn sqlite(dir: &std::path::Path) -> String {
+    format!("sqlite:{}", dir.join("aisle.db").display())
+}
+
+/// Polls `fut` once, then drops it: a client that hangs up while its request is in flight.
+async fn hang_up<F: Future>(fut: F) {
+    let mut fut = std::pin::pin!(fut);
+    tokio::select! {
+        biased;
+        _ = &mut fut => panic!("the request finished on its first poll; nothing was dropped half-way"),
+        () = std::future::ready(()) => {}
+    }
+}
+
+/// Waits (up to a minute) until `done` holds.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "never happened: {what}");
+}
+
+fn purchase(id: &str, user: &str, item: &str) -> EventRecord {
+    EventRecord {
+        event_id: Some(id.to_owned()),
+        user_id: user.to_owned(),
+        item_id: item.to_owned(),
+        kind: EventKind::Purchase,
+        value: None,
+        ts_ms: aisle_engine::now_ms(),
+        session_id: None,
+        recommendation_id: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_whose_client_hung_up_is_still_applied_once_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(&sqlite(dir.path()), quick()).await;
+    let mug = ItemRecord {
+        id: "i1".into(),
+        title: "Mug".into(),
+        description: String::new(),
+        categories: Vec::new(),
+        tags: Vec::new(),
+        brand: None,
+        price: None,
+        in_stock: true,
+        attributes: serde_json::Map::new(),
+        updated_at_ms: 0,
+    };
+    e.put_items(vec![mug]).await.unwrap();
+    hang_up(e.ingest(vec![purchase("e1", "u1", "i1")])).await;
+    let popular = || {
+        let req = PopularRequest { window: Window::Hour, n: 5, filters: Filters::default() };
+        e.popular(&req).items.iter().any(|i| i.id == "i1")
+    };
+    eventually("the stored event reaches the popular list", popular).await;
+    // A retry of the same event is a duplicate: it must not be applied a second time either.
+    let again = e.ingest(vec![purchase("e1", "u1", "i1")]).await.unwrap();
+    assert_eq!((again.inserted, again.duplicates), (0, 1));
+    assert_eq!(e.stats().events, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_training_whose_client_hung_up_keeps_its_slot_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(&sqlite(dir.path()), quick()).await;
+    let shop =
+        generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3).unwrap();
+    let (items, users, events) = shop_records(&shop, 0);
+    e.load(items, users, events).await.unwrap();
+    hang_up(e.train(&TrainRequest::default())).await;
+    assert!(e.training_status().running_since_ms.is_some(), "the job runs on without its client");
+    let second = e.train(&TrainRequest::default()).await;
+    assert!(matches!(second, Err(aisle_engine::EngineError::TrainingBusy { .. })), "{second:?}");
+    eventually("the abandoned job finishes and publishes", || e.training_status().jobs == 1).await;
+    assert_eq!(e.serving().map(|p| p.version()), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_active_artifact_falls_back_to_the_newest_readable_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(&sqlite(dir.path()), quick()).await;
+    let shop =
+        generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3).unwrap();
+    let (items, users, events) = shop_records(&shop, 0);
+    e.load(items, users, events).await.unwrap();
+    e.train(&TrainRequest { model: None, force: true }).await.unwrap();
+    e.train(&TrainRequest { model: None, force: true }).await.unwrap();
+    // A version from a newer aisle (or a corrupted row) becomes the active one.
+    let store = e.store().clone();
+    let garbage = NewModel {
+        name: "ials".into(),
+        params: serde_json::json!({}),
+        trained_on_seq: 1,
+        metrics: Default::default(),
+        created_at_ms: 0,
+    };
+    let v = store.put_model(garbage, vec![0xff; 64]).await.unwrap();
+    store.activate_model(v.version, None).await.unwrap();
+    drop(e);
+    let e = Engine::open(store, quick()).await.expect("a bad artifact does not stop start-up");
+    assert_eq!(e.serving().map(|p| p.version()), Some(2), "the newest version that decodes serves");
+}
+
+/// The soak that found this: random events (made-up shoppers, random items) poured in after a
+/// good model was published, and the next scheduled training published a model scoring 0.0133.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(clippy::print_stderr, reason = "the gate's figures are reported")]
+async fn a_flood_of_junk_events_before_a_scheduled_training_is_not_published() {
+    let shop = generate(&ShopParams { users: 400, items: 300, events: 30_000, ..ShopParams::default() }, 11)
+        .unwrap();
+    let end = shop.events.last().unwrap().ts * 1000;
+    let (items, users, events) = shop_records(&shop, aisle_engine::now_ms() - end - 60_000);
+    let cut = events.len() * 7 / 10;
+    let (old, recent) = events.split_at(cut);
+    let mut config = EngineConfig::default();
+    config.training.interval_s = 0;
+    let run = |flood: bool| {
+        let (items, users, old, recent, config) =
+            (items.clone(), users.clone(), old.to_vec(), recent.to_vec(), config.clone());
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let e = open(&sqlite(dir.path()), config).await;
+            e.load(items, users, old).await.unwrap();
+            let first = e.train(&TrainRequest::default()).await.unwrap();
+            assert!(first.published, "{}", first.reason);
+            if flood {
+                let t = recent.first().unwrap().ts_ms;
+                let mut state = 0x9e37_79b9_7f4a_7c15u64;
+                let mut random = move |n: u64| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state % n
+                };
+                let kinds = [EventKind::View, EventKind::Click, EventKind::AddToCart, EventKind::Purchase];
+                let junk: Vec<EventRecord> = (0..15_000)
+                    .map(|k| EventRecord {
+                        kind: kinds[random(4) as usize],
+                        ts_ms: t,
+                        ..purchase(
+                            &format!("junk-{k}"),
+                            &format!("visitor{}", random(5_000)),
+                            &format!("i{}", random(300) + 1),
+                        )
+                    })
+                    .collect();
+                e.load(Vec::new(), Vec::new(), junk).await.unwrap();
+            } else {
+                e.load(Vec::new(), Vec::new(), recent).await.unwrap();
+            }
+            let next = e.train(&TrainRequest::default()).await.unwrap();
+            (next, e.serving().unwrap().version())
+        }
+    };
+    let (clean, serving) = run(false).await;
+    eprintln!("gate, genuine events: {}", clean.reason);
+    assert!(clean.published, "a genuine retraining publishes: {}", clean.reason);
+    assert_eq!(serving, 2);
+    let (flooded, serving) = run(true).await;
+    eprintln!("gate, junk flood: {}", flooded.reason);
+    assert!(!flooded.published, "the flooded model must not publish: {}", flooded.reason);
+    assert_eq!(serving, 1, "the clean model keeps serving");
+    assert!(flooded.reason.contains("serving model"), "{}", flooded.reason);
+    assert!(
+        matches!(flooded.comparison, aisle_engine::Comparison::ServingModel { .. }),
+        "{:?}",
+        flooded.comparison
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_leader_cannot_publish_after_a_new_one_took_over() {
+    let Some(url) = pg_url("fence") else { return };
+    let mut config = quick();
+    config.training.interval_s = 0;
+    let a = open(&url, config.clone()).await;
+    let shop =
+        generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3).unwrap();
+    let (items, users, events) = shop_records(&shop, 0);
+    a.load(items, users, events).await.unwrap();
+    let lease = a.try_lead().await.unwrap().expect("a leads");
+    a.train(&TrainRequest { model: None, force: true }).await.unwrap();
+    // A's database session ends (a partition, a killed backend): its lock is gone, but A has not
+    // noticed yet. B takes over and publishes.
+    drop(lease);
+    let b = open(&url, config).await;
+    let _b_lease = b.try_lead().await.unwrap().expect("b leads once a's session is gone");
+    assert!(b.train(&TrainRequest { model: None, force: true }).await.unwrap().published);
+    let late = a.train(&TrainRequest { model: None, force: true }).await;
+    assert!(!matches!(&late, Ok(o) if o.published), "the old leader published after the new one: {late:?}");
+    let active = b.store().active_model().await.unwrap().unwrap();
+    assert_eq!(active.version, 2, "the new leader's version stays active");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_whose_reason_holds_a_nul_byte_is_stored() {
+    let Some(url) = pg_url("nul") else { return };
+    let e = open(&url, quick()).await;
+    let sink = KafkaSink::new(Arc::clone(&e));
+    let rejected = Rejected {
+        partition: 0,
+        offset: 7,
+        payload: b"{\"user_id\":\"u\",\"x\\u0000y\":1}".to_vec(),
+        reason: "invalid event: unknown field `x\0y`".to_owned(),
+    };
+    sink.write("events", &[], &[rejected]).await.expect("the letter is stored, not retried for ever");
+    let letters = e.store().dead_letters_after(0, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(!letters[0].letter.reason.contains('\0') && letters[0].letter.reason.contains("unknown field"));
+}
