@@ -316,6 +316,15 @@ impl AisleConfig {
         }
     }
 
+    /// The config a TOML text gives over the defaults, validated (what [`AisleConfig::load`] does
+    /// with a file's text, without the environment and flags).
+    pub fn from_toml(text: &str, origin: &str) -> Result<AisleConfig, ConfigError> {
+        let root = text
+            .parse::<toml::Table>()
+            .map_err(|e| ConfigError::Invalid { origin: origin.to_owned(), message: e.to_string() })?;
+        Self::from_table(root, origin)
+    }
+
     /// Loads defaults ← `file` ← `env` (`AISLE_*` pairs) ← `overrides` (`(key.path, value,
     /// origin)`), then validates.
     pub fn load(
@@ -346,6 +355,12 @@ impl AisleConfig {
         }
         let origin =
             file.map_or_else(|| "(defaults, environment and flags)".to_owned(), |p| p.display().to_string());
+        Self::from_table(root, &origin)
+    }
+
+    /// The config of a parsed TOML table over the defaults, validated.
+    fn from_table(root: toml::Table, origin: &str) -> Result<AisleConfig, ConfigError> {
+        let origin = origin.to_owned();
         let config: AisleConfig = toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| {
             ConfigError::Invalid { origin: origin.clone(), message: e.to_string() }
         })?;
