@@ -8,18 +8,11 @@ use aisle_core::models::registry::ModelSpec;
 use aisle_store::{ModelRecord, NewModel, Store};
 use serde::Serialize;
 
-use crate::config::{Gate, ModelConfig};
+use crate::config::ModelConfig;
+use crate::gate::{Comparison, decide};
 use crate::published::{Artifact, Published};
-use crate::train::{GateInput, MIN_GATE_EVENTS, fit};
+use crate::train::{GateInput, fit};
 use crate::{Engine, EngineError, now_ms};
-
-/// Fewer users than this in the gate's holdout, and the data-quality floor is not judged.
-pub const MIN_DRIFT_USERS: u64 = 30;
-
-/// After this many trainings in a row whose gate could not evaluate, the next such one publishes
-/// (saying why), so that a gate that cannot evaluate never keeps the serving model stale for
-/// ever.
-pub const MAX_UNEVALUATED: u32 = 3;
 
 /// What to train.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -28,70 +21,6 @@ pub struct TrainRequest {
     pub model: Option<ModelConfig>,
     /// Publish whatever the gate says.
     pub force: bool,
-}
-
-/// What the publication gate compared a candidate with.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Comparison {
-    /// No model served: nothing to compare with.
-    NothingServing,
-    /// The serving version itself, scored on the newest events it was never trained on (the
-    /// candidate was fitted without them too).
-    ServingModel {
-        /// The serving version.
-        version: u64,
-        /// Events in the holdout.
-        holdout_events: u64,
-        /// Users evaluated.
-        users: u64,
-        /// The candidate's NDCG@10 there.
-        candidate_ndcg: f64,
-        /// The serving version's NDCG@10 there.
-        serving_ndcg: f64,
-        /// The serving version's own holdout NDCG@10, recorded when it was trained.
-        serving_recorded_ndcg: Option<f64>,
-    },
-    /// Too few events new to the serving version to score it ([`MIN_GATE_EVENTS`]): its
-    /// configuration was fitted on the candidate's split instead.
-    ServingConfiguration {
-        /// The serving version.
-        version: u64,
-        /// Events since it was trained.
-        new_events: u64,
-        /// Whether that configuration is the candidate's own (then there is nothing to compare).
-        identical: bool,
-        /// The candidate's NDCG@10.
-        candidate_ndcg: f64,
-        /// The serving configuration's NDCG@10 on the same split.
-        serving_ndcg: f64,
-    },
-    /// Nothing could be evaluated.
-    Unevaluable {
-        /// Why.
-        reason: String,
-    },
-}
-
-impl Comparison {
-    /// The stable name of the comparison (a metric label).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Comparison::NothingServing => "nothing_serving",
-            Comparison::ServingModel { .. } => "serving_model",
-            Comparison::ServingConfiguration { .. } => "serving_configuration",
-            Comparison::Unevaluable { .. } => "unevaluable",
-        }
-    }
-
-    /// The NDCG@10 of what the candidate was compared with.
-    pub fn serving_ndcg(&self) -> Option<f64> {
-        match self {
-            Comparison::ServingModel { serving_ndcg, .. }
-            | Comparison::ServingConfiguration { serving_ndcg, .. } => Some(*serving_ndcg),
-            Comparison::NothingServing | Comparison::Unevaluable { .. } => None,
-        }
-    }
 }
 
 /// What one training job did.
@@ -199,87 +128,6 @@ impl Engine {
         Some(GateInput { spec: spec_of(&serving.record), serving, hidden })
     }
 
-    /// Whether the gate lets `comparison` publish, and why (a sentence for people).
-    fn decide(&self, force: bool, comparison: &Comparison) -> (bool, String) {
-        let tol = self.config.training.tolerance;
-        if force {
-            return (true, "forced".to_owned());
-        }
-        if self.config.training.gate == Gate::Always {
-            return (true, "gate is `always`".to_owned());
-        }
-        match comparison {
-            Comparison::NothingServing => (true, "no model was serving".to_owned()),
-            Comparison::ServingModel {
-                version,
-                holdout_events,
-                users,
-                candidate_ndcg,
-                serving_ndcg,
-                serving_recorded_ndcg,
-            } => {
-                let floor = self.config.training.drift_floor;
-                let measured = format!(
-                    "holdout NDCG@10 {candidate_ndcg:.4} vs {serving_ndcg:.4} of the serving model v{version}, \
-                     on the newest {holdout_events} events neither was trained on ({users} users)"
-                );
-                match serving_recorded_ndcg {
-                    Some(then) if *users >= MIN_DRIFT_USERS && *serving_ndcg < floor * then => (
-                        false,
-                        format!(
-                            "{measured}; the serving model scored {then:.4} when it was trained, so the newest events \
-                             look unlike what it learned from (below training.drift_floor = {floor} of it: junk, a \
-                             broken tracker, or a sudden change): nothing trained on them is published without force"
-                        ),
-                    ),
-                    _ => (candidate_ndcg + tol >= *serving_ndcg, measured),
-                }
-            }
-            Comparison::ServingConfiguration {
-                version, new_events, identical: true, candidate_ndcg, ..
-            } => (
-                true,
-                format!(
-                    "holdout NDCG@10 {candidate_ndcg:.4}; only {new_events} events since the serving model v{version} \
-                     was trained (fewer than {MIN_GATE_EVENTS} to score it on), and its configuration is this one: \
-                     nothing to compare, published as a retrain on more data"
-                ),
-            ),
-            Comparison::ServingConfiguration {
-                version,
-                new_events,
-                identical: false,
-                candidate_ndcg,
-                serving_ndcg,
-            } => (
-                candidate_ndcg + tol >= *serving_ndcg,
-                format!(
-                    "holdout NDCG@10 {candidate_ndcg:.4} vs {serving_ndcg:.4} of the serving configuration (v{version}) \
-                     refitted on the same split; only {new_events} events since v{version} was trained, \
-                     fewer than {MIN_GATE_EVENTS} to score the serving model itself on"
-                ),
-            ),
-            Comparison::Unevaluable { reason } => {
-                let in_a_row = self.lock_training().unevaluated_in_a_row + 1;
-                if in_a_row >= MAX_UNEVALUATED {
-                    (
-                        true,
-                        format!(
-                            "the gate could not evaluate ({reason}) {in_a_row} trainings in a row: published so that serving does not go stale"
-                        ),
-                    )
-                } else {
-                    (
-                        false,
-                        format!(
-                            "the gate could not evaluate: {reason} ({in_a_row} in a row; the {MAX_UNEVALUATED}th publishes)"
-                        ),
-                    )
-                }
-            }
-        }
-    }
-
     async fn run_job(&self, name: &str, spec: ModelSpec, force: bool) -> Result<TrainOutcome, EngineError> {
         let started = Instant::now();
         let snapshot = self.snapshot().await?;
@@ -297,7 +145,8 @@ impl Engine {
             fit(&snapshot, &job_spec, gate.as_ref(), &weights, &t).map(|f| (f, snapshot.last_seq))
         })
         .await??;
-        let (publish, reason) = self.decide(force, &fitted.comparison);
+        let unevaluated = self.lock_training().unevaluated_in_a_row;
+        let (publish, reason) = decide(&self.config.training, force, &fitted.comparison, unevaluated);
         let ndcg = fitted.metrics.get("ndcg@10").copied();
         let comparison = fitted.comparison.clone();
         {

@@ -16,6 +16,7 @@ mod config;
 mod data;
 mod error;
 mod forget;
+mod gate;
 mod history;
 mod jobs;
 mod kafka;
@@ -47,8 +48,9 @@ pub use config::{
 };
 pub use data::{Ingested, ItemPatch};
 pub use error::EngineError;
+pub use gate::{Comparison, MAX_UNEVALUATED, MIN_DRIFT_USERS, MIN_GATE_EVENTS};
 pub use history::{HistoryCache, Recent, RecentEvent};
-pub use jobs::{Comparison, TrainOutcome, TrainRequest, TrainingStatus};
+pub use jobs::{TrainOutcome, TrainRequest, TrainingStatus};
 pub use kafka::{KafkaSink, run_kafka};
 pub use popular::{Popularity, Window};
 pub use published::{ARTIFACT_FORMAT, Artifact, Published};

@@ -249,7 +249,9 @@ impl Engine {
             tail.own.clear();
         }
         if let Some(Leadership::Lease(l)) = lease {
-            l.release().await;
+            // A database that stopped answering would hold this for ever; it frees the lock when
+            // it drops the session anyway.
+            let _released = tokio::time::timeout(timeout, l.release()).await;
         }
         self.set_leader(false);
     }

@@ -7,7 +7,7 @@
 //! (sequence numbers above its `trained_on_seq`); the candidate is fitted on the events before the
 //! holdout, and the serving version itself scores the holdout's users (by its vector, or by
 //! fold-in of their history when they have events it never saw). When fewer than
-//! [`MIN_GATE_EVENTS`] events are new to the serving version, the serving version's configuration
+//! `MIN_GATE_EVENTS` events are new to the serving version, the serving version's configuration
 //! is fitted on the candidate's split instead, and the outcome says so (the same configuration
 //! means there is nothing to compare: a retrain on more data).
 
@@ -24,13 +24,9 @@ use aisle_ingest::{Event, to_interactions};
 use aisle_store::{ItemRecord, Store, UserRecord};
 
 use crate::config::TrainingConfig;
-use crate::jobs::Comparison;
+use crate::gate::{Comparison, MIN_GATE_EVENTS};
 use crate::published::{ARTIFACT_FORMAT, Artifact, Published, Rows, kind_bit};
 use crate::{Engine, EngineError, now_ms};
-
-/// Fewer events new to the serving version than this, and the gate compares configurations
-/// instead of scoring the serving version itself.
-pub const MIN_GATE_EVENTS: usize = 50;
 
 /// The data of one training run, in dense indexes.
 pub(crate) struct Snapshot {

@@ -469,4 +469,28 @@ mod example {
         let c = super::AisleConfig::load(Some(std::path::Path::new(path)), [], &[]).unwrap();
         assert_eq!(c, super::AisleConfig::default(), "config/aisle.example.toml must list the defaults");
     }
+
+    /// Every key of the config is written out in the example (not only defaulted by omission).
+    #[test]
+    fn the_example_file_names_every_key() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/aisle.example.toml");
+        let example: toml::Table = std::fs::read_to_string(path).unwrap().parse().unwrap();
+        let defaults = toml::Table::try_from(super::AisleConfig::default()).unwrap();
+        fn missing(prefix: &str, want: &toml::Table, have: &toml::Table, out: &mut Vec<String>) {
+            for (k, v) in want {
+                let key = format!("{prefix}{k}");
+                match (v, have.get(k)) {
+                    (toml::Value::Table(w), Some(toml::Value::Table(h))) => {
+                        missing(&format!("{key}."), w, h, out)
+                    }
+                    (toml::Value::Table(w), None) if w.is_empty() => {}
+                    (_, None) => out.push(key),
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        missing("", &defaults, &example, &mut out);
+        assert!(out.is_empty(), "config/aisle.example.toml lacks {out:?}");
+    }
 }

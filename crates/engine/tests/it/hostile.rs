@@ -141,6 +141,114 @@ async fn an_unreadable_active_artifact_falls_back_to_the_newest_readable_version
     drop(e);
     let e = Engine::open(store, quick()).await.expect("a bad artifact does not stop start-up");
     assert_eq!(e.serving().map(|p| p.version()), Some(2), "the newest version that decodes serves");
+    let degraded = e.serving_health().degraded.expect("readiness says serving is degraded");
+    assert!(degraded.contains("version 3") && degraded.contains("serving version 2"), "{degraded}");
+    // A new version published clears it.
+    e.train(&TrainRequest { model: None, force: true }).await.unwrap();
+    assert_eq!(e.serving_health().degraded, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_versions_are_pruned_like_published_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = quick();
+    config.training.keep_versions = 2;
+    let e = open(&sqlite(dir.path()), config).await;
+    let shop =
+        generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3).unwrap();
+    let (items, users, events) = shop_records(&shop, 0);
+    e.load(items, users, events).await.unwrap();
+    assert!(e.train(&TrainRequest::default()).await.unwrap().published);
+    // A model that ranks at random: rejected every time.
+    let mut bad = aisle_engine::ModelConfig { name: "bpr".into(), ..Default::default() };
+    bad.params.insert("epochs".into(), 1.into());
+    bad.params.insert("learning_rate".into(), 1e-6.into());
+    for _ in 0..4 {
+        let out = e.train(&TrainRequest { model: Some(bad.clone()), force: false }).await.unwrap();
+        assert!(!out.published, "{}", out.reason);
+    }
+    let versions: Vec<u64> = e.models().await.unwrap().iter().map(|m| m.version).collect();
+    assert_eq!(versions, vec![5, 4, 1], "the newest two and the serving one are kept");
+}
+
+/// A TCP relay to PostgreSQL that can be frozen: it stops passing bytes without closing anything,
+/// as a half-open connection (a lost network path) looks to a client.
+struct Relay {
+    port: u16,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    async fn start(target: std::net::SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gate = Arc::clone(&frozen);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(target).await else { continue };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pipe(cr, sw, Arc::clone(&gate)));
+                tokio::spawn(pipe(sr, cw, Arc::clone(&gate)));
+            }
+        });
+        Relay { port, frozen }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buf).await else { return };
+        if n == 0 {
+            return;
+        }
+        while frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            // Hold the bytes, never answer, never close.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_database_stops_answering_steps_down_within_its_timeout() {
+    let Some(url) = pg_url("halfopen") else { return };
+    // The test server is on loopback: point this replica at it through the relay.
+    let rest = url.split_once('@').map_or(url.as_str(), |(_, r)| r);
+    let host_port = rest.split('/').next().unwrap();
+    let target: std::net::SocketAddr = host_port.parse().unwrap();
+    let relay = Relay::start(target).await;
+    let relayed = url.replace(host_port, &format!("127.0.0.1:{}", relay.port));
+    let mut config = quick();
+    config.training.on_start = false;
+    config.replication.leader_check_ms = 200;
+    config.replication.poll_ms = 200;
+    config.replication.timeout_ms = 1_000;
+    let e = open(&relayed, config).await;
+    let lease = e.try_lead().await.unwrap();
+    assert!(lease.is_some() && e.is_leader());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let follower = tokio::spawn(Arc::clone(&e).run_replication(lease, async {
+        let _ = stopped.await;
+    }));
+    relay.freeze();
+    eventually("the leader notices its lease check does not answer", || !e.is_leader()).await;
+    let _ = stop.send(());
+    let stopping = tokio::time::timeout(Duration::from_secs(30), follower).await;
+    assert!(stopping.is_ok(), "replication stops on shutdown even with a database that does not answer");
 }
 
 /// The soak that found this: random events (made-up shoppers, random items) poured in after a

@@ -287,3 +287,18 @@ async fn every_error_is_json_with_a_code() {
     let r = a.get("/docs/no-such-file").await;
     assert_error(&r, StatusCode::NOT_FOUND, "no_route");
 }
+
+async fn boom() -> &'static str {
+    panic!("kaboom: a secret in a panic message")
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_answers_the_json_500_with_a_request_id() {
+    let a = app_with(config(), false).await;
+    let router =
+        aisle_server::with_layers(axum::Router::new().route("/boom", axum::routing::get(boom)), &config());
+    let a = App { router, engine: a.engine, _dir: a._dir };
+    let r = a.get("/boom").await;
+    assert_error(&r, StatusCode::INTERNAL_SERVER_ERROR, "internal");
+    assert!(!r.text.contains("kaboom"), "no internals in the body: {}", r.text);
+}

@@ -80,16 +80,19 @@ async fn a_new_user_is_a_fallback_until_their_first_event_then_personalised() {
 #[tokio::test]
 async fn sessions_similar_bought_together_and_popular() {
     let a = app().await;
-    let r = a
-        .post(
-            "/v1/recommendations",
-            json!({"session_items": ["i3", "i9"], "n": 4, "filters": {"in_stock": true},
-        "boosts": [{"item_ids": ["i11"], "weight": 100}]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.body["source"], "fold_in");
-    assert_eq!(ids(&r).len(), 4);
+    let session = json!({"session_items": ["i3", "i9"], "n": 4, "filters": {"in_stock": true}});
+    let plain = a.post("/v1/recommendations", session.clone()).await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.text);
+    assert_eq!(plain.body["source"], "fold_in");
+    assert_eq!(ids(&plain).len(), 4);
+    // A boost moves the item it names to the top; the others keep their order.
+    let fourth = ids(&plain)[3].clone();
+    let mut boosted = session;
+    boosted["boosts"] = json!([{"item_ids": [fourth], "weight": 100}]);
+    let r = a.post("/v1/recommendations", boosted).await;
+    let mut want = ids(&plain);
+    want.rotate_right(1);
+    assert_eq!(ids(&r), want, "{}", r.text);
     let r = a.post("/v1/recommendations", json!({"user_id": "u2", "n": 3, "exclude_seen": true})).await;
     assert_eq!(ids(&r).len(), 3);
 
@@ -98,11 +101,45 @@ async fn sessions_similar_bought_together_and_popular() {
     assert_eq!(ids(&r).len(), 5);
     assert!(!ids(&r).contains(&"i3".to_owned()));
     assert!(r.body["items"][0]["reasons"][0]["text"].as_str().unwrap().starts_with("similar to"));
-    let r = a.get("/v1/items/i1/bought-together?n=5").await;
-    assert_eq!(r.status, StatusCode::OK);
+    // Deeper than the cached list (100): ranked deeper, never the item itself, no repeats.
+    let deep = a.get("/v1/items/i3/similar?n=150").await;
+    let deep_ids = ids(&deep);
+    assert_eq!(deep_ids.len(), 150, "{}", deep.text);
+    assert!(!deep_ids.contains(&"i3".to_owned()));
+    assert_eq!(deep_ids.iter().collect::<std::collections::BTreeSet<_>>().len(), 150);
+    assert_eq!(deep_ids[..5], ids(&r)[..], "the deep list starts with the short one");
 
+    let r = a.get("/v1/items/i1/bought-together?n=5").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let together = ids(&r);
+    assert!(!together.is_empty() && !together.contains(&"i1".to_owned()), "{}", r.text);
+    let counts: Vec<f64> =
+        r.body["items"].as_array().unwrap().iter().map(|i| i["score"].as_f64().unwrap()).collect();
+    assert!(counts.iter().all(|c| *c >= 1.0) && counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+    let r = a.get("/v1/items/i1/bought-together?n=5&in_stock=true").await;
+    assert!(ids(&r).iter().all(|id| a.engine.item(id).unwrap().in_stock), "filters apply: {}", r.text);
+
+    // Windows nest: an item's total over a longer window is at least its total over a shorter one.
+    let mut lists: Vec<std::collections::BTreeMap<String, f64>> = Vec::new();
     for w in ["1h", "24h", "7d", "30d", "all"] {
-        assert_eq!(a.get(&format!("/v1/popular?window={w}&n=3")).await.status, StatusCode::OK);
+        let r = a.get(&format!("/v1/popular?window={w}&n=1000")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let items = r.body["items"].as_array().unwrap();
+        let scores: Vec<f64> = items.iter().map(|i| i["score"].as_f64().unwrap()).collect();
+        assert!(scores.windows(2).all(|p| p[0] >= p[1]), "{w}: best first");
+        lists.push(
+            items
+                .iter()
+                .map(|i| (i["id"].as_str().unwrap().to_owned(), i["score"].as_f64().unwrap()))
+                .collect(),
+        );
+    }
+    assert!(!lists[4].is_empty(), "the shop's events are in the all-time list");
+    for pair in lists.windows(2) {
+        for (id, short) in &pair[0] {
+            let long = pair[1].get(id).copied().unwrap_or(f64::INFINITY);
+            assert!(long >= *short - 1e-3, "{id}: {short} in a window, {long} in a longer one");
+        }
     }
     // A burst of purchases of one item puts it on top of the last hour's list at once... almost:
     // popular lists are cached for popular.cache_ttl_ms, so this app uses a TTL of 0.
