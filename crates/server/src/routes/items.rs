@@ -16,22 +16,29 @@ use crate::state::{ApiJson, ApiPath, ApiQuery, AppState, check_limit, id};
 #[serde(deny_unknown_fields)]
 pub struct ItemIn {
     /// The id; in a batch, required; in `PUT /v1/items/{id}`, absent or equal to the path's.
+    #[schema(min_length = 1, max_length = 256)]
     pub id: Option<String>,
-    /// Display title.
+    /// Display title (no control characters).
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub title: String,
-    /// Description.
+    /// Description (line breaks and tabs allowed, no other control characters).
     #[serde(default)]
+    #[schema(max_length = 20000)]
     pub description: String,
-    /// Categories.
+    /// Categories (each 1..=256 bytes, not only whitespace, no control characters).
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub categories: Vec<String>,
-    /// Tags.
+    /// Tags (as categories).
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub tags: Vec<String>,
     /// Brand.
+    #[schema(max_length = 1000)]
     pub brand: Option<String>,
-    /// Price, ≥ 0.
+    /// Price, from 0 to 1e12.
+    #[schema(minimum = 0.0, maximum = 1e12)]
     pub price: Option<f64>,
     /// In stock (default true).
     pub in_stock: Option<bool>,
@@ -63,7 +70,7 @@ fn record(item: ItemIn, id_value: String, field: &str) -> Result<ItemRecord, Api
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemBatch {
-    /// The items, each with its id.
+    /// The items, each with its id (at most `server.max_item_batch`, 10,000 by default).
     pub items: Vec<ItemIn>,
 }
 
