@@ -46,6 +46,12 @@ enum Command {
     Recommend(serve::RecommendArgs),
 }
 
+/// mimalloc instead of glibc's allocator: glibc keeps the pages a training snapshot frees (tens
+/// to hundreds of MB, in up to 8 arenas per core) and RSS ratchets up with every larger one;
+/// mimalloc returns freed pages to the OS (see the soak figures in docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -215,10 +215,17 @@ impl Engine {
             .collect();
         {
             // The replication tail reads these back from the log too: it skips them, under the
-            // ingest lock this method holds until they are applied.
+            // ingest lock this method holds until they are applied. Before a replication task
+            // follows (the demo seed, a one-off command), nothing trims `own`: the cursor moves
+            // over this replica's writes right after it now, so a task that starts following
+            // later neither applies them twice nor finds `own` grown.
             let mut tail = self.lock_tail();
-            if tail.following {
-                tail.own.extend(inserted.iter().map(|(seq, _)| *seq));
+            tail.own.extend(inserted.iter().map(|(seq, _)| *seq));
+            if !tail.following {
+                while tail.own.first() == Some(&(tail.cursor + 1)) {
+                    tail.own.pop_first();
+                    tail.cursor += 1;
+                }
             }
         }
         let n = inserted.len();

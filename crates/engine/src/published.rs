@@ -51,6 +51,26 @@ impl Rows {
         self.len() == 0
     }
 
+    /// At most `max_rows` rows of columns below `n_cols`, offsets in order and in range (a
+    /// stored artifact is outside data: [`Rows::row`] indexes by these).
+    pub fn check(&self, max_rows: usize, n_cols: usize) -> Result<(), String> {
+        let n = self.cols.len();
+        let offsets = self.offsets.is_empty()
+            || (self.offsets.first() == Some(&0)
+                && self.offsets.windows(2).all(|w| w[0] <= w[1])
+                && self.offsets.last().is_some_and(|&l| l as usize == n));
+        if !offsets || self.values.len() != n || self.kinds.len() != n {
+            return Err("offsets do not match the entries".to_owned());
+        }
+        if self.len() > max_rows {
+            return Err(format!("{} rows, more than {max_rows}", self.len()));
+        }
+        match self.cols.iter().max() {
+            Some(&c) if c as usize >= n_cols => Err(format!("column {c} of {n_cols}")),
+            _ => Ok(()),
+        }
+    }
+
     /// Row `r` as `(col, value, kinds)`; empty past the end.
     pub fn row(&self, r: usize) -> impl Iterator<Item = (u32, f32, u8)> + '_ {
         let (a, b) = match (self.offsets.get(r), self.offsets.get(r + 1)) {
@@ -105,17 +125,33 @@ impl Artifact {
             .map_err(|e| EngineError::Training(format!("cannot encode the model: {e}")))
     }
 
-    /// The artifact of `version` from bytes.
+    /// The artifact of `version` from bytes: decoded, then checked as outside data (the model's
+    /// shapes, ids for every model user and item, history and bought-together lists inside
+    /// them), so that nothing it holds can panic serving.
     pub fn decode(version: u64, bytes: &[u8]) -> Result<Self, EngineError> {
-        let a: Artifact = postcard::from_bytes(bytes)
-            .map_err(|e| EngineError::Artifact { version, reason: e.to_string() })?;
+        let bad = |reason: String| EngineError::Artifact { version, reason };
+        let a: Artifact = postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
         if a.format != ARTIFACT_FORMAT {
-            return Err(EngineError::Artifact {
-                version,
-                reason: format!("format {} but this build reads format {ARTIFACT_FORMAT}", a.format),
-            });
+            return Err(bad(format!("format {} but this build reads format {ARTIFACT_FORMAT}", a.format)));
         }
+        a.check().map_err(bad)?;
         Ok(a)
+    }
+
+    /// What [`Artifact::decode`] checks after decoding.
+    fn check(&self) -> Result<(), String> {
+        use aisle_core::Recommender;
+        self.model.check().map_err(|e| format!("model {}: {e}", self.model.name()))?;
+        let (n_users, n_items) = (self.model.n_users(), self.model.n_items());
+        if self.users.len() != n_users || self.items.len() != n_items {
+            return Err(format!(
+                "{} user ids and {} item ids for a model of {n_users} users and {n_items} items",
+                self.users.len(),
+                self.items.len()
+            ));
+        }
+        self.history.check(n_users, n_items).map_err(|e| format!("histories: {e}"))?;
+        self.bought_together.check(n_items, n_items).map_err(|e| format!("bought together: {e}"))
     }
 }
 

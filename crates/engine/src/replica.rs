@@ -38,8 +38,8 @@ pub(crate) struct Tail {
     pub(crate) cursor: u64,
     /// Sequence numbers above the cursor this replica wrote and applied itself.
     pub(crate) own: BTreeSet<u64>,
-    /// Whether a replication task follows the log (and so trims `own`); a one-off command
-    /// (`aisle import`) does not, and records nothing.
+    /// Whether a replication task follows the log (and so trims `own`); until one does, each
+    /// write moves the cursor over this replica's own sequence numbers right after it.
     pub(crate) following: bool,
 }
 

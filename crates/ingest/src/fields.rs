@@ -115,7 +115,7 @@ pub(crate) fn timestamp(b: &[u8]) -> Result<i64, Bad> {
 
 pub(crate) fn timestamp_str(s: &str) -> Option<i64> {
     if let Ok(n) = s.parse::<i64>() {
-        return Some(if n.abs() >= MS_THRESHOLD { n.div_euclid(1000) } else { n });
+        return Some(if n.unsigned_abs() >= MS_THRESHOLD.unsigned_abs() { n.div_euclid(1000) } else { n });
     }
     if s.bytes().next().is_some_and(|c| c.is_ascii_digit() || c == b'-' || c == b'.')
         && let Ok(x) = s.parse::<f64>()
@@ -181,6 +181,8 @@ mod tests {
         assert_eq!(timestamp(b"yesterday").unwrap_err().kind, reason::TIMESTAMP);
         assert_eq!(timestamp(b"nan").unwrap_err().kind, reason::TIMESTAMP);
         assert_eq!(timestamp(b"1e300").unwrap_err().kind, reason::TIMESTAMP);
+        // Found by the `events_jsonl` fuzz target: `abs` of the smallest i64 overflowed.
+        assert_eq!(timestamp(b"-9223372036854775808"), Ok(i64::MIN.div_euclid(1000)));
     }
 
     #[test]

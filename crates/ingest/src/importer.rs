@@ -348,6 +348,16 @@ impl Importer {
     /// unless it is a duplicate.
     pub(crate) fn accept(&mut self, sink: &mut Sink, d: Decoded<'_>) -> Result<(), Bad> {
         crate::fields::check_event(&self.opts.limits, self.opts.now_ms, d.kind, d.value, d.ts)?;
+        // The item a joined MovieLens row describes passes the one item validator before
+        // anything of the row is kept (a record one door refuses cannot come in through another).
+        let movie = match d.movie {
+            Some(movie) => {
+                let meta = movie_meta(d.item, movie);
+                crate::fields::checked_item(&meta)?;
+                Some(meta)
+            }
+            None => None,
+        };
         if let Some(eid) = d.event_id {
             if self.event_ids.contains(eid) {
                 sink.report.duplicates += 1;
@@ -365,10 +375,10 @@ impl Importer {
                 index: sink.events.len() as u32,
             });
         }
-        if let Some(movie) = d.movie
+        if let Some(meta) = movie
             && !self.catalog.contains(item)
         {
-            self.catalog.insert(item, movie_meta(d.item, movie));
+            self.catalog.insert(item, meta);
         }
         sink.report.accepted += 1;
         if self.opts.origins {

@@ -232,6 +232,11 @@ pub struct BaselineModel {
 }
 
 impl BaselineModel {
+    /// The clipping range predictions use (see [`crate::models::invariant`]).
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        crate::models::invariant::range("range", self.range)
+    }
+
     /// The fitted biases.
     pub fn baselines(&self) -> &Baselines {
         &self.baselines

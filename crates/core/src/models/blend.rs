@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::registry::{Model, ModelSpec};
+use super::registry::{Component, Model, ModelSpec};
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
@@ -110,6 +110,7 @@ impl ModelParams for BlendParams {
 
 /// A fitted [`BlendParams`] model: the fitted components and their weights.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(try_from = "BlendParts")]
 pub struct BlendModel {
     components: Vec<(Model, f32)>,
     norm: BlendNorm,
@@ -117,7 +118,43 @@ pub struct BlendModel {
     n_items: usize,
 }
 
+/// What [`BlendModel`] stores, its components read as [`Component`]s: a blend among them is
+/// refused at its tag (fields in `BlendModel`'s order: binary formats read fields by position).
+#[derive(Deserialize)]
+struct BlendParts {
+    components: Vec<(Component, f32)>,
+    norm: BlendNorm,
+    n_users: usize,
+    n_items: usize,
+}
+
+impl TryFrom<BlendParts> for BlendModel {
+    type Error = String;
+
+    fn try_from(p: BlendParts) -> Result<Self, String> {
+        let components = p.components.into_iter().map(|(m, w)| (Model::from(m), w)).collect();
+        Ok(BlendModel { components, norm: p.norm, n_users: p.n_users, n_items: p.n_items })
+    }
+}
+
 impl BlendModel {
+    /// Every component checks and covers the blend's users and items (see
+    /// [`crate::models::invariant`]).
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        for (model, _) in &self.components {
+            // Checked before anything else is asked of it: its counts may divide by its sizes.
+            model.check().map_err(|e| format!("component {}: {e}", model.name()))?;
+            let (name, users, items) = (model.name(), model.n_users(), model.n_items());
+            crate::models::invariant::ensure(users == self.n_users && items == self.n_items, || {
+                format!(
+                    "component {name} has {users} users and {items} items, the blend {} and {}",
+                    self.n_users, self.n_items
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     /// The components' names and weights.
     pub fn components(&self) -> impl Iterator<Item = (&'static str, f32)> + '_ {
         self.components.iter().map(|(m, w)| (m.name(), *w))

@@ -338,6 +338,15 @@ pub struct BprModel {
     fold_in: PairFoldIn,
 }
 
+impl BprModel {
+    /// The shapes serving indexes by and the fold-in's bounds (see
+    /// [`crate::models::invariant`]).
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        self.latent.check()?;
+        self.fold_in.check()
+    }
+}
+
 impl LatentModel for BprModel {
     const NAME: &'static str = MODEL;
 

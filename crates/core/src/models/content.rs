@@ -171,7 +171,7 @@ impl ContentParams {
 /// rows that make the users' profiles. The index is the transpose of the item vectors, as large
 /// as they are, so it is rebuilt on load rather than stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(from = "ContentParts")]
+#[serde(try_from = "ContentParts")]
 pub struct ContentModel {
     items: Sparse,
     #[serde(skip)]
@@ -192,14 +192,25 @@ struct ContentParts {
     binary: bool,
 }
 
-impl From<ContentParts> for ContentModel {
-    fn from(p: ContentParts) -> Self {
+impl TryFrom<ContentParts> for ContentModel {
+    type Error = String;
+
+    /// Checks the shapes serving indexes by (see [`crate::models::invariant`]) before the index
+    /// is rebuilt from them.
+    fn try_from(p: ContentParts) -> Result<Self, String> {
+        p.items.check_cols("item features", p.names.len())?;
+        p.rows.check_cols("training rows", p.items.n_rows())?;
         let postings = p.items.transpose(p.names.len());
-        Self { items: p.items, postings, rows: p.rows, names: p.names, binary: p.binary }
+        Ok(Self { items: p.items, postings, rows: p.rows, names: p.names, binary: p.binary })
     }
 }
 
 impl ContentModel {
+    /// Checked on decoding (`TryFrom<ContentParts>`): nothing left to check.
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        Ok(())
+    }
+
     /// The features of `item` by name and weight, strongest first (for explanations).
     pub fn item_features(&self, item: ItemIdx) -> Vec<(&str, f32)> {
         let (cols, vals) = self.items.row(item.index());

@@ -169,6 +169,12 @@ pub struct EaseModel {
 }
 
 impl EaseModel {
+    /// The shapes serving indexes by (see [`crate::models::invariant`]).
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        crate::models::invariant::matrix("weights", self.weights.len(), self.n, self.n)?;
+        self.rows.check_cols("training rows", self.n)
+    }
+
     /// `B_ij`: how much an interaction with `i` adds to the score of `j`.
     pub fn weight(&self, i: ItemIdx, j: ItemIdx) -> f32 {
         self.weights[i.index() * self.n + j.index()]

@@ -42,6 +42,16 @@ pub struct FactorCore {
 }
 
 impl FactorCore {
+    /// The shapes serving indexes by (see [`crate::models::invariant`]).
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        use crate::models::invariant::{dim, len, matrix, range};
+        dim("k", self.k)?;
+        matrix("user_factors", self.user_factors.len(), self.n_users(), self.k)?;
+        matrix("item_factors", self.item_factors.len(), self.n_items(), self.k)?;
+        len("item_norms", self.item_norms.len(), self.n_items())?;
+        range("range", self.range)
+    }
+
     /// The latent dimension `k`.
     pub fn dim(&self) -> usize {
         self.k

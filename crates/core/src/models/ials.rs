@@ -425,6 +425,13 @@ pub struct IalsModel {
     fold: FoldIn,
 }
 
+impl IalsModel {
+    /// The shapes serving indexes by (see [`crate::models::invariant`]).
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        self.latent.check()
+    }
+}
+
 impl LatentModel for IalsModel {
     const NAME: &'static str = MODEL;
 

@@ -112,7 +112,30 @@ pub struct Latent {
     pub(crate) gram: Vec<f32>,
 }
 
+impl PairFoldIn {
+    /// Fold-in runs on a request's thread: its loops are bounded.
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        use crate::models::invariant::steps;
+        steps("fold-in epochs", self.epochs)?;
+        match self.loss {
+            PairLoss::Warp { max_sampled } => steps("fold-in max_sampled", max_sampled),
+            PairLoss::Bpr => Ok(()),
+        }
+    }
+}
+
 impl Latent {
+    /// The shapes serving indexes by (see [`crate::models::invariant`]).
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        use crate::models::invariant::{dim, len, len_or_empty, matrix, rows_of};
+        dim("k", self.k)?;
+        rows_of("user vectors", self.users.len(), self.k)?;
+        let n_items = rows_of("item vectors", self.items.len(), self.k)?;
+        len_or_empty("item_bias", self.item_bias.len(), n_items)?;
+        len("item_norms", self.item_norms.len(), n_items)?;
+        matrix("gram", self.gram.len(), self.k, self.k)
+    }
+
     pub(crate) fn new(k: usize, users: Vec<f32>, items: Vec<f32>, item_bias: Vec<f32>) -> Self {
         Self { k, users, items, item_bias, item_norms: Vec::new(), gram: Vec::new() }
     }
@@ -144,11 +167,11 @@ impl Latent {
     }
 
     pub(crate) fn n_users(&self) -> usize {
-        self.users.len() / self.k
+        self.users.len().checked_div(self.k).unwrap_or(0)
     }
 
     pub(crate) fn n_items(&self) -> usize {
-        self.items.len() / self.k
+        self.items.len().checked_div(self.k).unwrap_or(0)
     }
 
     pub(crate) fn user(&self, u: usize) -> &[f32] {

@@ -10,6 +10,7 @@ mod features;
 mod floats;
 pub mod hybrid;
 pub mod ials;
+pub(crate) mod invariant;
 pub mod knn;
 pub mod latent;
 pub mod linalg;

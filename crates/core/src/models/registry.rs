@@ -23,9 +23,36 @@ use crate::models::svdpp::{SvdPpModel, SvdPpParams};
 use crate::recommender::{FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored};
 
 /// Generates [`ModelSpec`], [`Model`] and their exhaustive dispatches from `Variant(Params =>
-/// Model, "label", "doc")` rows. Trained models are boxed: they are large and few.
+/// Model, "label", "doc")` rows, and [`Component`] from the rows before the `;` (the kinds a blend
+/// may hold: every kind but the blend, which comes last). Trained models are boxed: they are
+/// large and few.
 macro_rules! known_models {
-    ($($variant:ident($params:ty => $model:ty, $label:literal, $doc:literal)),+ $(,)?) => {
+    (
+        $($leaf:ident($lparams:ty => $lmodel:ty, $llabel:literal, $ldoc:literal)),+ ;
+        $blend:ident($bparams:ty => $bmodel:ty, $blabel:literal, $bdoc:literal) $(,)?
+    ) => {
+        known_models!(@all
+            $($leaf($lparams => $lmodel, $llabel, $ldoc),)+
+            $blend($bparams => $bmodel, $blabel, $bdoc)
+        );
+
+        /// A model a blend may hold: [`Model`] without the blend, variant for variant (the same
+        /// names and positions, so it reads what `Model` writes). A blend's components decode
+        /// as this, so a blend inside a blend is refused at its tag, before any nesting.
+        #[derive(serde::Deserialize)]
+        pub(crate) enum Component {
+            $($leaf(Box<$lmodel>),)+
+        }
+
+        impl From<Component> for Model {
+            fn from(c: Component) -> Model {
+                match c {
+                    $(Component::$leaf(m) => Model::$leaf(m),)+
+                }
+            }
+        }
+    };
+    (@all $($variant:ident($params:ty => $model:ty, $label:literal, $doc:literal)),+) => {
         /// Parameters of one known model.
         #[derive(Clone, Debug, PartialEq)]
         pub enum ModelSpec {
@@ -79,6 +106,15 @@ macro_rules! known_models {
         }
 
         impl Model {
+            /// Whether this model, decoded from stored bytes, may serve: the shapes its methods
+            /// index by agree, and nothing in it would panic a call or make one unbounded (see
+            /// `models/invariant.rs`). Every fitted model passes.
+            pub fn check(&self) -> Result<(), String> {
+                match self {
+                    $(Model::$variant(m) => m.check(),)+
+                }
+            }
+
             fn inner(&self) -> &dyn Recommender {
                 match self {
                     $(Model::$variant(m) => m.as_ref(),)+
@@ -98,7 +134,7 @@ known_models! {
     Bpr(BprParams => BprModel, "bpr", "Bayesian personalised ranking."),
     Ease(EaseParams => EaseModel, "ease", "The EASE item-item autoencoder."),
     Content(ContentParams => ContentModel, "content", "Content-based TF-IDF similarity."),
-    Hybrid(HybridParams => HybridModel, "hybrid", "LightFM-style hybrid factorisation (WARP or BPR)."),
+    Hybrid(HybridParams => HybridModel, "hybrid", "LightFM-style hybrid factorisation (WARP or BPR).");
     Blend(BlendParams => BlendModel, "blend", "A weighted blend of other models' normalised scores."),
 }
 

@@ -7,13 +7,45 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Row, transpose_with};
 
-/// Compressed sparse rows with sorted column indexes.
+/// Compressed sparse rows with sorted column indexes. Decoding checks the structure (offsets
+/// from 0, non-decreasing, ending at the entry count; columns strictly increasing per row);
+/// whether the columns fit the axis they index is the owner's check ([`Sparse::check_cols`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SparseParts")]
 pub(crate) struct Sparse {
     indptr: Vec<usize>,
     idx: Vec<u32>,
     #[serde(with = "crate::models::floats")]
     val: Vec<f32>,
+}
+
+/// What [`Sparse`] stores, before its structure is checked (fields in its order: binary formats
+/// read fields by position).
+#[derive(Deserialize)]
+struct SparseParts {
+    indptr: Vec<usize>,
+    idx: Vec<u32>,
+    #[serde(with = "crate::models::floats")]
+    val: Vec<f32>,
+}
+
+impl TryFrom<SparseParts> for Sparse {
+    type Error = String;
+
+    fn try_from(p: SparseParts) -> Result<Self, String> {
+        let SparseParts { indptr, idx, val } = p;
+        let offsets = indptr.first() == Some(&0)
+            && indptr.windows(2).all(|w| w[0] <= w[1])
+            && indptr.last() == Some(&idx.len())
+            && idx.len() == val.len();
+        if !offsets {
+            return Err("sparse rows: offsets do not match the entries".to_owned());
+        }
+        if !indptr.windows(2).all(|w| idx[w[0]..w[1]].windows(2).all(|c| c[0] < c[1])) {
+            return Err("sparse rows: columns not strictly increasing within a row".to_owned());
+        }
+        Ok(Sparse { indptr, idx, val })
+    }
 }
 
 impl Sparse {
@@ -64,6 +96,26 @@ impl Sparse {
             val.extend(idx.iter().zip(v).map(|(&c, &x)| f(r, c, x)));
         }
         Self { indptr: self.indptr.clone(), idx: self.idx.clone(), val }
+    }
+
+    /// Every column index is below `n_cols` (`field` names the matrix in the error).
+    pub(crate) fn check_cols(&self, field: &str, n_cols: usize) -> crate::models::invariant::Check {
+        let max = (0..self.n_rows()).filter_map(|r| self.row(r).0.last()).max();
+        match max {
+            Some(&c) if c as usize >= n_cols => Err(format!("{field} holds column {c} of {n_cols}")),
+            _ => Ok(()),
+        }
+    }
+
+    /// `n_rows` rows whose columns are below `n_cols`.
+    pub(crate) fn check_shape(
+        &self,
+        field: &str,
+        n_rows: usize,
+        n_cols: usize,
+    ) -> crate::models::invariant::Check {
+        crate::models::invariant::len(&format!("{field} rows"), self.n_rows(), n_rows)?;
+        self.check_cols(field, n_cols)
     }
 
     /// Number of rows.

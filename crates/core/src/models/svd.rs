@@ -343,6 +343,11 @@ pub struct SvdModel {
 }
 
 impl SvdModel {
+    /// The shapes serving indexes by (see [`crate::models::invariant`]).
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        self.core.check()
+    }
+
     /// The trained factors and biases.
     pub fn core(&self) -> &FactorCore {
         &self.core

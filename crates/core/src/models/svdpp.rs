@@ -203,6 +203,12 @@ pub struct SvdPpModel {
 }
 
 impl SvdPpModel {
+    /// The shapes serving indexes by (see [`crate::models::invariant`]).
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        self.core.check()?;
+        crate::models::invariant::matrix("y", self.y.len(), self.core.n_items(), self.core.k)
+    }
+
     /// The trained factors and biases; user vectors include the implicit term.
     pub fn core(&self) -> &FactorCore {
         &self.core

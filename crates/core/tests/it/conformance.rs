@@ -155,7 +155,8 @@ pub fn checkerboard() -> Interactions {
     .expect("valid")
 }
 
-fn fit(case: &Case, data: &Interactions, seed: u64) -> Model {
+/// `case`'s model fitted to `data` with the checkerboard's side information.
+pub fn fit(case: &Case, data: &Interactions, seed: u64) -> Model {
     let side = side_info();
     case.spec
         .fit(data, &FitContext::seeded(seed).with_side(&side))

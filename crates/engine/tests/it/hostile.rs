@@ -342,6 +342,41 @@ async fn an_old_leader_cannot_publish_after_a_new_one_took_over() {
     assert_eq!(active.version, 2, "the new leader's version stays active");
 }
 
+/// Found by `scripts/fault_injection.sh`: on PostgreSQL, events a replica wrote before its
+/// replication task started following (the demo seed) were read back from the log and applied a
+/// second time: `aisle_events` showed 40,000 for a 20,000-event shop, and popularity counted each
+/// purchase twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_written_before_following_starts_are_applied_once() {
+    let Some(url) = pg_url("seed_once") else { return };
+    let engine = open(&url, quick()).await;
+    let events: Vec<EventRecord> =
+        (0..30).map(|k| purchase(&format!("once-{k}"), &format!("u{}", k % 3), "hit")).collect();
+    engine.ingest(events).await.unwrap();
+    assert_eq!(engine.stats().events, 30);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(engine.clone().run_replication(None, async {
+        let _ = stopped.await;
+    }));
+    // A write after following started is seen by the tail too: once it is applied, the tail has
+    // read everything before it.
+    engine.ingest(vec![purchase("once-late", "u9", "hit")]).await.unwrap();
+    eventually("the tail reached the last write", || engine.tail_cursor() >= 31).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(engine.stats().events, 31, "events applied twice");
+    // What a replica that read everything from the store once holds is the truth.
+    let fresh = open(&url, quick()).await;
+    let scores = |e: &Engine| {
+        let req = PopularRequest { window: Window::Hour, n: 5, filters: Filters::default() };
+        e.popular(&req).items.iter().map(|i| (i.id.clone(), i.score)).collect::<Vec<_>>()
+    };
+    assert_eq!(fresh.stats().events, 31);
+    assert!(!scores(&fresh).is_empty());
+    assert_eq!(scores(&engine), scores(&fresh), "popularity counted events twice");
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_whose_reason_holds_a_nul_byte_is_stored() {
     let Some(url) = pg_url("nul") else { return };

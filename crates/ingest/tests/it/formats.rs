@@ -69,6 +69,20 @@ fn ml_latest_joined_file_fills_the_catalog() {
     assert_eq!(deer.attributes["year"], 1978);
 }
 
+/// Found by the `events_delimited` fuzz target: the item a joined row describes went into the
+/// catalog without the item validator the API and catalog imports apply.
+#[test]
+fn ml_latest_joined_rows_describing_an_invalid_item_are_rejected_whole() {
+    let data = "movieId,title,year,genres,userId,rating,timestamp\n\
+        1,Bad\u{1}Title,1995.0,Drama,1,4.0,1260759151\n\
+        2,Good Title,1995.0,Drama,1,4.0,1260759152\n";
+    let (imp, b) = import(data.as_bytes(), &EventFormat::MlLatest);
+    assert_eq!((b.report.accepted, b.report.rejected), (1, 1), "{}", b.report);
+    assert_eq!(b.report.examples[0].line, 2, "{}", b.report);
+    assert_eq!(imp.catalog().len(), 1);
+    assert_eq!(imp.items().id(b.events[0].item.0), Some("2"), "the bad row's item was not kept");
+}
+
 #[test]
 fn ml_latest_needs_a_rating_column() {
     let mut imp = Importer::new(ImportOptions::default());

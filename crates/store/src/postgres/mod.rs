@@ -37,8 +37,9 @@ pub use feed::{Change, ChangeFeed, Lease};
 /// Connections in the pool unless the URL says `?pool_max=N`.
 const DEFAULT_POOL_MAX: u32 = 16;
 
-/// How long a request waits for a free pooled connection before failing.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a pooled connection before failing (503 with Retry-After): when
+/// the database is down, every request waits this long for a connection that never comes.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The store on a PostgreSQL database. Clones are cheap and share the pool.
 #[derive(Clone)]

@@ -299,7 +299,35 @@ pub struct HybridModel {
     fold: PairFoldIn,
 }
 
+impl FeatureMatrix {
+    /// `n_rows` rows over `n_features` columns: the identity block (one per row) then `names`.
+    fn check(&self, field: &str, n_rows: usize) -> crate::models::invariant::Check {
+        let identity = if self.identity { self.rows.n_rows() } else { 0 };
+        crate::models::invariant::len(
+            &format!("{field} columns"),
+            self.n_features,
+            identity + self.names.len(),
+        )?;
+        self.rows.check_shape(field, n_rows, self.n_features)
+    }
+}
+
 impl HybridModel {
+    /// The shapes serving indexes by and the fold-in's bounds (see
+    /// [`crate::models::invariant`]).
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        use crate::models::invariant::{len, matrix};
+        self.latent.check()?;
+        self.fold.check()?;
+        self.users.check("user features", self.latent.n_users())?;
+        self.items.check("item features", self.latent.n_items())?;
+        let e = &self.embeddings;
+        len("embedding dimension", e.k, self.latent.dim())?;
+        matrix("user feature embeddings", e.user.len(), self.users.n_features, e.k)?;
+        matrix("item feature embeddings", e.item.len(), self.items.n_features, e.k)?;
+        len("item feature biases", e.item_bias.len(), self.items.n_features)
+    }
+
     fn new(
         p: &HybridParams,
         data: &Interactions,

@@ -323,7 +323,48 @@ impl ModelParams for KnnParams {
     }
 }
 
+/// Most neighbours a model may use per prediction.
+const MAX_K: usize = 1 << 20;
+
 impl KnnModel {
+    /// The shapes serving indexes by (see [`crate::models::invariant`]): `rows` are the entities
+    /// compared (users when user-based), `cols` the other axis.
+    pub(crate) fn check(&self) -> crate::models::invariant::Check {
+        use crate::models::invariant::{ensure, len, len_or_empty, range};
+        let (n_rows, n_cols) = match self.based {
+            Based::User => (self.n_users, self.n_items),
+            Based::Item => (self.n_items, self.n_users),
+        };
+        ensure((1..=MAX_K).contains(&self.k) && self.min_k <= self.k, || {
+            format!("k {} and min_k {} are not 1 ≤ min_k ≤ k ≤ {MAX_K}", self.k, self.min_k)
+        })?;
+        self.rows.check_shape("rows", n_rows, n_cols)?;
+        self.cols.check_shape("columns", n_cols, n_rows)?;
+        if let Some(c) = &self.centred_cols {
+            c.check_shape("centred columns", n_cols, n_rows)?;
+        }
+        self.neighbors.check("neighbour lists", n_rows)?;
+        len("row_norms", self.row_norms.len(), n_rows)?;
+        len("col_norms", self.col_norms.len(), n_cols)?;
+        let baseline =
+            self.rule == Rule::WithBaseline || self.measure.similarity == Similarity::PearsonBaseline;
+        if baseline {
+            len("row biases", self.bx.len(), n_rows)?;
+            len("column biases", self.by.len(), n_cols)?;
+        } else {
+            len_or_empty("row biases", self.bx.len(), n_rows)?;
+            len_or_empty("column biases", self.by.len(), n_cols)?;
+        }
+        ensure(
+            self.centred_cols.is_some() == (self.measure.similarity == Similarity::PearsonBaseline),
+            || "centred columns are kept exactly for pearson_baseline".to_owned(),
+        )?;
+        if self.rule == Rule::WithMeans {
+            len("row means", self.row_means.len(), n_rows)?;
+        }
+        range("range", self.range)
+    }
+
     /// The stored neighbours of row `x` (a user for user-based, an item for item-based) with their
     /// similarities, best first; `None` when out of range.
     pub fn neighbors(&self, x: usize) -> Option<(&[u32], &[f32])> {

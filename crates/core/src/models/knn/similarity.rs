@@ -237,13 +237,34 @@ impl TryFrom<Lists> for Neighbors {
         for w in indptr.windows(2) {
             let list: Vec<(u32, f32)> =
                 idx[w[0]..w[1]].iter().copied().zip(sim[w[0]..w[1]].iter().copied()).collect();
+            let best_first = list.iter().all(|p| p.1.is_finite() && p.1 > 0.0)
+                && list.windows(2).all(|p| p[0].1 >= p[1].1);
+            if !best_first {
+                return Err("neighbour lists: similarities not positive, finite, best first".to_owned());
+            }
             out.push(&list);
+            let (a, b) = (out.indptr[out.indptr.len() - 2], out.idx.len());
+            if out.lookup_idx[a..b].windows(2).any(|p| p[0] == p[1]) {
+                return Err("neighbour lists: a neighbour listed twice".to_owned());
+            }
         }
         Ok(out)
     }
 }
 
 impl Neighbors {
+    /// `n` lists, each of rows below `n`.
+    pub(super) fn check(&self, field: &str, n: usize) -> crate::models::invariant::Check {
+        crate::models::invariant::len(field, self.indptr.len() - 1, n)?;
+        for x in 0..n {
+            let (list, _) = self.of(x);
+            if let Some(&y) = list.iter().find(|&&y| y as usize >= n || y as usize == x) {
+                return Err(format!("{field}: row {x} lists {y} (of {n})"));
+            }
+        }
+        Ok(())
+    }
+
     /// Row `x`'s neighbours and their similarities, best first.
     #[inline]
     pub(super) fn of(&self, x: usize) -> (&[u32], &[f32]) {
