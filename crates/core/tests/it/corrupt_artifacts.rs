@@ -1,11 +1,12 @@
 //! Stored models are untrusted input: an artifact may be corrupt or written by another version,
-//! and whatever bytes decode as a [`Model`] must be servable.
+//! and whatever bytes decode as a [`Model`] and pass [`Model::check`] (as the engine requires)
+//! must be servable; every fitted model passes the check.
 //!
 //! Every model of the conformance suite is written with postcard, as the engine stores it; then
 //! seeded mutations of those bytes (bits flipped, truncations, varints — lengths, counts,
 //! dimensions, variant tags — overwritten, special floats written in, chunks duplicated or
 //! deleted) are decoded — [`COPIES_PER_MODEL`] of them, and more until [`DECODED_PER_MODEL`]
-//! have decoded — and every copy that decodes is asked every question of the
+//! have passed the check — and every copy that passes is asked every question of the
 //! [`Recommender`] contract with in-range arguments. No call may panic (a panic fails the test
 //! naming the model, the mutation and the method). In-range questions get answers (`Unsupported`
 //! aside); lists are sorted, unique, in range, finite and respect their exclusions; every score
