@@ -222,10 +222,7 @@ impl Engine {
             let mut tail = self.lock_tail();
             tail.own.extend(inserted.iter().map(|(seq, _)| *seq));
             if !tail.following {
-                while tail.own.first() == Some(&(tail.cursor + 1)) {
-                    tail.own.pop_first();
-                    tail.cursor += 1;
-                }
+                tail.skip_own();
             }
         }
         let n = inserted.len();

@@ -43,6 +43,18 @@ pub(crate) struct Tail {
     pub(crate) following: bool,
 }
 
+impl Tail {
+    /// Moves the cursor over the sequence numbers right after it that this replica wrote itself
+    /// (nobody else can have written them); returns the new cursor.
+    pub(crate) fn skip_own(&mut self) -> u64 {
+        while self.own.first() == Some(&(self.cursor + 1)) {
+            self.own.pop_first();
+            self.cursor += 1;
+        }
+        self.cursor
+    }
+}
+
 impl Engine {
     pub(crate) fn lock_tail(&self) -> std::sync::MutexGuard<'_, Tail> {
         self.tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -98,17 +110,6 @@ impl Engine {
         }
         metrics::gauge!("aisle_replica_tail_seq").set(self.tail_cursor() as f64);
         Ok(applied)
-    }
-
-    /// Moves the cursor over the sequence numbers right after it that this replica wrote itself
-    /// (nobody else can have written them); returns the new cursor.
-    fn skip_own(&self) -> u64 {
-        let mut tail = self.lock_tail();
-        while tail.own.first() == Some(&(tail.cursor + 1)) {
-            tail.own.pop_first();
-            tail.cursor += 1;
-        }
-        tail.cursor
     }
 
     /// Serves the store's active version if it is not the serving one already. A version that
@@ -175,7 +176,7 @@ impl Engine {
         match change {
             Change::Events { last_seq } => {
                 // Usually this replica's own append: then there is nothing to read.
-                if self.skip_own() < last_seq {
+                if self.lock_tail().skip_own() < last_seq {
                     self.catch_up().await?;
                 }
             }

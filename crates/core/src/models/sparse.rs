@@ -34,11 +34,7 @@ impl TryFrom<SparseParts> for Sparse {
 
     fn try_from(p: SparseParts) -> Result<Self, String> {
         let SparseParts { indptr, idx, val } = p;
-        let offsets = indptr.first() == Some(&0)
-            && indptr.windows(2).all(|w| w[0] <= w[1])
-            && indptr.last() == Some(&idx.len())
-            && idx.len() == val.len();
-        if !offsets {
+        if !offsets_fit(&indptr, idx.len()) || idx.len() != val.len() {
             return Err("sparse rows: offsets do not match the entries".to_owned());
         }
         if !indptr.windows(2).all(|w| idx[w[0]..w[1]].windows(2).all(|c| c[0] < c[1])) {
@@ -154,6 +150,12 @@ impl Sparse {
             })
             .collect()
     }
+}
+
+/// Whether `indptr` are row offsets into `entries` entries: from 0, non-decreasing, ending at
+/// `entries` (what a decoded compressed-rows structure is checked for before it is indexed).
+pub(crate) fn offsets_fit(indptr: &[usize], entries: usize) -> bool {
+    indptr.first() == Some(&0) && indptr.windows(2).all(|w| w[0] <= w[1]) && indptr.last() == Some(&entries)
 }
 
 /// `√Σ v²`, the one norm every cosine uses so that a folded-in row and a training row agree.

@@ -229,8 +229,7 @@ impl TryFrom<Lists> for Neighbors {
 
     fn try_from(lists: Lists) -> Result<Self, String> {
         let Lists { indptr, idx, sim } = lists;
-        let sorted = indptr.first() == Some(&0) && indptr.windows(2).all(|w| w[0] <= w[1]);
-        if !sorted || indptr.last() != Some(&idx.len()) || idx.len() != sim.len() {
+        if !crate::models::sparse::offsets_fit(&indptr, idx.len()) || idx.len() != sim.len() {
             return Err("neighbour lists: offsets do not match the lists".to_owned());
         }
         let mut out = Neighbors::empty();
