@@ -32,6 +32,9 @@ pub enum BenchCommand {
     Fit(FitArgs),
     /// Exact top-k selection over random score vectors, with and without exclusions.
     Topk(TopkArgs),
+    /// The impact and experiment reports over a store filled with a shop's worth of events,
+    /// impressions and experiment units.
+    Impact(crate::bench_impact::ImpactBenchArgs),
 }
 
 /// Arguments of `aisle bench fit`.
@@ -92,6 +95,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match &args.what {
         BenchCommand::Fit(a) => fit(a),
         BenchCommand::Topk(a) => topk(a),
+        BenchCommand::Impact(a) => crate::bench_impact::run(a),
     }
 }
 

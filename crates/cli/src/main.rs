@@ -3,13 +3,17 @@
 //! shop, aisle-engine and aisle-server for the service).
 
 mod bench;
+mod bench_impact;
 mod demo;
 mod eval;
 mod generate;
 mod import;
 mod load;
+mod ope;
 mod report;
 mod serve;
+mod simulate;
+mod stats;
 mod tune;
 
 use std::process::ExitCode;
@@ -44,6 +48,13 @@ enum Command {
     Train(serve::TrainArgs),
     /// Recommendations for a user from the store's serving model.
     Recommend(serve::RecommendArgs),
+    /// The shop overview of an event file: events per day, funnel, long tail, shopper activity.
+    Stats(stats::StatsArgs),
+    /// Simulated shoppers of the demo shop, whose true tastes are known, shopping from a running
+    /// server's lists: clicks, carts and purchases posted back, and the truth of what was shown.
+    Simulate(simulate::SimulateArgs),
+    /// Off-policy evaluation: estimate a candidate policy's click or purchase rate from logged data (IPS, SNIPS, doubly robust)
+    Ope(ope::OpeArgs),
 }
 
 /// mimalloc instead of glibc's allocator: glibc keeps the pages a training snapshot frees (tens
@@ -64,6 +75,9 @@ fn main() -> ExitCode {
         Command::Import(args) => import::run(&args),
         Command::Train(args) => serve::train(&args),
         Command::Recommend(args) => serve::recommend(&args),
+        Command::Stats(args) => stats::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Ope(args) => ope::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -178,7 +178,8 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {}", config.server.listen))?;
         let addr = listener.local_addr()?;
         report::note(&format!("aisle serves http://{addr}/  (dashboard)  ·  http://{addr}/docs  (API docs)"));
-        let app = aisle_server::router(engine.clone(), &config);
+        let impact = aisle_engine::impact::Impact::start(engine.clone()).await?;
+        let app = aisle_server::router(engine.clone(), impact.clone(), &config);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
         let stopped = move || {
             let mut rx = stop_rx.clone();
@@ -200,6 +201,10 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             }));
         }
         aisle_server::serve(listener, app, engine.clone(), &config, shutdown_signal()).await?;
+        // The impressions still queued, and the attribution of the events stored so far.
+        if let Err(e) = impact.flush().await {
+            tracing::warn!(error = %e, "writing the last impressions on shutdown failed");
+        }
         let _ = stop_tx.send(());
         for task in background {
             // Each task returns soon after the stop signal (the replication task gives up the

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod event;
 pub mod ids;
 pub mod models;
+pub mod overview;
 pub mod recommender;
 pub mod rng;
 pub mod side;

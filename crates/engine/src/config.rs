@@ -27,6 +27,44 @@ pub struct EngineConfig {
     pub replication: ReplicationConfig,
     /// The bounds of event values and times, applied to every event however it arrives.
     pub events: EventLimits,
+    /// Impressions, attribution and placements.
+    pub impact: ImpactConfig,
+}
+
+/// How served lists are logged and events attributed to them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImpactConfig {
+    /// Log every served list as an impression. Default true.
+    pub log_impressions: bool,
+    /// Impressions waiting to be written; when full, new ones are dropped and counted
+    /// (`aisle_impressions_dropped_total`), never waited for. Default 65,536.
+    pub queue: usize,
+    /// Most impressions written in one transaction. Default 2,000.
+    pub batch: usize,
+    /// How often the queue is written and new events attributed, in milliseconds. Default 200.
+    pub flush_ms: u64,
+    /// Impressions older than this many days are deleted (rollups stay). Default 90.
+    pub retention_days: u32,
+    /// An event without a recommendation id is credited to the newest impression that showed
+    /// its item to the same shopper within this many days (last touch). Default 7.
+    pub window_days: u32,
+    /// Most placements. Default 200.
+    pub max_placements: usize,
+}
+
+impl Default for ImpactConfig {
+    fn default() -> Self {
+        Self {
+            log_impressions: true,
+            queue: 65_536,
+            batch: 2_000,
+            flush_ms: 200,
+            retention_days: 90,
+            window_days: 7,
+            max_placements: 200,
+        }
+    }
 }
 
 /// The served model: a name from the model registry and parameter overrides.
@@ -264,6 +302,25 @@ impl EngineConfig {
         }
         if !(100..=600_000).contains(&r.timeout_ms) {
             return bad("replication.timeout_ms", "must be 100..=600000");
+        }
+        let i = &self.impact;
+        if !(1..=10_000_000).contains(&i.queue) {
+            return bad("impact.queue", "must be 1..=10000000");
+        }
+        if !(1..=100_000).contains(&i.batch) {
+            return bad("impact.batch", "must be 1..=100000");
+        }
+        if !(10..=60_000).contains(&i.flush_ms) {
+            return bad("impact.flush_ms", "must be 10..=60000");
+        }
+        if !(1..=3650).contains(&i.retention_days) {
+            return bad("impact.retention_days", "must be 1..=3650");
+        }
+        if !(1..=365).contains(&i.window_days) {
+            return bad("impact.window_days", "must be 1..=365");
+        }
+        if !(1..=10_000).contains(&i.max_placements) {
+            return bad("impact.max_placements", "must be 1..=10000");
         }
         Ok(())
     }

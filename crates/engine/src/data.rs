@@ -218,11 +218,19 @@ impl Engine {
             // ingest lock this method holds until they are applied. Before a replication task
             // follows (the demo seed, a one-off command), nothing trims `own`: the cursor moves
             // over this replica's writes right after it now, so a task that starts following
-            // later neither applies them twice nor finds `own` grown.
+            // later neither applies them twice nor finds `own` grown. On a store only this
+            // process writes, every sequence number up to its newest write is its own or a gap
+            // (a re-sent duplicate draws a number too), so the cursor jumps there: it is the
+            // mark of what is stored (attribution reads it) and `own` never grows.
             let mut tail = self.lock_tail();
             tail.own.extend(inserted.iter().map(|(seq, _)| *seq));
             if !tail.following {
-                tail.skip_own();
+                if self.store.is_shared() {
+                    tail.skip_own();
+                } else if let Some(&last) = tail.own.last() {
+                    tail.cursor = tail.cursor.max(last);
+                    tail.own.clear();
+                }
             }
         }
         let n = inserted.len();

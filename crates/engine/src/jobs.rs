@@ -242,6 +242,24 @@ impl Engine {
         tokio::task::spawn_blocking(move || Artifact::decode(version, &bytes)).await?
     }
 
+    /// A stored version as a servable value, without publishing it (an experiment's pinned
+    /// version); the serving one when it is that version.
+    pub async fn published(&self, version: u64) -> Result<Arc<Published>, EngineError> {
+        if let Some(p) = self.serving().filter(|p| p.version() == version) {
+            return Ok(p);
+        }
+        let record = self
+            .store
+            .models()
+            .await?
+            .into_iter()
+            .find(|m| m.version == version)
+            .ok_or_else(|| EngineError::NotFound { what: "model", id: version.to_string() })?;
+        let artifact = self.artifact(version).await?;
+        let catalog = self.catalog.read();
+        Ok(Arc::new(Published::new(record, artifact, catalog.values().map(|r| r.as_ref()))))
+    }
+
     /// Loads a stored version's artifact and publishes it.
     pub(crate) async fn load_version(&self, record: ModelRecord) -> Result<(), EngineError> {
         let artifact = self.artifact(record.version).await?;

@@ -18,6 +18,7 @@ mod error;
 mod forget;
 mod gate;
 mod history;
+pub mod impact;
 mod jobs;
 mod kafka;
 mod popular;
@@ -44,7 +45,8 @@ pub use aisle_records::validate::{self, MAX_ID_BYTES, check_id};
 pub use aisle_records::{EventLimits, Invalid};
 pub use catalog::LiveCatalog;
 pub use config::{
-    CacheConfig, EngineConfig, Gate, ModelConfig, PopularConfig, ReplicationConfig, TrainingConfig,
+    CacheConfig, EngineConfig, Gate, ImpactConfig, ModelConfig, PopularConfig, ReplicationConfig,
+    TrainingConfig,
 };
 pub use data::{Ingested, ItemPatch};
 pub use error::EngineError;

@@ -95,6 +95,8 @@ impl Counts {
 pub struct Popularity {
     counts: Mutex<Counts>,
     cache: Mutex<HashMap<Window, (Instant, Sorted)>>,
+    /// Trending lists by half-life (its bits).
+    trending: Mutex<HashMap<u64, (Instant, Sorted)>>,
     ttl: Duration,
 }
 
@@ -119,6 +121,7 @@ impl Popularity {
         Self {
             counts: Mutex::new(Counts { buckets: BTreeMap::new(), windows, now_hour }),
             cache: Mutex::new(HashMap::new()),
+            trending: Mutex::new(HashMap::new()),
             ttl: Duration::from_millis(ttl_ms),
         }
     }
@@ -189,6 +192,42 @@ impl Popularity {
         c.buckets = c.buckets.split_off(&keep_from);
     }
 
+    /// Items by exponentially decayed weight ("trending"): an event `age` hours old counts
+    /// `2^(−age / half_life_hours)` of its weight, over the 30 days of hourly buckets kept. Best
+    /// first; recomputed at most once per TTL for each half-life.
+    pub fn trending(&self, half_life_hours: f64, now_ms: i64) -> Sorted {
+        self.advance(now_ms);
+        let key = half_life_hours.to_bits();
+        {
+            let cache = self.trending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((at, list)) = cache.get(&key)
+                && at.elapsed() < self.ttl
+            {
+                return list.clone();
+            }
+        }
+        let mut scores: HashMap<Arc<str>, f64> = HashMap::new();
+        {
+            let c = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (hour, bucket) in &c.buckets {
+                let age = (c.now_hour - hour).max(0) as f64;
+                let decay = (-age * std::f64::consts::LN_2 / half_life_hours).exp();
+                for (item, w) in bucket {
+                    *scores.entry(item.clone()).or_insert(0.0) += w * decay;
+                }
+            }
+        }
+        let mut list: Vec<(Arc<str>, f64)> = scores.into_iter().filter(|(_, s)| *s > 1e-12).collect();
+        list.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let list = Arc::new(list);
+        let mut cache = self.trending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() > 16 {
+            cache.clear();
+        }
+        cache.insert(key, (Instant::now(), list.clone()));
+        list
+    }
+
     /// Items of `window` by total weight, best first (shared; recomputed at most once per TTL).
     pub fn ranked(&self, window: Window, now_ms: i64) -> Sorted {
         {
@@ -254,5 +293,22 @@ mod tests {
         p.record_many([(&items[0], now, 2.0), (&items[9], now, 5.0)], Some(4));
         let all = p.ranked(Window::All, now);
         assert_eq!((all.len(), all[0].0.as_ref(), all[0].1), (4, "i0", 3.0));
+    }
+
+    #[test]
+    fn trending_decays_by_age() {
+        let now = 1_000 * BUCKET_MS;
+        let p = Popularity::new(now, 0);
+        let (old, new): (Arc<str>, Arc<str>) = (Arc::from("old"), Arc::from("new"));
+        // 3 events 48 hours ago against 1 now: with a 24 h half-life, 3/4 < 1.
+        for _ in 0..3 {
+            p.record(&old, now - 48 * BUCKET_MS, 1.0);
+        }
+        p.record(&new, now, 1.0);
+        let t = p.trending(24.0, now);
+        assert_eq!(t[0].0.as_ref(), "new");
+        assert!((t[0].1 - 1.0).abs() < 1e-12 && (t[1].1 - 0.75).abs() < 1e-12, "{t:?}");
+        // With a week's half-life the older burst wins; the fixed all-time window agrees.
+        assert_eq!(p.trending(168.0, now)[0].0.as_ref(), "old");
     }
 }

@@ -116,7 +116,17 @@ impl Engine {
     /// Personalised recommendations; popular items, marked as a fallback, when nothing is known
     /// (or nothing personalised passes the rules). The scoring runs on the CPU pool.
     pub async fn recommend(self: &Arc<Self>, req: &RecommendRequest) -> Result<Recommendations, EngineError> {
-        let Some(p) = self.serving() else {
+        self.recommend_with(self.serving(), req).await
+    }
+
+    /// [`Engine::recommend`] by the version `p` (an experiment's pinned version), not
+    /// necessarily the serving one.
+    pub async fn recommend_with(
+        self: &Arc<Self>,
+        p: Option<Arc<Published>>,
+        req: &RecommendRequest,
+    ) -> Result<Recommendations, EngineError> {
+        let Some(p) = p else {
             return self.popular_fallback(None, req.n, &req.filters);
         };
         let profile = self.profile(&p, &req.subject).await?;
@@ -204,6 +214,21 @@ impl Engine {
             .collect()
     }
 
+    /// Trending items: popularity with exponential time decay (half-life in hours), with
+    /// business rules.
+    pub fn trending(&self, half_life_hours: f64, n: usize, filters: &Filters) -> Recommendations {
+        let list = self.popular.trending(half_life_hours, now_ms());
+        let catalog = self.catalog.read();
+        let rules = Rules::new(&catalog, filters);
+        let items = list
+            .iter()
+            .filter_map(|(id, w)| rules.admit(id).map(|r| item_row(id, *w as f32, r)))
+            .take(n)
+            .collect();
+        drop(catalog);
+        response(Source::Popular, self.serving().as_deref(), items).with_fallback(false)
+    }
+
     /// The most popular items of a window.
     pub fn popular(&self, req: &PopularRequest) -> Recommendations {
         response(Source::Popular, self.serving().as_deref(), self.popular_items(req)).with_fallback(false)
@@ -223,7 +248,19 @@ impl Engine {
         filters: &Filters,
         explain: bool,
     ) -> Result<Recommendations, EngineError> {
-        let Some(p) = self.serving() else {
+        self.similar_with(self.serving(), id, n, filters, explain).await
+    }
+
+    /// [`Engine::similar`] by the version `p`.
+    pub async fn similar_with(
+        self: &Arc<Self>,
+        p: Option<Arc<Published>>,
+        id: &str,
+        n: usize,
+        filters: &Filters,
+        explain: bool,
+    ) -> Result<Recommendations, EngineError> {
+        let Some(p) = p else {
             return Err(EngineError::NotFound { what: "model", id: "serving".to_owned() });
         };
         let item = self.model_item(&p, id)?;
@@ -291,7 +328,18 @@ impl Engine {
         n: usize,
         filters: &Filters,
     ) -> Result<Recommendations, EngineError> {
-        let Some(p) = self.serving() else {
+        self.bought_together_with(self.serving(), id, n, filters)
+    }
+
+    /// [`Engine::bought_together`] by the version `p`.
+    pub fn bought_together_with(
+        &self,
+        p: Option<Arc<Published>>,
+        id: &str,
+        n: usize,
+        filters: &Filters,
+    ) -> Result<Recommendations, EngineError> {
+        let Some(p) = p else {
             return Err(EngineError::NotFound { what: "model", id: "serving".to_owned() });
         };
         let item = self.model_item(&p, id)?;

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use aisle_core::EventWeights;
 use aisle_engine::{
-    CacheConfig, EngineConfig, EventLimits, ModelConfig, PopularConfig, ReplicationConfig, TrainingConfig,
+    CacheConfig, EngineConfig, EventLimits, ImpactConfig, ModelConfig, PopularConfig, ReplicationConfig,
+    TrainingConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +66,8 @@ pub struct AisleConfig {
     pub kafka: KafkaConfig,
     /// The bounds of event values and times.
     pub events: EventLimits,
+    /// Impressions, attribution and placements.
+    pub impact: ImpactConfig,
 }
 
 /// Kafka ingestion: consumes JSON events (the `POST /v1/events` shape, one per message) from a
@@ -313,6 +316,7 @@ impl AisleConfig {
             popular: self.popular.clone(),
             replication: self.replication.clone(),
             events: self.events,
+            impact: self.impact.clone(),
         }
     }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aisle_engine::Engine;
+use aisle_engine::impact::Impact;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{Method, header};
@@ -29,7 +30,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::auth::{Guard, Keys, Level};
 use crate::config::AisleConfig;
 use crate::error::ApiError;
-use crate::routes::{events, items, models, ops, recs, users};
+use crate::routes::{analytics, events, experiments, items, models, ops, placements, recs, users};
 use crate::state::AppState;
 
 pub use config::ConfigError;
@@ -145,7 +146,14 @@ fn api(keys: &Keys, max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(recs::similar))
         .routes(routes!(recs::bought_together))
         .routes(routes!(recs::popular))
-        .routes(routes!(models::list_models));
+        .routes(routes!(models::list_models))
+        .routes(routes!(placements::list_placements))
+        .routes(routes!(placements::get_placement))
+        .routes(routes!(analytics::impact))
+        .routes(routes!(analytics::overview))
+        .routes(routes!(experiments::list_experiments))
+        .routes(routes!(experiments::get_experiment))
+        .routes(routes!(experiments::experiment_report));
     let private = OpenApiRouter::new().routes(routes!(users::get_user)).routes(routes!(users::list_users));
     let write = OpenApiRouter::new()
         .routes(routes!(items::put_item, items::patch_item, items::delete_item))
@@ -153,6 +161,10 @@ fn api(keys: &Keys, max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(users::put_user, users::delete_user))
         .routes(routes!(events::post_events));
     let admin = OpenApiRouter::new()
+        .routes(routes!(placements::put_placement, placements::delete_placement))
+        .routes(routes!(experiments::create_experiment))
+        .routes(routes!(experiments::stop_experiment))
+        .routes(routes!(experiments::ship_experiment))
         .merge(OpenApiRouter::new().routes(routes!(models::train)).layer(limit(MAX_TRAIN_BODY_BYTES)))
         .routes(routes!(models::activate))
         .routes(routes!(events::dead_letters));
@@ -225,10 +237,11 @@ pub fn with_layers(router: Router, config: &AisleConfig) -> Router {
 }
 
 /// The whole application.
-pub fn router(engine: Arc<Engine>, config: &AisleConfig) -> Router {
+pub fn router(engine: Arc<Engine>, impact: Arc<Impact>, config: &AisleConfig) -> Router {
     let keys = Keys::new(&config.auth);
     let state = AppState {
         engine,
+        impact,
         keys: keys.clone(),
         server: Arc::new(config.server.clone()),
         metrics: metrics::handle(),
@@ -236,6 +249,12 @@ pub fn router(engine: Arc<Engine>, config: &AisleConfig) -> Router {
     let (router, doc) = api(&keys, config.server.max_body_bytes).split_for_parts();
     let router = router
         .route("/", axum::routing::get(dashboard))
+        .route(
+            "/dashboard.js",
+            axum::routing::get(|| async {
+                ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("dashboard.js"))
+            }),
+        )
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

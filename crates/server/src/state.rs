@@ -17,6 +17,8 @@ use crate::error::ApiError;
 pub struct AppState {
     /// The engine.
     pub engine: Arc<Engine>,
+    /// Placements, impressions and attribution.
+    pub impact: Arc<aisle_engine::impact::Impact>,
     /// API keys.
     pub keys: Keys,
     /// Limits.

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use crate::{
-    Appended, ChangeFeed, Counts, DeadLetter, EventRecord, ItemRecord, Lease, ModelRecord, NewModel, Page,
-    PageRequest, PgStore, SqliteStore, Store, StoreError, StoreResult, StoredDeadLetter, StoredEvent,
-    Tombstone, UserRecord, UserRemoval,
+    Appended, ChangeFeed, Counts, Credit, DeadLetter, EventRecord, ExperimentRecord, Impression,
+    InterleaveOutcome, ItemRecord, Lease, ModelRecord, NewModel, Page, PageRequest, PgStore, PlacementRecord,
+    Rollup, RollupQuery, SqliteStore, Store, StoreError, StoreResult, StoredDeadLetter, StoredEvent,
+    Tombstone, UnitCounters, UserRecord, UserRemoval,
 };
 
 /// A store of any known backend, dispatched by exhaustive match.
@@ -192,5 +193,77 @@ impl Store for AnyStore {
     }
     async fn flush(&self) -> StoreResult<()> {
         dispatch!(self, s => s.flush().await)
+    }
+}
+
+impl crate::ImpactStore for AnyStore {
+    async fn put_placement(
+        &self,
+        id: String,
+        config: Option<String>,
+        at_ms: i64,
+    ) -> StoreResult<PlacementRecord> {
+        dispatch!(self, s => s.put_placement(id, config, at_ms).await)
+    }
+    async fn placement(&self, id: String, version: Option<u64>) -> StoreResult<Option<PlacementRecord>> {
+        dispatch!(self, s => s.placement(id, version).await)
+    }
+    async fn placements(&self) -> StoreResult<Vec<PlacementRecord>> {
+        dispatch!(self, s => s.placements().await)
+    }
+    async fn create_experiment(&self, record: ExperimentRecord) -> StoreResult<bool> {
+        dispatch!(self, s => s.create_experiment(record).await)
+    }
+    async fn update_experiment(&self, record: ExperimentRecord) -> StoreResult<bool> {
+        dispatch!(self, s => s.update_experiment(record).await)
+    }
+    async fn experiments(&self) -> StoreResult<Vec<ExperimentRecord>> {
+        dispatch!(self, s => s.experiments().await)
+    }
+    async fn log_impressions(&self, batch: Vec<Impression>) -> StoreResult<usize> {
+        dispatch!(self, s => s.log_impressions(batch).await)
+    }
+    async fn impression(&self, recommendation_id: String) -> StoreResult<Option<Impression>> {
+        dispatch!(self, s => s.impression(recommendation_id).await)
+    }
+    async fn user_impressions(
+        &self,
+        user_id: String,
+        since_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Impression>> {
+        dispatch!(self, s => s.user_impressions(user_id, since_ms, limit).await)
+    }
+    async fn impressions_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<Impression>> {
+        dispatch!(self, s => s.impressions_between(from_ms, to_ms, after, limit).await)
+    }
+    async fn prune_impressions(&self, before_ms: i64) -> StoreResult<usize> {
+        dispatch!(self, s => s.prune_impressions(before_ms).await)
+    }
+    async fn attribution_cursor(&self) -> StoreResult<u64> {
+        dispatch!(self, s => s.attribution_cursor().await)
+    }
+    async fn commit_attribution(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+        credits: Vec<Credit>,
+    ) -> StoreResult<bool> {
+        dispatch!(self, s => s.commit_attribution(from_seq, to_seq, credits).await)
+    }
+    async fn rollups(&self, query: RollupQuery) -> StoreResult<Vec<Rollup>> {
+        dispatch!(self, s => s.rollups(query).await)
+    }
+    async fn experiment_units(&self, experiment: String) -> StoreResult<Vec<UnitCounters>> {
+        dispatch!(self, s => s.experiment_units(experiment).await)
+    }
+    async fn interleave_outcomes(&self, experiment: String) -> StoreResult<Vec<InterleaveOutcome>> {
+        dispatch!(self, s => s.interleave_outcomes(experiment).await)
     }
 }

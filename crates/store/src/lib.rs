@@ -9,6 +9,7 @@
 mod any;
 mod codec;
 mod error;
+mod impact;
 mod postgres;
 mod records;
 mod sqlite;
@@ -18,6 +19,10 @@ use std::future::Future;
 pub use any::{AnyStore, Leadership};
 pub use codec::redact_url;
 pub use error::StoreError;
+pub use impact::{
+    Credit, CreditKind, ExperimentRecord, ImpactStore, Impression, InterleaveOutcome, PlacementRecord,
+    Rollup, RollupQuery, Shown, UnitCounters, hour_bucket,
+};
 pub use postgres::{Change, ChangeFeed, Lease, PgStore};
 pub use records::{
     Appended, Counts, DeadLetter, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest,

@@ -2,6 +2,8 @@
 
 mod commands;
 mod models;
+mod ope;
 mod replicas;
 mod server;
+mod simulate;
 mod trust;

@@ -84,3 +84,66 @@ fn every_acknowledged_event_survives_a_kill_and_the_store_reopens() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// The impact report's totals for placement `home`: (impressions, clicks).
+fn home_totals(port: u16) -> (u64, u64) {
+    let (status, body) = http(port, "GET", "/v1/analytics/impact?placement=home", "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let m = &v["totals"][0]["metrics"];
+    (m["impressions"].as_u64().unwrap_or(0), m["clicks"].as_u64().unwrap_or(0))
+}
+
+/// Waits until the rollups show `want` (they trail the queue by `impact.flush_ms`).
+fn wait_for_totals(port: u16, want: (u64, u64)) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while home_totals(port) != want {
+        assert!(Instant::now() < deadline, "the rollups never reached {want:?}: {:?}", home_totals(port));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn impressions_and_rollups_survive_a_kill_and_count_each_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = start(dir.path(), port);
+    let (status, body) = http(port, "PUT", "/v1/placements/home", r#"{"kind":"popular","n":3}"#).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let seed: Vec<String> = (0..5)
+        .map(|k| format!(r#"{{"event_id":"seed{k}","user_id":"s","item_id":"i{k}","type":"purchase"}}"#))
+        .collect();
+    assert_eq!(http(port, "POST", "/v1/events", &format!("[{}]", seed.join(","))).unwrap().0, 200);
+    let mut clicks = Vec::new();
+    for u in 0..40 {
+        let (status, body) =
+            http(port, "GET", &format!("/v1/popular?placement=home&user_id=u{u}"), "").unwrap();
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let rid = v["recommendation_id"].as_str().unwrap().to_owned();
+        let item = v["items"][0]["id"].as_str().unwrap().to_owned();
+        clicks.push(format!(
+            r#"{{"event_id":"c{u}","user_id":"u{u}","item_id":"{item}","type":"click","recommendation_id":"{rid}"}}"#
+        ));
+    }
+    assert_eq!(http(port, "POST", "/v1/events", &format!("[{}]", clicks.join(","))).unwrap().0, 200);
+    wait_for_totals(port, (40, 40));
+    child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    child.wait().unwrap();
+
+    let mut child = start(dir.path(), port);
+    assert_eq!(home_totals(port), (40, 40), "written impressions and credited events survived the kill");
+    // Re-sent clicks are duplicates (not credited again); attribution resumes from its cursor.
+    assert_eq!(http(port, "POST", "/v1/events", &format!("[{}]", clicks.join(","))).unwrap().0, 200);
+    let (_, body) = http(port, "GET", "/v1/popular?placement=home&user_id=late", "").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let late = format!(
+        r#"{{"event_id":"late","user_id":"late","item_id":"{}","type":"click","recommendation_id":"{}"}}"#,
+        v["items"][0]["id"].as_str().unwrap(),
+        v["recommendation_id"].as_str().unwrap()
+    );
+    assert_eq!(http(port, "POST", "/v1/events", &late).unwrap().0, 200);
+    wait_for_totals(port, (41, 41));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

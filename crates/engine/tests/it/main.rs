@@ -2,6 +2,7 @@
 //! restart, freshness; `kafka` is the Kafka source against a real broker, when one is given.
 
 mod hostile;
+mod impact;
 mod kafka;
 
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! Recommendations: personalised (`GET /v1/users/{id}/recommendations`, `POST
 //! /v1/recommendations`), similar items, bought together and popular lists.
 
-use aisle_engine::{Boost, Filters, PopularRequest, RecommendRequest, Recommendations, Subject, Window};
+use aisle_engine::impact::{Placed, Query};
+use aisle_engine::{Boost, Filters, RecommendRequest, Recommendations, Subject, Window};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,20 @@ pub struct ListParams {
     pub exclude_seen: Option<bool>,
     /// Popular lists only: `1h`, `24h`, `7d`, `30d` or `all` (default `7d`).
     pub window: Option<String>,
+    /// A placement (`GET /v1/placements`): its kind, default rules, diversity and exploration
+    /// shape the list, and the impression is logged under it.
+    pub placement: Option<String>,
+    /// The shopper seeing an item or popular list (for attribution and experiments).
+    pub user_id: Option<String>,
+    /// The session (for session-randomised experiments).
+    pub session_id: Option<String>,
+}
+
+fn placement(p: Option<String>) -> Result<Option<String>, ApiError> {
+    if let Some(p) = &p {
+        id("placement", p)?;
+    }
+    Ok(p)
 }
 
 fn filters(
@@ -75,8 +90,28 @@ fn filters(
 }
 
 impl ListParams {
-    fn n(&self) -> Result<usize, ApiError> {
-        check_n(self.n.unwrap_or(10))
+    fn n(&self) -> Result<Option<usize>, ApiError> {
+        self.n.map(check_n).transpose()
+    }
+
+    fn placement(&self) -> Result<Option<String>, ApiError> {
+        placement(self.placement.clone())
+    }
+
+    /// The request's placement, length and who sees it, around `query`.
+    fn placed(&self, query: Query) -> Result<Placed, ApiError> {
+        for (field, v) in [("user_id", &self.user_id), ("session_id", &self.session_id)] {
+            if let Some(v) = v {
+                id(field, v)?;
+            }
+        }
+        Ok(Placed {
+            placement: self.placement()?,
+            n: self.n()?,
+            query,
+            user_id: self.user_id.clone(),
+            session_id: self.session_id.clone(),
+        })
     }
 
     fn filters(&self) -> Result<Filters, ApiError> {
@@ -184,7 +219,8 @@ pub async fn user_recs(
 ) -> Result<Json<RecsOut>, ApiError> {
     id("id", &user_id)?;
     q.no_window()?;
-    let mut req = RecommendRequest::new(Subject::User(user_id), q.n()?);
+    let n = q.n()?;
+    let mut req = RecommendRequest::new(Subject::User(user_id), n.unwrap_or(10));
     req.filters = q.filters()?;
     req.explain = q.explain.unwrap_or(false);
     if req.explain {
@@ -192,7 +228,11 @@ pub async fn user_recs(
     }
     req.include_purchased = q.include_purchased.unwrap_or(false);
     req.exclude_seen = q.exclude_seen.unwrap_or(false);
-    Ok(Json(s.engine.recommend(&req).await?.into()))
+    if q.user_id.is_some() {
+        return Err(ApiError::invalid("user_id", "the path names the user"));
+    }
+    let placed = q.placed(Query::Personal(req))?;
+    Ok(Json(s.impact.serve(placed).await?.into()))
 }
 
 /// Filters of a POST request.
@@ -259,6 +299,12 @@ pub struct RecsIn {
     /// Leave out every item interacted with.
     #[serde(default)]
     pub exclude_seen: bool,
+    /// A placement (`GET /v1/placements`) shaping the list; the impression is logged under it.
+    #[schema(min_length = 1, max_length = 256)]
+    pub placement: Option<String>,
+    /// The session (for session-randomised experiments).
+    #[schema(min_length = 1, max_length = 256)]
+    pub session_id: Option<String>,
 }
 
 fn boosts(list: Vec<BoostIn>) -> Result<Vec<Boost>, ApiError> {
@@ -321,13 +367,24 @@ pub async fn post_recs(
         _ => return Err(ApiError::invalid("user_id", "give exactly one of user_id and session_items")),
     };
     let f = body.filters.unwrap_or_default();
-    let mut req = RecommendRequest::new(subject, check_n(body.n.unwrap_or(10))?);
+    let n = body.n.map(check_n).transpose()?;
+    let mut req = RecommendRequest::new(subject, n.unwrap_or(10));
     req.filters = filters(f.category, f.min_price, f.max_price, f.in_stock, f.exclude)?;
     req.boosts = boosts(body.boosts)?;
     req.explain = body.explain;
     req.include_purchased = body.include_purchased;
     req.exclude_seen = body.exclude_seen;
-    Ok(Json(s.engine.recommend(&req).await?.into()))
+    if let Some(sid) = &body.session_id {
+        id("session_id", sid)?;
+    }
+    let placed = Placed {
+        placement: placement(body.placement)?,
+        n,
+        query: Query::Personal(req),
+        user_id: None,
+        session_id: body.session_id,
+    };
+    Ok(Json(s.impact.serve(placed).await?.into()))
 }
 
 /// Items similar to an item, by the serving model.
@@ -341,8 +398,8 @@ pub async fn similar(
 ) -> Result<Json<RecsOut>, ApiError> {
     id("id", &item_id)?;
     q.no_window()?;
-    let r = s.engine.similar(&item_id, q.n()?, &q.filters()?, q.explain.unwrap_or(false)).await?;
-    Ok(Json(r.into()))
+    let query = Query::Similar { item: item_id, filters: q.filters()?, explain: q.explain.unwrap_or(false) };
+    Ok(Json(s.impact.serve(q.placed(query)?).await?.into()))
 }
 
 /// Items most often bought in the same basket as an item.
@@ -356,7 +413,8 @@ pub async fn bought_together(
 ) -> Result<Json<RecsOut>, ApiError> {
     id("id", &item_id)?;
     q.no_window()?;
-    Ok(Json(s.engine.bought_together(&item_id, q.n()?, &q.filters()?)?.into()))
+    let query = Query::BoughtTogether { item: item_id, filters: q.filters()? };
+    Ok(Json(s.impact.serve(q.placed(query)?).await?.into()))
 }
 
 /// The most popular items of a time window (events weighted by kind), updated as events arrive.
@@ -367,11 +425,11 @@ pub async fn popular(
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<RecsOut>, ApiError> {
     let window = match q.window.as_deref() {
-        None => Window::Week,
-        Some(w) => Window::parse(w).ok_or_else(|| {
+        None => None,
+        Some(w) => Some(Window::parse(w).ok_or_else(|| {
             ApiError::invalid("window", format!("unknown window {w:?}; allowed: 1h, 24h, 7d, 30d, all"))
-        })?,
+        })?),
     };
-    let req = PopularRequest { window, n: q.n()?, filters: q.filters()? };
-    Ok(Json(s.engine.popular(&req).into()))
+    let query = Query::Popular { window, filters: q.filters()? };
+    Ok(Json(s.impact.serve(q.placed(query)?).await?.into()))
 }

@@ -16,6 +16,7 @@ use tower::ServiceExt;
 pub struct App {
     pub router: Router,
     pub engine: Arc<Engine>,
+    pub impact: Arc<aisle_engine::impact::Impact>,
     pub _dir: tempfile::TempDir,
 }
 
@@ -42,7 +43,8 @@ pub async fn app_with(config: AisleConfig, seeded: bool) -> App {
         engine.load(items, users, events).await.unwrap();
         engine.train(&TrainRequest { model: None, force: true }).await.unwrap();
     }
-    App { router: aisle_server::router(engine.clone(), &config), engine, _dir: dir }
+    let impact = aisle_engine::impact::Impact::start(engine.clone()).await.unwrap();
+    App { router: aisle_server::router(engine.clone(), impact.clone(), &config), engine, impact, _dir: dir }
 }
 
 pub async fn app() -> App {

@@ -14,14 +14,17 @@ use aisle_store::{AnyStore, EventRecord, Store};
 use crate::common::{App, app, app_with, assert_error, config, ids};
 
 /// Stops `a`'s engine and opens a new one on the same store file (a process restart).
-async fn restart(a: App, config: &AisleConfig) -> App {
-    let App { router, engine, _dir } = a;
+pub async fn restart(a: App, config: &AisleConfig) -> App {
+    let App { router, engine, impact, _dir } = a;
     drop(router);
+    impact.flush().await.unwrap();
+    drop(impact);
     engine.flush().await.unwrap();
     drop(engine);
     let store = AnyStore::open(&format!("sqlite:{}", _dir.path().join("aisle.db").display())).await.unwrap();
     let engine = Engine::open(store, config.engine()).await.unwrap();
-    App { router: aisle_server::router(engine.clone(), config), engine, _dir }
+    let impact = aisle_engine::impact::Impact::start(engine.clone()).await.unwrap();
+    App { router: aisle_server::router(engine.clone(), impact.clone(), config), engine, impact, _dir }
 }
 
 fn event(
@@ -297,7 +300,7 @@ async fn a_handler_that_panics_answers_the_json_500_with_a_request_id() {
     let a = app_with(config(), false).await;
     let router =
         aisle_server::with_layers(axum::Router::new().route("/boom", axum::routing::get(boom)), &config());
-    let a = App { router, engine: a.engine, _dir: a._dir };
+    let a = App { router, engine: a.engine, impact: a.impact, _dir: a._dir };
     let r = a.get("/boom").await;
     assert_error(&r, StatusCode::INTERNAL_SERVER_ERROR, "internal");
     assert!(!r.text.contains("kaboom"), "no internals in the body: {}", r.text);

@@ -16,6 +16,7 @@ mod catalog;
 mod dead;
 mod events;
 mod feed;
+mod impact;
 mod models;
 
 use std::fmt;
@@ -28,8 +29,9 @@ use sqlx::{AssertSqlSafe, Connection};
 
 use crate::codec::{backend as db, corrupt, sql_limit, sql_seq, stored_u64};
 use crate::{
-    Appended, Counts, DeadLetter, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest, Store,
-    StoreResult, StoredDeadLetter, StoredEvent, Tombstone, UserRecord, UserRemoval,
+    Appended, Counts, Credit, DeadLetter, EventRecord, ExperimentRecord, Impression, InterleaveOutcome,
+    ItemRecord, ModelRecord, NewModel, Page, PageRequest, PlacementRecord, Rollup, RollupQuery, Store,
+    StoreResult, StoredDeadLetter, StoredEvent, Tombstone, UnitCounters, UserRecord, UserRemoval,
 };
 
 pub use feed::{Change, ChangeFeed, Lease};
@@ -306,6 +308,96 @@ impl Store for PgStore {
         // buffered here. The round trip only reports a server that went away.
         sqlx::query("SELECT 1").execute(self.pool()).await.map_err(db)?;
         Ok(())
+    }
+}
+
+impl crate::ImpactStore for PgStore {
+    async fn put_placement(
+        &self,
+        id: String,
+        config: Option<String>,
+        at_ms: i64,
+    ) -> StoreResult<PlacementRecord> {
+        impact::put_placement(self, id, config, at_ms).await
+    }
+
+    async fn placement(&self, id: String, version: Option<u64>) -> StoreResult<Option<PlacementRecord>> {
+        impact::placement(self.pool(), id, version).await
+    }
+
+    async fn placements(&self) -> StoreResult<Vec<PlacementRecord>> {
+        impact::placements(self.pool()).await
+    }
+
+    async fn create_experiment(&self, record: ExperimentRecord) -> StoreResult<bool> {
+        impact::create_experiment(self.pool(), record).await
+    }
+
+    async fn update_experiment(&self, record: ExperimentRecord) -> StoreResult<bool> {
+        impact::update_experiment(self.pool(), record).await
+    }
+
+    async fn experiments(&self) -> StoreResult<Vec<ExperimentRecord>> {
+        impact::experiments(self.pool()).await
+    }
+
+    async fn log_impressions(&self, batch: Vec<Impression>) -> StoreResult<usize> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        impact::log_impressions(self.pool(), batch).await
+    }
+
+    async fn impression(&self, recommendation_id: String) -> StoreResult<Option<Impression>> {
+        impact::impression(self.pool(), recommendation_id).await
+    }
+
+    async fn user_impressions(
+        &self,
+        user_id: String,
+        since_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Impression>> {
+        impact::user_impressions(self.pool(), user_id, since_ms, limit).await
+    }
+
+    async fn impressions_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<Impression>> {
+        impact::impressions_between(self.pool(), from_ms, to_ms, after, limit).await
+    }
+
+    async fn prune_impressions(&self, before_ms: i64) -> StoreResult<usize> {
+        impact::prune_impressions(self.pool(), before_ms).await
+    }
+
+    async fn attribution_cursor(&self) -> StoreResult<u64> {
+        impact::attribution_cursor(self.pool()).await
+    }
+
+    async fn commit_attribution(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+        credits: Vec<Credit>,
+    ) -> StoreResult<bool> {
+        impact::commit_attribution(self.pool(), from_seq, to_seq, credits).await
+    }
+
+    async fn rollups(&self, query: RollupQuery) -> StoreResult<Vec<Rollup>> {
+        impact::rollups(self.pool(), query).await
+    }
+
+    async fn experiment_units(&self, experiment: String) -> StoreResult<Vec<UnitCounters>> {
+        impact::experiment_units(self.pool(), experiment).await
+    }
+
+    async fn interleave_outcomes(&self, experiment: String) -> StoreResult<Vec<InterleaveOutcome>> {
+        impact::interleave_outcomes(self.pool(), experiment).await
     }
 }
 

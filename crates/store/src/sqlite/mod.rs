@@ -8,6 +8,7 @@
 mod catalog;
 mod dead;
 mod events;
+mod impact;
 mod models;
 mod pool;
 mod schema;
@@ -20,8 +21,9 @@ use rusqlite::Connection;
 
 use crate::codec::{backend as db, corrupt, sql_limit, sql_seq, stored_u64};
 use crate::{
-    Appended, Counts, DeadLetter, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest, Store,
-    StoreError, StoreResult, StoredDeadLetter, StoredEvent, Tombstone, UserRecord, UserRemoval,
+    Appended, Counts, Credit, DeadLetter, EventRecord, ExperimentRecord, Impression, InterleaveOutcome,
+    ItemRecord, ModelRecord, NewModel, Page, PageRequest, PlacementRecord, Rollup, RollupQuery, Store,
+    StoreError, StoreResult, StoredDeadLetter, StoredEvent, Tombstone, UnitCounters, UserRecord, UserRemoval,
 };
 
 use pool::ReaderPool;
@@ -228,4 +230,94 @@ impl Store for SqliteStore {
 /// consistent again by the time the lock is released.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl crate::ImpactStore for SqliteStore {
+    async fn put_placement(
+        &self,
+        id: String,
+        config: Option<String>,
+        at_ms: i64,
+    ) -> StoreResult<PlacementRecord> {
+        self.write(move |conn| impact::put_placement(conn, &id, config.as_deref(), at_ms)).await
+    }
+
+    async fn placement(&self, id: String, version: Option<u64>) -> StoreResult<Option<PlacementRecord>> {
+        self.read(move |conn| impact::placement(conn, &id, version)).await
+    }
+
+    async fn placements(&self) -> StoreResult<Vec<PlacementRecord>> {
+        self.read(impact::placements).await
+    }
+
+    async fn create_experiment(&self, record: ExperimentRecord) -> StoreResult<bool> {
+        self.write(move |conn| impact::create_experiment(conn, &record)).await
+    }
+
+    async fn update_experiment(&self, record: ExperimentRecord) -> StoreResult<bool> {
+        self.write(move |conn| impact::update_experiment(conn, &record)).await
+    }
+
+    async fn experiments(&self) -> StoreResult<Vec<ExperimentRecord>> {
+        self.read(impact::experiments).await
+    }
+
+    async fn log_impressions(&self, batch: Vec<Impression>) -> StoreResult<usize> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |conn| impact::log_impressions(conn, &batch)).await
+    }
+
+    async fn impression(&self, recommendation_id: String) -> StoreResult<Option<Impression>> {
+        self.read(move |conn| impact::impression(conn, &recommendation_id)).await
+    }
+
+    async fn user_impressions(
+        &self,
+        user_id: String,
+        since_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Impression>> {
+        self.read(move |conn| impact::user_impressions(conn, &user_id, since_ms, limit)).await
+    }
+
+    async fn impressions_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<Impression>> {
+        self.read(move |conn| impact::impressions_between(conn, from_ms, to_ms, after.as_ref(), limit)).await
+    }
+
+    async fn prune_impressions(&self, before_ms: i64) -> StoreResult<usize> {
+        self.write(move |conn| impact::prune_impressions(conn, before_ms)).await
+    }
+
+    async fn attribution_cursor(&self) -> StoreResult<u64> {
+        self.read(impact::attribution_cursor).await
+    }
+
+    async fn commit_attribution(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+        credits: Vec<Credit>,
+    ) -> StoreResult<bool> {
+        self.write(move |conn| impact::commit_attribution(conn, from_seq, to_seq, &credits)).await
+    }
+
+    async fn rollups(&self, query: RollupQuery) -> StoreResult<Vec<Rollup>> {
+        self.read(move |conn| impact::rollups(conn, &query)).await
+    }
+
+    async fn experiment_units(&self, experiment: String) -> StoreResult<Vec<UnitCounters>> {
+        self.read(move |conn| impact::experiment_units(conn, &experiment)).await
+    }
+
+    async fn interleave_outcomes(&self, experiment: String) -> StoreResult<Vec<InterleaveOutcome>> {
+        self.read(move |conn| impact::interleave_outcomes(conn, &experiment)).await
+    }
 }

@@ -27,7 +27,7 @@ const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// The schema, one migration per version: `MIGRATIONS[i]` takes a database from version `i` to
 /// `i + 1` (`PRAGMA user_version`). Append only; never edit a released migration.
-const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_DEAD_LETTERS, V3_DELETED_USERS];
+const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_DEAD_LETTERS, V3_DELETED_USERS, V4_IMPACT];
 
 /// The initial schema. `models.artifact` is the last column because SQLite reads a row's columns
 /// in order: a column after a multi-megabyte blob would make listing models walk the blob's
@@ -91,6 +91,78 @@ CREATE TABLE deleted_users (
     at_seq INTEGER NOT NULL,
     at_ms INTEGER NOT NULL
 );
+";
+
+/// Placements, experiments, the impression log, rollups, experiment units, interleaving outcomes
+/// and the attribution cursor (see `crate::impact`).
+const V4_IMPACT: &str = "
+CREATE TABLE placements (
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    config TEXT,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (id, version)
+) WITHOUT ROWID;
+CREATE TABLE experiments (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE TABLE impressions (
+    recommendation_id TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    placement TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    user_id TEXT,
+    model_version INTEGER,
+    covariate REAL NOT NULL,
+    items TEXT NOT NULL
+);
+CREATE INDEX impressions_user_at ON impressions (user_id, at_ms) WHERE user_id IS NOT NULL;
+CREATE INDEX impressions_at ON impressions (at_ms, recommendation_id);
+CREATE TABLE impact_rollups (
+    bucket_ms INTEGER NOT NULL,
+    placement TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    impressions INTEGER NOT NULL DEFAULT 0,
+    shown INTEGER NOT NULL DEFAULT 0,
+    clicks INTEGER NOT NULL DEFAULT 0,
+    carts INTEGER NOT NULL DEFAULT 0,
+    purchases INTEGER NOT NULL DEFAULT 0,
+    revenue REAL NOT NULL DEFAULT 0,
+    revenue_sq REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket_ms, placement, experiment, variant)
+) WITHOUT ROWID;
+CREATE TABLE experiment_units (
+    experiment TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    first_ms INTEGER NOT NULL,
+    impressions INTEGER NOT NULL DEFAULT 0,
+    clicks INTEGER NOT NULL DEFAULT 0,
+    carts INTEGER NOT NULL DEFAULT 0,
+    purchases INTEGER NOT NULL DEFAULT 0,
+    revenue REAL NOT NULL DEFAULT 0,
+    covariate REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (experiment, unit)
+) WITHOUT ROWID;
+CREATE TABLE interleave_outcomes (
+    experiment TEXT NOT NULL,
+    recommendation_id TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    clicks_a INTEGER NOT NULL DEFAULT 0,
+    clicks_b INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (experiment, recommendation_id)
+) WITHOUT ROWID;
+CREATE TABLE attribution_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL
+);
+INSERT INTO attribution_cursor (id, seq) VALUES (1, 0);
 ";
 
 /// The journal mode SQLite reported instead of WAL (an in-memory database, or a file system

@@ -1,5 +1,6 @@
 //! Store integration tests.
 
 mod conformance;
+mod impact;
 mod postgres;
 mod sqlite;

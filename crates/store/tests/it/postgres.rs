@@ -42,6 +42,11 @@ mod conformance {
         super::fresh_at().await.map(|(_, store)| ((), store))
     }
     crate::conformance::store_conformance!(fresh);
+
+    mod impact {
+        use super::fresh;
+        crate::impact::impact_conformance!(fresh);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,11 @@ mod conformance {
         Some(super::fresh())
     }
     crate::conformance::store_conformance!(fresh);
+
+    mod impact {
+        use super::fresh;
+        crate::impact::impact_conformance!(fresh);
+    }
 }
 
 /// Writes a bit of everything; returns what `events_after(0, ..)` should give afterwards.
@@ -98,12 +103,12 @@ fn open_configures_and_versions_the_database() {
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("journal_mode");
     assert_eq!(mode, "wal");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     drop(store);
     // Reopening an up-to-date database runs no migration and keeps the version.
     drop(SqliteStore::open(&path).expect("reopen"));
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[test]
@@ -115,7 +120,7 @@ fn a_newer_schema_is_refused() {
     match SqliteStore::open(&path) {
         Err(StoreError::Corrupt { reason, .. }) => {
             assert!(reason.contains("version 7"), "{reason}");
-            assert!(reason.contains("up to 3"), "{reason}");
+            assert!(reason.contains("up to 4"), "{reason}");
         }
         other => panic!("opening a newer schema gave {other:?}"),
     }
