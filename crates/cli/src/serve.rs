@@ -228,6 +228,10 @@ pub struct TrainArgs {
     /// Publish whatever the gate says.
     #[arg(long)]
     pub force: bool,
+    /// Store the version without publishing it (to pin in an experiment or evaluate with
+    /// `aisle ope --candidate-version`).
+    #[arg(long, conflicts_with = "force")]
+    pub candidate: bool,
 }
 
 /// Trains a model into the store (a running server picks it up at its next restart or
@@ -247,7 +251,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             .model
             .as_ref()
             .map(|name| aisle_engine::ModelConfig { name: name.clone(), ..Default::default() });
-        let out = engine.train(&TrainRequest { model, force: args.force }).await?;
+        let out = engine.train(&TrainRequest { model, force: args.force, candidate: args.candidate }).await?;
         let m = &out.model;
         report::print(&format!(
             "version {} ({}) {} — {}\nmetrics: {}\n",

@@ -21,6 +21,9 @@ pub struct TrainRequest {
     pub model: Option<ModelConfig>,
     /// Publish whatever the gate says.
     pub force: bool,
+    /// Store the version without publishing it, whatever the gate says: a candidate to pin in
+    /// an experiment's variant (or to evaluate with `aisle ope`) before it goes live.
+    pub candidate: bool,
 }
 
 /// What one training job did.
@@ -101,10 +104,10 @@ impl Engine {
             t.running_since_ms = Some(now_ms());
         }
         let slot = Slot(Arc::clone(self));
-        let force = req.force;
+        let (force, candidate) = (req.force, req.candidate);
         tokio::spawn(async move {
             let engine = Arc::clone(&slot.0);
-            let result = engine.run_job(&model_cfg.name, spec, force).await;
+            let result = engine.run_job(&model_cfg.name, spec, force, candidate).await;
             let mut t = engine.lock_training();
             t.jobs += 1;
             match &result {
@@ -128,7 +131,13 @@ impl Engine {
         Some(GateInput { spec: spec_of(&serving.record), serving, hidden })
     }
 
-    async fn run_job(&self, name: &str, spec: ModelSpec, force: bool) -> Result<TrainOutcome, EngineError> {
+    async fn run_job(
+        &self,
+        name: &str,
+        spec: ModelSpec,
+        force: bool,
+        candidate: bool,
+    ) -> Result<TrainOutcome, EngineError> {
         let started = Instant::now();
         let snapshot = self.snapshot().await?;
         if (snapshot.events.len() as u64) < self.config.training.min_events {
@@ -146,7 +155,12 @@ impl Engine {
         })
         .await??;
         let unevaluated = self.lock_training().unevaluated_in_a_row;
-        let (publish, reason) = decide(&self.config.training, force, &fitted.comparison, unevaluated);
+        let (publish, reason) = match decide(&self.config.training, force, &fitted.comparison, unevaluated) {
+            (_, reason) if candidate => {
+                (false, format!("stored as a candidate, not published (the gate: {reason})"))
+            }
+            decided => decided,
+        };
         let ndcg = fitted.metrics.get("ndcg@10").copied();
         let comparison = fitted.comparison.clone();
         {

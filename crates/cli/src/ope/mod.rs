@@ -16,7 +16,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use aisle_impact::ope::{
-    Estimator, Given, Interval, Logged, OpeError, RewardModel, Target, bootstrap, ips_clipped,
+    Estimator, Given, Interval, Logged, OpeError, RewardModel, Target, bootstrap, bootstrap_many, ips_clipped,
 };
 use anyhow::{Context, anyhow, bail, ensure};
 use clap::{Args, ValueEnum};
@@ -265,8 +265,11 @@ pub fn estimate(
         bootstrap(log, target, estimator, opts.resamples, opts.alpha, opts.seed, model)
     };
     let mut estimates = Estimates::default();
-    for &estimator in &opts.estimators {
-        let interval = Some(run(estimator, target)?);
+    // One draw of rounds per resample serves every estimator.
+    let intervals =
+        bootstrap_many(log, target, &opts.estimators, opts.resamples, opts.alpha, opts.seed, model)?;
+    for (&estimator, interval) in opts.estimators.iter().zip(intervals) {
+        let interval = Some(interval);
         match estimator {
             Estimator::Ips => estimates.ips = interval,
             Estimator::Snips => estimates.snips = interval,

@@ -78,6 +78,9 @@ impl VariantConfig {
     /// The placement's configuration with this variant's changes.
     pub fn apply(&self, base: &PlacementConfig) -> PlacementConfig {
         let mut c = base.clone();
+        if self.model_version.is_some() {
+            c.model_version = self.model_version;
+        }
         if let Some(k) = self.kind {
             c.kind = k;
             if k != PlacementKind::Popular {

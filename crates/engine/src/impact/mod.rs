@@ -193,7 +193,8 @@ impl Impact {
         self.experiments.finish(self.engine.store(), id, Status::Stopped { at_ms: now_ms() }).await
     }
 
-    /// Ships a variant: its configuration becomes a new version of the placement, and the
+    /// Ships a variant: its configuration becomes a new version of the placement (a pinned model
+    /// version stays pinned there; activating it instead makes it every list's model), and the
     /// experiment ends.
     pub async fn ship(&self, id: &str, variant: &str) -> Result<Arc<Experiment>, EngineError> {
         let e = self
@@ -204,14 +205,6 @@ impl Impact {
             key: "variant".to_owned(),
             reason: format!("experiment {id:?} has no variant {variant:?}"),
         })?;
-        if v.model_version.is_some() {
-            return Err(EngineError::Config {
-                key: "variant".to_owned(),
-                reason: "a variant pinned to a model version ships by activating that version \
-                         (POST /v1/admin/models/{version}/activate), then the experiment is stopped"
-                    .to_owned(),
-            });
-        }
         let base = self
             .placements
             .get(&e.config.placement)
@@ -272,12 +265,20 @@ impl Impact {
         wait.await.map_err(|_| EngineError::Task("the impact worker stopped".to_owned()))
     }
 
-    /// Writes a placement version.
+    /// Writes a placement version (a pinned model version must be stored and readable).
     pub async fn put_placement(
         &self,
         id: &str,
         config: PlacementConfig,
     ) -> Result<Arc<Placement>, EngineError> {
+        if let Some(version) = config.model_version
+            && let Err(e) = self.pinned(version).await
+        {
+            return Err(EngineError::Config {
+                key: "model_version".to_owned(),
+                reason: format!("cannot serve version {version}: {e}"),
+            });
+        }
         let max = self.engine.config().impact.max_placements;
         self.placements.put(self.engine.store(), id, config, max, now_ms()).await
     }
@@ -328,7 +329,8 @@ impl Impact {
         let (mut out, propensities, teams) = match (&placement, live.zip(unit)) {
             (None, _) => (self.query(None, placed.query, n).await?, None, None),
             (Some(p), None) => {
-                let (out, prop) = self.placed(&p.id, &p.config, None, placed.query, n).await?;
+                let pinned = self.pin(p.config.model_version).await;
+                let (out, prop) = self.placed(&p.id, &p.config, pinned, placed.query, n).await?;
                 (out, prop, None)
             }
             (Some(p), Some((e, unit))) => {
@@ -344,9 +346,9 @@ impl Impact {
                         };
                         let v = &e.config.variants[k];
                         arm.variant = v.name.clone();
-                        let pinned = self.pin(v.model_version).await;
-                        let (out, prop) =
-                            self.placed(&p.id, &v.apply(&p.config), pinned, placed.query, n).await?;
+                        let c = v.apply(&p.config);
+                        let pinned = self.pin(c.model_version).await;
+                        let (out, prop) = self.placed(&p.id, &c, pinned, placed.query, n).await?;
                         (out, prop, None)
                     }
                     Mode::Interleaving => {
@@ -388,11 +390,11 @@ impl Impact {
         query: Query,
         n: usize,
     ) -> Result<(Recommendations, Vec<u8>), EngineError> {
-        let (va, vb) = (&e.config.variants[0], &e.config.variants[1]);
-        let pa = self.pin(va.model_version).await;
-        let pb = self.pin(vb.model_version).await;
-        let (a, _) = self.placed(&p.id, &va.apply(&p.config), pa, query.clone(), n).await?;
-        let (b, _) = self.placed(&p.id, &vb.apply(&p.config), pb, query, n).await?;
+        let (ca, cb) = (e.config.variants[0].apply(&p.config), e.config.variants[1].apply(&p.config));
+        let pa = self.pin(ca.model_version).await;
+        let pb = self.pin(cb.model_version).await;
+        let (a, _) = self.placed(&p.id, &ca, pa, query.clone(), n).await?;
+        let (b, _) = self.placed(&p.id, &cb, pb, query, n).await?;
         let ids_a: Vec<&str> = a.items.iter().map(|i| i.id.as_str()).collect();
         let ids_b: Vec<&str> = b.items.iter().map(|i| i.id.as_str()).collect();
         let mut rng = aisle_core::rng::seeded(RandomState::new().hash_one((&a.recommendation_id, unit)));

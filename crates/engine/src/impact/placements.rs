@@ -113,6 +113,10 @@ pub struct PlacementRules {
 pub struct PlacementConfig {
     /// What it serves.
     pub kind: PlacementKind,
+    /// Serve with this stored model version (e.g. a candidate trained with `"candidate": true`)
+    /// instead of the serving one (none: the serving one).
+    #[serde(default)]
+    pub model_version: Option<u64>,
     /// List length when the request gives none, 1..=1000 (default 10).
     #[serde(default = "ten")]
     #[schema(minimum = 1, maximum = 1000)]

@@ -125,8 +125,8 @@ async fn an_unreadable_active_artifact_falls_back_to_the_newest_readable_version
         generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3).unwrap();
     let (items, users, events) = shop_records(&shop, 0);
     e.load(items, users, events).await.unwrap();
-    e.train(&TrainRequest { model: None, force: true }).await.unwrap();
-    e.train(&TrainRequest { model: None, force: true }).await.unwrap();
+    e.train(&TrainRequest { model: None, force: true, candidate: false }).await.unwrap();
+    e.train(&TrainRequest { model: None, force: true, candidate: false }).await.unwrap();
     // A version from a newer aisle (or a corrupted row) becomes the active one.
     let store = e.store().clone();
     let garbage = NewModel {
@@ -144,7 +144,7 @@ async fn an_unreadable_active_artifact_falls_back_to_the_newest_readable_version
     let degraded = e.serving_health().degraded.expect("readiness says serving is degraded");
     assert!(degraded.contains("version 3") && degraded.contains("serving version 2"), "{degraded}");
     // A new version published clears it.
-    e.train(&TrainRequest { model: None, force: true }).await.unwrap();
+    e.train(&TrainRequest { model: None, force: true, candidate: false }).await.unwrap();
     assert_eq!(e.serving_health().degraded, None);
 }
 
@@ -164,7 +164,10 @@ async fn rejected_versions_are_pruned_like_published_ones() {
     bad.params.insert("epochs".into(), 1.into());
     bad.params.insert("learning_rate".into(), 1e-6.into());
     for _ in 0..4 {
-        let out = e.train(&TrainRequest { model: Some(bad.clone()), force: false }).await.unwrap();
+        let out = e
+            .train(&TrainRequest { model: Some(bad.clone()), force: false, candidate: false })
+            .await
+            .unwrap();
         assert!(!out.published, "{}", out.reason);
     }
     let versions: Vec<u64> = e.models().await.unwrap().iter().map(|m| m.version).collect();
@@ -329,14 +332,14 @@ async fn an_old_leader_cannot_publish_after_a_new_one_took_over() {
     let (items, users, events) = shop_records(&shop, 0);
     a.load(items, users, events).await.unwrap();
     let lease = a.try_lead().await.unwrap().expect("a leads");
-    a.train(&TrainRequest { model: None, force: true }).await.unwrap();
+    a.train(&TrainRequest { model: None, force: true, candidate: false }).await.unwrap();
     // A's database session ends (a partition, a killed backend): its lock is gone, but A has not
     // noticed yet. B takes over and publishes.
     drop(lease);
     let b = open(&url, config).await;
     let _b_lease = b.try_lead().await.unwrap().expect("b leads once a's session is gone");
-    assert!(b.train(&TrainRequest { model: None, force: true }).await.unwrap().published);
-    let late = a.train(&TrainRequest { model: None, force: true }).await;
+    assert!(b.train(&TrainRequest { model: None, force: true, candidate: false }).await.unwrap().published);
+    let late = a.train(&TrainRequest { model: None, force: true, candidate: false }).await;
     assert!(!matches!(&late, Ok(o) if o.published), "the old leader published after the new one: {late:?}");
     let active = b.store().active_model().await.unwrap().unwrap();
     assert_eq!(active.version, 2, "the new leader's version stays active");

@@ -90,12 +90,13 @@ async fn the_gate_keeps_a_worse_model_out_and_force_lets_it_in() {
     let mut bad = ModelConfig { name: "bpr".into(), ..ModelConfig::default() };
     bad.params.insert("epochs".into(), 1.into());
     bad.params.insert("learning_rate".into(), 1e-6.into());
-    let out = e.train(&TrainRequest { model: Some(bad.clone()), force: false }).await.unwrap();
+    let out =
+        e.train(&TrainRequest { model: Some(bad.clone()), force: false, candidate: false }).await.unwrap();
     assert!(!out.published, "{}", out.reason);
     assert!(out.serving_ndcg.unwrap() > out.model.model.metrics["ndcg@10"]);
     assert_eq!(e.serving().unwrap().version(), 1, "the serving model stays");
     assert_eq!(e.models().await.unwrap().len(), 2, "the rejected version is kept for inspection");
-    let out = e.train(&TrainRequest { model: Some(bad), force: true }).await.unwrap();
+    let out = e.train(&TrainRequest { model: Some(bad), force: true, candidate: false }).await.unwrap();
     assert!(out.published);
     assert_eq!(e.serving().unwrap().version(), 3);
 }

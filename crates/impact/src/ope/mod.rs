@@ -29,7 +29,7 @@ mod bootstrap;
 mod model;
 mod target;
 
-pub use bootstrap::{Estimator, Interval, bootstrap};
+pub use bootstrap::{Estimator, Interval, bootstrap, bootstrap_many};
 pub use model::{Given, ItemPositionMean, RewardModel};
 pub use target::Target;
 

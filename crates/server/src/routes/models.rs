@@ -122,6 +122,10 @@ pub struct TrainIn {
     /// Publish regardless of the gate.
     #[serde(default)]
     pub force: bool,
+    /// Store the version without publishing it (a candidate for an experiment's variant, pinned
+    /// by `model_version`, or for `aisle ope --candidate-version`).
+    #[serde(default)]
+    pub candidate: bool,
     /// Answer when the job is done (200) instead of at once (202).
     #[serde(default)]
     pub wait: bool,
@@ -157,7 +161,7 @@ pub async fn train(State(s): State<AppState>, body: axum::body::Bytes) -> Result
     if let Some(m) = &model {
         m.spec().map_err(ApiError::from)?;
     }
-    let req = TrainRequest { model, force: body.force };
+    let req = TrainRequest { model, force: body.force, candidate: body.candidate };
     if body.wait {
         let out = s.engine.train(&req).await?;
         return Ok(Json(TrainOut::from(out)).into_response());

@@ -341,7 +341,8 @@ fn boosts(list: Vec<BoostIn>) -> Result<Vec<Boost>, ApiError> {
 
 /// Recommendations for a user or an anonymous session, with filters and boosts.
 #[utoipa::path(post, path = "/v1/recommendations", tag = "recommendations", request_body = RecsIn,
-    responses((status = 200, body = RecsOut), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = RecsOut), (status = 404, body = ErrorBody, description = "No such placement"),
+        (status = 422, body = ErrorBody)))]
 pub async fn post_recs(
     State(s): State<AppState>,
     axum::Extension(granted): axum::Extension<Granted>,
@@ -419,7 +420,8 @@ pub async fn bought_together(
 
 /// The most popular items of a time window (events weighted by kind), updated as events arrive.
 #[utoipa::path(get, path = "/v1/popular", tag = "recommendations", params(ListParams),
-    responses((status = 200, body = RecsOut), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = RecsOut), (status = 404, body = ErrorBody, description = "No such placement"),
+        (status = 422, body = ErrorBody)))]
 pub async fn popular(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<ListParams>,

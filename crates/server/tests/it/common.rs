@@ -41,7 +41,7 @@ pub async fn app_with(config: AisleConfig, seeded: bool) -> App {
         let end = shop.events.last().unwrap().ts * 1000;
         let (items, users, events) = shop_records(&shop, aisle_engine::now_ms() - end);
         engine.load(items, users, events).await.unwrap();
-        engine.train(&TrainRequest { model: None, force: true }).await.unwrap();
+        engine.train(&TrainRequest { model: None, force: true, candidate: false }).await.unwrap();
     }
     let impact = aisle_engine::impact::Impact::start(engine.clone()).await.unwrap();
     App { router: aisle_server::router(engine.clone(), impact.clone(), &config), engine, impact, _dir: dir }

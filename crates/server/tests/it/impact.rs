@@ -246,3 +246,55 @@ async fn the_shop_overview_counts_the_stored_log() {
     assert!(f["views"].as_u64().unwrap() >= f["carts"].as_u64().unwrap(), "{f}");
     assert!(r.body["long_tail"]["gini"].as_f64().is_some_and(|g| (0.0..=1.0).contains(&g)));
 }
+
+#[tokio::test]
+async fn a_candidate_version_is_stored_unpublished_and_served_only_where_pinned() {
+    let a = app().await;
+    let serving = a.engine.serving().unwrap().version();
+    let r = a.post("/v1/admin/train", json!({"model": "item-knn", "candidate": true, "wait": true})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["published"], false, "{}", r.text);
+    let candidate = r.body["model"]["version"].as_u64().unwrap();
+    assert_eq!(a.engine.serving().unwrap().version(), serving, "a candidate does not serve");
+    let r = put_placement(&a, "pinned", json!({"kind": "user", "model_version": candidate})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = a.get("/v1/users/u3/recommendations?placement=pinned").await;
+    assert_eq!(r.body["model_version"].as_u64(), Some(candidate), "{}", r.text);
+    let r = a.get("/v1/users/u3/recommendations").await;
+    assert_eq!(r.body["model_version"].as_u64(), Some(serving));
+    let r = put_placement(&a, "bad", json!({"kind": "user", "model_version": 999})).await;
+    assert_eq!(r.body["field"], "model_version", "{}", r.text);
+    // A variant pins it too; the other variant serves the serving version.
+    put_placement(&a, "home", json!({"kind": "user"})).await;
+    let r = a
+        .post(
+            "/v1/experiments",
+            json!({"id": "cand", "placement": "home",
+            "variants": [{"name": "live"}, {"name": "cand", "model_version": candidate}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let bad = a
+        .post(
+            "/v1/experiments",
+            json!({"id": "nope", "placement": "pinned",
+            "variants": [{"name": "a"}, {"name": "b", "model_version": 999}]}),
+        )
+        .await;
+    assert_eq!(bad.body["field"], "variants[1].model_version", "{}", bad.text);
+    for u in 0..30 {
+        a.get(&format!("/v1/users/u{u}/recommendations?placement=home")).await;
+    }
+    a.impact.flush().await.unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for u in 0..30 {
+        for i in a.engine.store().user_impressions(format!("u{u}"), 0, 10).await.unwrap() {
+            if i.experiment == "cand" {
+                let want = if i.variant == "cand" { candidate } else { serving };
+                assert_eq!(i.model_version, Some(want), "{i:?}");
+                seen.insert(i.variant);
+            }
+        }
+    }
+    assert_eq!(seen.len(), 2, "both variants served: {seen:?}");
+}
