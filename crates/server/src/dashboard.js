@@ -484,7 +484,7 @@ async function stats() {
 async function popular() {
   const el = $('popular');
   try {
-    const p = await api('/v1/popular?window=24h&n=10');
+    const p = await api('/v1/popular?window=24h&n=10&log=false');
     const max = Math.max(...p.items.map(i => i.score), 1);
     el.innerHTML = p.items.length ? p.items.map(i => `<tr><td>${esc(i.title || i.id)}</td>
       <td style="width:40%"><div class="bar" style="width:${100 * i.score / max}%"></div></td><td class="n">${i.score}</td></tr>`).join('')
@@ -497,7 +497,7 @@ async function popular() {
 async function explore() {
   const el = $('recs'), u = encodeURIComponent($('user').value);
   try {
-    const r = await api(`/v1/users/${u}/recommendations?n=10&explain=true`);
+    const r = await api(`/v1/users/${u}/recommendations?n=10&explain=true&log=false`);
     el.innerHTML = `<tr><td colspan=3 class="muted">source: ${esc(r.source)}${r.fallback ? ' (fallback)' : ''}</td></tr>`
       + r.items.map(i => `<tr><td>${esc(i.title || i.id)}<div class="reason">${(i.reasons || []).map(x => esc(x.text)).join('; ')}</div></td>
       <td class="n">${i.price ?? ''}</td><td class="n">${i.score.toFixed(3)}</td></tr>`).join('');

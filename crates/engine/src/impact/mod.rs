@@ -110,6 +110,8 @@ pub struct Placed {
     pub user_id: Option<String>,
     /// The session, for session-randomised experiments.
     pub session_id: Option<String>,
+    /// Log the list as an impression (false: a preview no shopper sees).
+    pub log: bool,
 }
 
 /// The variant name of interleaved impressions.
@@ -360,7 +362,7 @@ impl Impact {
             }
         };
         out.items.truncate(n);
-        if self.engine.config().impact.log_impressions {
+        if placed.log && self.engine.config().impact.log_impressions {
             let shown = Shown_ { propensities: propensities.as_deref(), teams: teams.as_deref() };
             self.log.record(impression(&out, shown, placement.as_deref(), user, arm, now));
         }

@@ -32,6 +32,7 @@ fn placed(user: &str) -> Placed {
         query: Query::Personal(RecommendRequest::new(Subject::User(user.into()), 3)),
         user_id: None,
         session_id: None,
+        log: true,
     }
 }
 

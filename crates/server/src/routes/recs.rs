@@ -51,6 +51,9 @@ pub struct ListParams {
     pub user_id: Option<String>,
     /// The session (for session-randomised experiments).
     pub session_id: Option<String>,
+    /// `false` for a preview that no shopper sees (a dashboard, a test): the list is not logged
+    /// as an impression, so it credits and counts nothing. Default true.
+    pub log: Option<bool>,
 }
 
 fn placement(p: Option<String>) -> Result<Option<String>, ApiError> {
@@ -111,6 +114,7 @@ impl ListParams {
             query,
             user_id: self.user_id.clone(),
             session_id: self.session_id.clone(),
+            log: self.log.unwrap_or(true),
         })
     }
 
@@ -305,6 +309,14 @@ pub struct RecsIn {
     /// The session (for session-randomised experiments).
     #[schema(min_length = 1, max_length = 256)]
     pub session_id: Option<String>,
+    /// `false` for a preview no shopper sees: the list is not logged as an impression. Default
+    /// true.
+    #[serde(default = "yes")]
+    pub log: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn boosts(list: Vec<BoostIn>) -> Result<Vec<Boost>, ApiError> {
@@ -384,6 +396,7 @@ pub async fn post_recs(
         query: Query::Personal(req),
         user_id: None,
         session_id: body.session_id,
+        log: body.log,
     };
     Ok(Json(s.impact.serve(placed).await?.into()))
 }

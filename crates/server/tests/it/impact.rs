@@ -298,3 +298,29 @@ async fn a_candidate_version_is_stored_unpublished_and_served_only_where_pinned(
     }
     assert_eq!(seen.len(), 2, "both variants served: {seen:?}");
 }
+
+#[tokio::test]
+async fn a_preview_with_log_false_is_served_but_not_logged() {
+    let a = app().await;
+    put_placement(&a, "home", json!({"kind": "user", "n": 3})).await;
+    let r = a.get("/v1/users/u1/recommendations?placement=home&log=false").await;
+    assert_eq!((r.status, ids(&r).len()), (StatusCode::OK, 3), "{}", r.text);
+    let r = a
+        .post(
+            "/v1/recommendations",
+            json!({"session_items": [ids(&r)[0]], "log": false, "placement": "home"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    a.get("/v1/popular?log=false").await;
+    a.get("/v1/users/u1/recommendations?placement=home").await;
+    let body = impact(&a, "").await;
+    let lists: u64 = body["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["metrics"]["impressions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(lists, 1, "only the logged list counts: {body}");
+    assert_eq!(a.impact.log().queued(), 1);
+}
