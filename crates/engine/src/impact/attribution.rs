@@ -31,9 +31,15 @@ pub(crate) fn credit_kind(kind: EventKind) -> Option<CreditKind> {
     }
 }
 
+/// How much later than an event's own time the list its recommendation id names may have been
+/// served: the id proves the shopper saw the list, and the shop's clock (which stamped the event)
+/// and aisle's (which stamped the list) may differ by this much.
+pub(crate) const BY_ID_SKEW_MS: i64 = 300_000;
+
 /// The impression an event is credited to: the one its recommendation id names if that showed
-/// the item to this shopper (or to nobody in particular) no later than the event; else the
-/// newest of the shopper's impressions that showed the item within `[ts − window, ts]`.
+/// the item to this shopper (or to nobody in particular) no later than [`BY_ID_SKEW_MS`] after
+/// the event; else the newest of the shopper's impressions that showed the item within
+/// `[ts − window, ts]`.
 pub(crate) fn touch<'a>(
     event: &aisle_store::EventRecord,
     named: Option<&'a Impression>,
@@ -43,7 +49,7 @@ pub(crate) fn touch<'a>(
     let shows = |i: &Impression| i.items.iter().any(|s| s.item == event.item_id);
     if let Some(i) = named
         && shows(i)
-        && i.at_ms <= event.ts_ms
+        && i.at_ms <= event.ts_ms.saturating_add(BY_ID_SKEW_MS)
         && i.user_id.as_deref().is_none_or(|u| u == event.user_id)
     {
         return Some(i);
@@ -175,9 +181,12 @@ mod tests {
         // Another shopper's list is not theirs to credit.
         let other = imp("r9", 100, Some("v"), &["a"]);
         assert!(touch(&click("a", 200, Some("r9")), Some(&other), &[], DAY).is_none());
-        // A list served after the event cannot have caused it.
-        let later = imp("r8", 300, Some("u"), &["a"]);
+        // A list served after the event cannot have caused it — beyond the clocks' skew.
+        let later = imp("r8", 200 + BY_ID_SKEW_MS + 1, Some("u"), &["a"]);
         assert!(touch(&click("a", 200, Some("r8")), Some(&later), &[], DAY).is_none());
+        let skewed = imp("r7", 200 + BY_ID_SKEW_MS, Some("u"), &["a"]);
+        let got = touch(&click("a", 200, Some("r7")), Some(&skewed), &[], DAY);
+        assert_eq!(got.map(|i| i.recommendation_id.as_str()), Some("r7"), "within the skew: the id wins");
     }
 
     #[test]
