@@ -146,7 +146,11 @@ fn api(keys: &Keys, max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(recs::similar))
         .routes(routes!(recs::bought_together))
         .routes(routes!(recs::popular))
-        .routes(routes!(models::list_models))
+        .routes(routes!(models::list_models));
+    // Business figures, configurations and experiment salts are not for a storefront's page.
+    let private = OpenApiRouter::new()
+        .routes(routes!(users::get_user))
+        .routes(routes!(users::list_users))
         .routes(routes!(placements::list_placements))
         .routes(routes!(placements::get_placement))
         .routes(routes!(analytics::impact))
@@ -154,7 +158,6 @@ fn api(keys: &Keys, max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(experiments::list_experiments))
         .routes(routes!(experiments::get_experiment))
         .routes(routes!(experiments::experiment_report));
-    let private = OpenApiRouter::new().routes(routes!(users::get_user)).routes(routes!(users::list_users));
     let write = OpenApiRouter::new()
         .routes(routes!(items::put_item, items::patch_item, items::delete_item))
         .routes(routes!(items::batch_items))

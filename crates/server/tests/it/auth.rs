@@ -14,13 +14,32 @@ async fn every_level_opens_exactly_its_routes() {
     c.auth.admin_keys = vec!["a-key".into()];
     let a = app_with(c, true).await;
     let event = json!({"user_id": "u1", "item_id": "i1", "type": "view"});
-    let cases: [(Method, &str, Option<serde_json::Value>, [StatusCode; 4]); 4] = [
+    let cases: [(Method, &str, Option<serde_json::Value>, [StatusCode; 4]); 7] = [
         // (no key, read, write, admin)
         (
             Method::GET,
             "/v1/users/u1/recommendations",
             None,
             [StatusCode::UNAUTHORIZED, StatusCode::OK, StatusCode::OK, StatusCode::OK],
+        ),
+        // Business figures and experiments (with their salts) are above a storefront's key.
+        (
+            Method::GET,
+            "/v1/analytics/impact",
+            None,
+            [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN, StatusCode::OK, StatusCode::OK],
+        ),
+        (
+            Method::GET,
+            "/v1/experiments",
+            None,
+            [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN, StatusCode::OK, StatusCode::OK],
+        ),
+        (
+            Method::PUT,
+            "/v1/placements/home",
+            Some(json!({"kind": "user"})),
+            [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN, StatusCode::FORBIDDEN, StatusCode::OK],
         ),
         (
             Method::POST,
