@@ -204,28 +204,24 @@ impl Engine {
     }
 
     fn popular_items(&self, req: &PopularRequest) -> Vec<RecommendedItem> {
-        let list = self.popular.ranked(req.window, now_ms());
+        self.admitted_rows(&self.popular.ranked(req.window, now_ms()), req.n, &req.filters)
+    }
+
+    /// The first `n` items of a ranked popularity list that pass the rules, as rows.
+    fn admitted_rows(&self, list: &[(Arc<str>, f64)], n: usize, filters: &Filters) -> Vec<RecommendedItem> {
         let catalog = self.catalog.read();
-        let rules = Rules::new(&catalog, &req.filters);
+        let rules = Rules::new(&catalog, filters);
         list.iter()
             .filter(|(_, w)| (*w as f32).is_finite())
             .filter_map(|(id, w)| rules.admit(id).map(|r| item_row(id, *w as f32, r)))
-            .take(req.n)
+            .take(n)
             .collect()
     }
 
     /// Trending items: popularity with exponential time decay (half-life in hours), with
     /// business rules.
     pub fn trending(&self, half_life_hours: f64, n: usize, filters: &Filters) -> Recommendations {
-        let list = self.popular.trending(half_life_hours, now_ms());
-        let catalog = self.catalog.read();
-        let rules = Rules::new(&catalog, filters);
-        let items = list
-            .iter()
-            .filter_map(|(id, w)| rules.admit(id).map(|r| item_row(id, *w as f32, r)))
-            .take(n)
-            .collect();
-        drop(catalog);
+        let items = self.admitted_rows(&self.popular.trending(half_life_hours, now_ms()), n, filters);
         response(Source::Popular, self.serving().as_deref(), items).with_fallback(false)
     }
 
