@@ -17,6 +17,7 @@ pub mod models;
 pub mod overview;
 pub mod recommender;
 pub mod rng;
+pub mod seq;
 pub mod side;
 pub mod topk;
 pub mod tune;
@@ -28,5 +29,6 @@ pub use recommender::{
     Control, FitContext, FitError, ModelError, ModelParams, Observer, ParamError, Progress, Recommender,
     Scored, Silent,
 };
+pub use seq::{DEFAULT_SESSION_GAP_S, SeqEvent, Sequences};
 pub use side::{ItemAttributes, SideInfo};
 pub use topk::top_k;

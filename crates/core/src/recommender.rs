@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use crate::data::Interactions;
 use crate::ids::{ItemIdx, UserIdx};
+use crate::seq::{DEFAULT_SESSION_GAP_S, Sequences};
 use crate::side::{NO_SIDE_INFO, SideInfo};
 use crate::topk::top_k;
 
@@ -158,12 +159,16 @@ pub struct FitContext<'a> {
     /// Item and user attributes, indexed like the training data (empty when there are none);
     /// content and hybrid models use them, the others ignore them.
     pub side: &'a SideInfo,
+    /// The training events in order, cut into sessions, shaped like the training data; the
+    /// session and sequential models use them (and derive them from the matrix's timestamps
+    /// when absent, see [`FitContext::sequences_for`]), the others ignore them.
+    pub sequences: Option<&'a Sequences>,
 }
 
 impl FitContext<'static> {
     /// A silent context with `seed` and no side information.
     pub fn seeded(seed: u64) -> Self {
-        Self { seed, observer: &Silent, side: &NO_SIDE_INFO }
+        Self { seed, observer: &Silent, side: &NO_SIDE_INFO, sequences: None }
     }
 }
 
@@ -176,6 +181,31 @@ impl<'a> FitContext<'a> {
     /// The same context with side information `side`.
     pub fn with_side(self, side: &'a SideInfo) -> Self {
         Self { side, ..self }
+    }
+
+    /// The same context with the training events in order (`sequences` must have the shape of
+    /// the data the fit gets; sequential models refuse a mismatch).
+    pub fn with_sequences(self, sequences: &'a Sequences) -> Self {
+        Self { sequences: Some(sequences), ..self }
+    }
+
+    /// The sequences to fit on: the context's, checked against `data`'s shape, or those the
+    /// matrix's timestamps imply ([`Sequences::from_interactions`]).
+    pub fn sequences_for(&self, model: &'static str, data: &Interactions) -> Result<Cow<'a, Sequences>, FitError> {
+        match self.sequences {
+            Some(s) if s.matches(data) => Ok(Cow::Borrowed(s)),
+            Some(s) => Err(FitError::Unfit {
+                model,
+                reason: format!(
+                    "the training sequences are {}×{}, the data {}×{}",
+                    s.n_users(),
+                    s.n_items(),
+                    data.n_users(),
+                    data.n_items()
+                ),
+            }),
+            None => Ok(Cow::Owned(Sequences::from_interactions(data, DEFAULT_SESSION_GAP_S))),
+        }
     }
 
     /// Reports progress; true when the fit should stop.
