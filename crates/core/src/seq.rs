@@ -210,7 +210,7 @@ mod tests {
         assert_eq!(sessions, vec![&[1, 2][..], &[3][..]]);
         assert_eq!(s.n_sessions(), 3);
         assert_eq!(s.n_steps(), 5);
-        assert_eq!(s.user_sessions(UserIdx(2)), 2..2);
+        assert_eq!(s.user_sessions(UserIdx(2)), 3..3);
     }
 
     #[test]
