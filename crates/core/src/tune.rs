@@ -202,6 +202,8 @@ pub fn default_space(spec: &ModelSpec) -> Option<Vec<Dimension>> {
         ModelSpec::Svd(_) | ModelSpec::SvdPp(_) => {
             &["factors=20,50,100", "reg=log:0.005..0.2", "learning_rate=log:0.002..0.02"]
         }
+        ModelSpec::Sknn(_) => &["k=50,100,200", "sample=500,1000", "context=5,20,50", "idf=false,true"],
+        ModelSpec::Rules(_) => &["steps=1,3,10", "context=1,3", "across_sessions=false,true"],
         ModelSpec::Baseline(_) | ModelSpec::Popularity(_) | ModelSpec::Blend(_) => return None,
     };
     Some(dims.iter().map(|d| Dimension::parse(d).expect("the default spaces parse")).collect())

@@ -18,6 +18,8 @@ use crate::models::hybrid::{HybridModel, HybridParams};
 use crate::models::ials::{IalsModel, IalsParams};
 use crate::models::knn::{KnnModel, KnnParams};
 use crate::models::popularity::{PopularityKind, PopularityModel, PopularityParams};
+use crate::models::session::rules::{RulesModel, RulesParams};
+use crate::models::session::sknn::{SknnModel, SknnParams};
 use crate::models::svd::{SvdModel, SvdParams};
 use crate::models::svdpp::{SvdPpModel, SvdPpParams};
 use crate::recommender::{FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored};
@@ -134,7 +136,9 @@ known_models! {
     Bpr(BprParams => BprModel, "bpr", "Bayesian personalised ranking."),
     Ease(EaseParams => EaseModel, "ease", "The EASE item-item autoencoder."),
     Content(ContentParams => ContentModel, "content", "Content-based TF-IDF similarity."),
-    Hybrid(HybridParams => HybridModel, "hybrid", "LightFM-style hybrid factorisation (WARP or BPR).");
+    Hybrid(HybridParams => HybridModel, "hybrid", "LightFM-style hybrid factorisation (WARP or BPR)."),
+    Sknn(SknnParams => SknnModel, "sknn", "Session-based kNN (V-SKNN)."),
+    Rules(RulesParams => RulesModel, "sr", "Sequential rules, or item-to-item transitions (`markov`).");
     Blend(BlendParams => BlendModel, "blend", "A weighted blend of other models' normalised scores."),
 }
 
@@ -148,7 +152,7 @@ pub struct UnknownModel {
 
 impl ModelSpec {
     /// Every name [`FromStr`] accepts, each with its documented defaults.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 17] = [
         "pop",
         "trending",
         "baseline",
@@ -162,6 +166,9 @@ impl ModelSpec {
         "ease",
         "content",
         "hybrid",
+        "sknn",
+        "sr",
+        "markov",
         "blend",
     ];
 
@@ -178,6 +185,8 @@ impl ModelSpec {
             | ModelSpec::SvdPp(_)
             | ModelSpec::Ease(_)
             | ModelSpec::Content(_)
+            | ModelSpec::Sknn(_)
+            | ModelSpec::Rules(_)
             | ModelSpec::Blend(_) => None,
         }
     }
@@ -256,6 +265,9 @@ impl FromStr for ModelSpec {
             "ease" => ModelSpec::Ease(EaseParams::default()),
             "content" => ModelSpec::Content(ContentParams::default()),
             "hybrid" | "lightfm" => ModelSpec::Hybrid(HybridParams::default()),
+            "sknn" | "session-knn" | "v-sknn" => ModelSpec::Sknn(SknnParams::default()),
+            "sr" | "sequential-rules" => ModelSpec::Rules(RulesParams::default()),
+            "markov" | "transitions" => ModelSpec::Rules(RulesParams::markov()),
             "blend" => ModelSpec::Blend(BlendParams::default()),
             _ => return Err(UnknownModel { given: s.to_owned() }),
         })

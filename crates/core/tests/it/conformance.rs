@@ -12,8 +12,8 @@
 
 use aisle_core::models::registry::{Model, ModelSpec};
 use aisle_core::{
-    Feedback, FitContext, Interaction, Interactions, ItemAttributes, ItemIdx, ModelError, Recommender,
-    SideInfo, UserIdx,
+    DEFAULT_SESSION_GAP_S, Feedback, FitContext, Interaction, Interactions, ItemAttributes, ItemIdx,
+    ModelError, Recommender, SeqEvent, Sequences, SideInfo, UserIdx,
 };
 use rand::Rng;
 
@@ -32,6 +32,8 @@ pub struct Case {
     pub similar: bool,
     /// Answers `item_affinity`, on the scale of `similar_items`.
     pub affinity: bool,
+    /// Ranks by order (the checkerboard has none: these are checked on [`cycles`] instead).
+    pub sequential: bool,
 }
 
 /// Every model, with parameters sized for a 40 × 20 dataset where the defaults are for real data.
@@ -45,6 +47,7 @@ pub fn cases() -> Vec<Case> {
         predicts,
         similar,
         affinity: similar,
+        sequential: false,
     };
     let parse = |s: &str| s.parse::<ModelSpec>().expect("known model");
     let with = |name: &str, params: serde_json::Value| {
@@ -89,6 +92,12 @@ pub fn cases() -> Vec<Case> {
         case("content", parse("content"), true, false, true),
         case("hybrid", with("hybrid", hybrid), true, false, true),
         case("hybrid-bpr", with("hybrid", hybrid_bpr), true, false, true),
+        // The session models rank by order, which the checkerboard does not have; they are
+        // personalised on `cycles` (`sequential_models_predict_the_next_step`). V-SKNN's similar
+        // items are votes of a one-item session, with no pairwise measure on that scale.
+        Case { sequential: true, affinity: false, ..case("sknn", parse("sknn"), false, false, true) },
+        Case { sequential: true, ..case("sr", parse("sr"), false, false, true) },
+        Case { sequential: true, ..case("markov", parse("markov"), false, false, true) },
         // A blend's similar items are z-scores within each component's list: there is no
         // pairwise measure on that scale.
         Case {
@@ -167,8 +176,56 @@ fn seen(data: &Interactions, u: UserIdx) -> Vec<ItemIdx> {
     data.user(u).indices.iter().map(|&i| ItemIdx(i)).collect()
 }
 
+/// User `u`'s training history, oldest first (as histories are given), equal times by item.
 fn history(data: &Interactions, u: UserIdx) -> Vec<(ItemIdx, f32)> {
-    data.user(u).iter().map(|(i, v)| (ItemIdx(i), v)).collect()
+    let row = data.user(u);
+    let mut steps: Vec<(i64, u32, f32)> =
+        (0..row.len()).map(|k| (row.ts_at(k), row.indices[k], row.values[k])).collect();
+    steps.sort_by_key(|a| (a.0, a.1));
+    steps.into_iter().map(|(_, i, v)| (ItemIdx(i), v)).collect()
+}
+
+/// Sequences with an order to learn: every user walks the ring of 20 items one step at a time
+/// from their own start, 12 steps (users 0..40), so what follows item `i` is always `i + 1`.
+pub fn cycles() -> (Interactions, Sequences) {
+    let (n_users, n_items, len) = (40u32, 20u32, 12u32);
+    let (mut entries, mut events) = (Vec::new(), Vec::new());
+    for u in 0..n_users {
+        for t in 0..len {
+            let item = ItemIdx((u + t) % n_items);
+            let ts = i64::from(u * 1_000 + t * 10);
+            entries.push(Interaction { user: UserIdx(u), item, value: 1.0, ts });
+            events.push(SeqEvent { user: UserIdx(u), item, ts, session: None });
+        }
+    }
+    let data =
+        Interactions::new(n_users as usize, n_items as usize, Feedback::Implicit, entries).expect("valid");
+    let seqs =
+        Sequences::new(n_users as usize, n_items as usize, events, DEFAULT_SESSION_GAP_S).expect("valid");
+    (data, seqs)
+}
+
+#[test]
+fn sequential_models_predict_the_next_step() {
+    let (data, seqs) = cycles();
+    for case in cases().iter().filter(|c| c.sequential) {
+        let model = case
+            .spec
+            .fit(&data, &FitContext::seeded(1).with_sequences(&seqs))
+            .unwrap_or_else(|e| panic!("{}: fit failed: {e}", case.name));
+        for u in 0..data.n_users() as u32 {
+            // The user's next step is the item after their last one.
+            let next = ItemIdx((u + 12) % 20);
+            let top = model.recommend(UserIdx(u), 1, &seen(&data, UserIdx(u))).unwrap();
+            assert_eq!(top[0].item, next, "{}: user {u} got {top:?}", case.name);
+            // The same from an unseen shopper's history, oldest first: three steps of the ring.
+            let history: Vec<(ItemIdx, f32)> = (0..3).map(|t| (ItemIdx((u + t) % 20), 1.0)).collect();
+            let touched: Vec<ItemIdx> = history.iter().map(|&(i, _)| i).collect();
+            let top = model.recommend_history(&history, 1, &touched).unwrap();
+            let after = ItemIdx((u + 3) % 20);
+            assert_eq!(top[0].item, after, "{}: history of user {u} got {top:?}", case.name);
+        }
+    }
 }
 
 #[test]
