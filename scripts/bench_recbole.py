@@ -39,6 +39,12 @@ Metrics are reported two ways:
             Also given for validation (history and mask: the train items), and unmasked (which must
             agree with RecBole's own figures up to ties: a check of this code).
 
+RecBole 1.2.1 switches on torch's autograd anomaly detection when its sequential models are imported
+(sine.py); it changes no number but slows training, so it is switched off (--anomaly-detection stock
+keeps it). A fit that cannot end within --max-fit-minutes (default 40) is stopped early: after each
+epoch, if the elapsed time plus the fewest epochs early stopping still needs (at the fastest epoch
+time so far) passes the limit; its JSON says aborted, and --eval-partial still evaluates it, marked.
+
 Fit time is the wall-clock of the whole trainer.fit (RecBole's per-epoch validation and
 checkpointing included, as a user runs it); CPU seconds of the process and the load average are
 recorded beside it because the machine may be shared. Results: RESULTS/recbole_NAME_MODEL_seedS.json.
@@ -208,7 +214,7 @@ def own_protocol(model, inter_feat, seen_ids, torch, batch=512):
 
 # ---------------------------------------------------------------- RecBole
 
-class TimeLimit(Exception):
+class Abort(Exception):
     pass
 
 
@@ -282,6 +288,12 @@ def run_one(a, name, seqs, rows, split_info, model_name, seed, data_root, token)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    # Importing recbole.model.sequential_recommender runs sine.py, whose module level calls
+    # torch.autograd.set_detect_anomaly(True): every RecBole sequential model trains with autograd
+    # anomaly detection on, for the whole process. It only adds NaN checks and traceback records
+    # (the numbers are the same) but costs time, so it is turned off unless --anomaly-detection stock.
+    anomaly_as_shipped = torch.is_anomaly_enabled()
+    torch.autograd.set_detect_anomaly(a.anomaly_detection == "stock")
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 
     epochs = []
@@ -299,14 +311,28 @@ def run_one(a, name, seqs, rows, split_info, model_name, seed, data_root, token)
     trainer._valid_epoch = timed(trainer._valid_epoch, "valid")
     limit = a.max_fit_minutes * 60
     fit_start = time.perf_counter()
+    abort_reason = []
 
     def callback(epoch_idx, valid_score):
+        elapsed = time.perf_counter() - fit_start
         epochs.append({"epoch": epoch_idx, "valid_mrr@10": float(valid_score),
                        "train_loss": float(trainer.train_loss_dict[epoch_idx]),
                        "train_s": round(phase["train"], 3), "valid_s": round(phase["valid"], 3),
-                       "elapsed_s": round(time.perf_counter() - fit_start, 3)})
-        if limit > 0 and time.perf_counter() - fit_start > limit:
-            raise TimeLimit()
+                       "elapsed_s": round(elapsed, 3)})
+        if a.stop_after_epochs and len(epochs) >= a.stop_after_epochs:
+            abort_reason.append(f"--stop-after-epochs {a.stop_after_epochs} (timing probe)")
+        elif limit > 0 and elapsed > limit:
+            abort_reason.append(f"fit passed {a.max_fit_minutes} min")
+        elif limit > 0 and epoch_idx + 1 < config["epochs"]:
+            # the fewest epochs left: early stopping needs stopping_step - cur_step + 1 more epochs
+            # without improvement (or the epoch cap), each at least as long as the fastest so far
+            left = min(config["stopping_step"] - trainer.cur_step + 1, config["epochs"] - epoch_idx - 1)
+            fastest = min(e["train_s"] + e["valid_s"] for e in epochs)
+            if elapsed + left * fastest > limit:
+                abort_reason.append(f"projected past {a.max_fit_minutes} min: {elapsed:.0f} s so far, "
+                                    f">= {left} more epochs of >= {fastest:.0f} s")
+        if abort_reason:
+            raise Abort()
 
     load0 = os.getloadavg()
     c0, w0 = time.process_time(), time.perf_counter()
@@ -314,7 +340,7 @@ def run_one(a, name, seqs, rows, split_info, model_name, seed, data_root, token)
     try:
         best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=True,
                                                           show_progress=False, callback_fn=callback)
-    except TimeLimit:
+    except Abort:
         aborted = True
         best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
     fit_wall, fit_cpu = time.perf_counter() - w0, time.process_time() - c0
@@ -329,7 +355,10 @@ def run_one(a, name, seqs, rows, split_info, model_name, seed, data_root, token)
         "mean_epoch_train_s": round(sum(e["train_s"] for e in epochs) / max(1, len(epochs)), 3),
         "mean_epoch_valid_s": round(sum(e["valid_s"] for e in epochs) / max(1, len(epochs)), 3),
         "median_epoch_s": round(sorted(per_epoch)[len(per_epoch) // 2], 3) if per_epoch else None,
-        "aborted_by_time_limit": aborted, "time_limit_min": a.max_fit_minutes,
+        "aborted": aborted, "abort_reason": abort_reason[0] if abort_reason else None,
+        "time_limit_min": a.max_fit_minutes,
+        "autograd_anomaly_detection": {"as_shipped_after_import": anomaly_as_shipped,
+                                       "during_fit": torch.is_anomaly_enabled()},
         "loadavg_before": load0, "loadavg_after": load1, "per_epoch": epochs,
         "data_preparation_s": round(prep_s, 2),
     }
@@ -348,7 +377,7 @@ def run_one(a, name, seqs, rows, split_info, model_name, seed, data_root, token)
         "recbole_log": next((h.baseFilename for h in logging.getLogger().handlers
                              if isinstance(h, logging.FileHandler)), None),
     }
-    if not aborted:
+    if not aborted or (a.eval_partial and trainer.best_valid_result):
         t = time.perf_counter()
         valid_rb = trainer.evaluate(valid_data, load_best_model=True, show_progress=False)
         test_rb = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
@@ -368,6 +397,9 @@ def run_one(a, name, seqs, rows, split_info, model_name, seed, data_root, token)
         valid_own, valid_unmasked = own_protocol(trainer.model, valid_data._dataset.inter_feat, seen("valid"),
                                                  torch)
         own_s = time.perf_counter() - t
+        if aborted:
+            result["partial"] = ("NOT RecBole's default training: the fit was aborted, these figures are "
+                                 "of the best checkpoint so far")
         result["recbole_eval"] = {
             "note": "RecBole's own full ranking: only the padding item is masked, seen items are NOT",
             "best_valid_during_fit": dict(best_valid_result or {}), "valid": dict(valid_rb), "test": dict(test_rb),
@@ -426,6 +458,11 @@ def main():
     ap.add_argument("--results", default=DEFAULT_RESULTS)
     ap.add_argument("--splits", default=None, help="folder for NAME.loo.tsv (default RESULTS/splits)")
     ap.add_argument("--workdir", default=DEFAULT_WORKDIR, help="RecBole atomic files, logs, checkpoints")
+    ap.add_argument("--anomaly-detection", choices=["off", "stock"], default="off",
+                    help="stock: keep the autograd anomaly detection RecBole 1.2.1 turns on at import")
+    ap.add_argument("--stop-after-epochs", type=int, default=0, help="timing probe: stop after N epochs")
+    ap.add_argument("--eval-partial", action="store_true",
+                    help="also evaluate the best checkpoint of an aborted fit (marked partial)")
     ap.add_argument("--epochs", type=int, help="override RecBole's default 300 (smoke tests only)")
     ap.add_argument("--split-only", action="store_true", help="write the split TSV and atomic files, then stop")
     a = ap.parse_args()

@@ -43,7 +43,9 @@ pub struct EvalArgs {
     #[arg(long, conflicts_with_all = ["split", "train"])]
     pub cv: Option<usize>,
     /// One split instead of CV: random:RATIO, leave-k:K, time:RATIO (latest share), last-k:K,
-    /// cold-items:RATIO (that share of the items held out entirely; only they are ranked).
+    /// cold-items:RATIO (that share of the items held out entirely; only they are ranked); or a
+    /// next-item protocol: leave-last-one (each user's last step is test, the one before it
+    /// validation), sessions:RATIO (the latest sessions, each step predicted from its prefix).
     #[arg(long, conflicts_with = "train")]
     pub split: Option<String>,
     /// Cut-off of the ranking metrics.
@@ -150,6 +152,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.k >= 1, "--k must be at least 1 (the length of each ranked list)");
     let config = args.config.as_deref().map(read_config).transpose()?.unwrap_or_default();
     let specs = parse_specs(&args.models, &config, &args.params, true)?;
+    if let Some(next) = args.split.as_deref().map(crate::eval_next::protocol).transpose()?.flatten() {
+        return crate::eval_next::run(args, next, &specs);
+    }
     let (splits, protocol, side) = prepare(args)?;
     if side.described_items() == 0
         && let Some((name, _, _)) = specs.iter().find(|(_, _, s)| matches!(s, ModelSpec::Content(_)))

@@ -2,8 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use aisle_core::{EventKind, EventWeights, Feedback, Interactions, SideInfo};
-use aisle_ingest::{Event, EventFormat, ImportOptions, ImportReport, Importer, ItemFormat, to_interactions};
+use aisle_core::{
+    DEFAULT_SESSION_GAP_S, EventKind, EventWeights, Feedback, Interactions, Sequences, SideInfo,
+};
+use aisle_ingest::{
+    Event, EventFormat, ImportOptions, ImportReport, Importer, ItemFormat, to_interactions, to_sequences,
+};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
@@ -133,6 +137,8 @@ pub enum FeedbackArg {
 pub struct Loaded {
     /// All files' interactions (one matrix per file, in the order read).
     pub matrices: Vec<Interactions>,
+    /// The same events in order, cut into sessions (one per file, like `matrices`).
+    pub sequences: Vec<Sequences>,
     /// Import reports, one per file (the catalog's and the users' first).
     pub reports: Vec<ImportReport>,
     /// Item attributes from the catalog and user attributes from the users file, indexed like
@@ -194,11 +200,15 @@ pub fn load(sources: &Sources<'_>) -> anyhow::Result<Loaded> {
         .iter()
         .map(|events| to_interactions(events, n_users, n_items, feedback, &weights))
         .collect::<Result<_, _>>()?;
+    let sequences = batches
+        .iter()
+        .map(|events| to_sequences(events, n_users, n_items, feedback, &weights, DEFAULT_SESSION_GAP_S))
+        .collect::<Result<_, _>>()?;
     let side = SideInfo {
         items: importer.catalog().attributes(n_items),
         users: importer.user_attributes().to_vec(),
     };
-    Ok(Loaded { matrices, reports, side })
+    Ok(Loaded { matrices, sequences, reports, side })
 }
 
 fn resolve_feedback(arg: FeedbackArg, batches: &[Vec<Event>]) -> Feedback {

@@ -6,6 +6,7 @@ mod bench;
 mod bench_impact;
 mod demo;
 mod eval;
+mod eval_next;
 mod generate;
 mod import;
 mod load;

@@ -236,7 +236,14 @@ mod tests {
 
     #[test]
     fn imported_seconds_become_milliseconds_and_zero_is_unknown() {
-        let e = |ts| Event { user: UserIdx(1), item: ItemIdx(2), kind: EventKind::Click, value: 1.0, ts };
+        let e = |ts| Event {
+            user: UserIdx(1),
+            item: ItemIdx(2),
+            kind: EventKind::Click,
+            value: 1.0,
+            ts,
+            session: None,
+        };
         assert_eq!(observed(&e(1_700_000_000)).ts_ms, Some(1_700_000_000_000));
         assert_eq!(observed(&e(0)).ts_ms, None);
     }

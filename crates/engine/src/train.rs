@@ -88,11 +88,13 @@ impl Engine {
                 let e = s.event;
                 let user = UserIdx(users.get_or_insert(&e.user_id));
                 let item = ItemIdx(items.get_or_insert(&e.item_id));
-                baskets.push(match &e.session_id {
-                    Some(sid) => u64::from(sessions.get_or_insert(sid)) | 1 << 63,
+                let session = e.session_id.as_ref().map(|sid| sessions.get_or_insert(sid));
+                baskets.push(match session {
+                    Some(s) => u64::from(s) | 1 << 63,
                     None => u64::from(user.0) << 24 | (e.ts_ms.div_euclid(86_400_000) as u64 & 0xFF_FFFF),
                 });
-                events.push(Event { user, item, kind: e.kind, value: e.value.unwrap_or(1.0), ts: e.ts_ms });
+                let value = e.value.unwrap_or(1.0);
+                events.push(Event { user, item, kind: e.kind, value, ts: e.ts_ms, session });
             }
         }
         if skipped > 0 {

@@ -29,6 +29,7 @@ struct Layout {
     ts: Option<usize>,
     kind: Option<usize>,
     event_id: Option<usize>,
+    session_id: Option<usize>,
     /// Title, genres and year columns (MovieLens latest joined file).
     movie: Option<[Option<usize>; 3]>,
     n_fields: usize,
@@ -41,6 +42,7 @@ const GROUPLENS: Layout = Layout {
     ts: Some(3),
     kind: None,
     event_id: None,
+    session_id: None,
     movie: None,
     n_fields: 4,
 };
@@ -92,8 +94,15 @@ pub(crate) fn normalize(name: &[u8]) -> String {
 
 /// True when a first row looks like a header (see [`Header::Auto`]).
 fn looks_like_header(names: &[String], columns: &ColumnMap) -> bool {
-    let named =
-        [&columns.user, &columns.item, &columns.value, &columns.timestamp, &columns.kind, &columns.event_id];
+    let named = [
+        &columns.user,
+        &columns.item,
+        &columns.value,
+        &columns.timestamp,
+        &columns.kind,
+        &columns.event_id,
+        &columns.session_id,
+    ];
     names.iter().any(|n| {
         alias::ALL.iter().any(|a| a.contains(&n.as_str()))
             || named.iter().any(|c| matches!(c, Column::Name(x) if normalize(x.as_bytes()) == *n))
@@ -153,6 +162,7 @@ fn from_header(spec: &Spec, names: &[String], input: &str) -> Result<Layout, Imp
         ts: find_named(&c.timestamp, "timestamp", alias::TIMESTAMP, names, input)?,
         kind: find_named(&c.kind, "type", alias::KIND, names, input)?,
         event_id: find_named(&c.event_id, "event_id", alias::EVENT_ID, names, input)?,
+        session_id: find_named(&c.session_id, "session_id", alias::SESSION_ID, names, input)?,
         movie,
         n_fields: names.len(),
     })
@@ -182,10 +192,12 @@ fn headerless(c: &ColumnMap, n: usize) -> Result<Layout, ImportError> {
         ts: pos(&c.timestamp, "timestamp", Some(3))?,
         kind: pos(&c.kind, "type", None)?,
         event_id: pos(&c.event_id, "event_id", None)?,
+        session_id: pos(&c.session_id, "session_id", None)?,
         movie: None,
         n_fields: n,
     };
-    let widest = [Some(user), Some(item), layout.value, layout.ts, layout.kind, layout.event_id];
+    let widest =
+        [Some(user), Some(item), layout.value, layout.ts, layout.kind, layout.event_id, layout.session_id];
     layout.n_fields = widest.into_iter().flatten().map(|k| k + 1).fold(n, usize::max);
     Ok(layout)
 }
@@ -216,8 +228,12 @@ fn decode<'a>(layout: &Layout, fields: Fields<'a>, line: u64) -> Result<Decoded<
         Some(b) if !b.is_empty() => Some(fields::id("event_id", b)?),
         _ => None,
     };
+    let session_id = match layout.session_id.map(f) {
+        Some(b) if !b.is_empty() => Some(fields::id("session_id", b)?),
+        _ => None,
+    };
     let movie = layout.movie.map(|cols| cols.map(|c| c.map_or(&[][..], f)));
-    Ok(Decoded { user, item, kind, value, ts, event_id, movie, line })
+    Ok(Decoded { user, item, kind, value, ts, event_id, session_id, movie, line })
 }
 
 /// Reads every row of a delimited file into `sink`.

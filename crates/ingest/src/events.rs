@@ -1,6 +1,9 @@
 //! Decoded events and their conversion into an interaction matrix.
 
-use aisle_core::{DataError, EventKind, EventWeights, Feedback, Interaction, Interactions, ItemIdx, UserIdx};
+use aisle_core::{
+    DataError, EventKind, EventWeights, Feedback, Interaction, Interactions, ItemIdx, SeqEvent, Sequences,
+    UserIdx,
+};
 
 use crate::report::ImportReport;
 
@@ -17,6 +20,9 @@ pub struct Event {
     pub value: f32,
     /// Unix time in seconds; 0 when unknown.
     pub ts: i64,
+    /// The session the file names (an index into [`crate::Importer::sessions`]); `None` when it
+    /// names none.
+    pub session: Option<u32>,
 }
 
 /// Where an accepted event came from: enough to give it a stable id when its file has none.
@@ -71,12 +77,36 @@ pub fn to_interactions(
     Interactions::new(n_users, n_items, feedback, entries)
 }
 
+/// The ordered sequences of the same events [`to_interactions`] counts, for the session and
+/// sequential models: with [`Feedback::Explicit`] every rating is a step, with
+/// [`Feedback::Implicit`] every event of positive weight (a dislike or an impression is not a
+/// step towards anything). Sessions are the file's session ids, else cut by `gap_s` seconds of
+/// inactivity (see [`Sequences`]).
+pub fn to_sequences(
+    events: &[Event],
+    n_users: usize,
+    n_items: usize,
+    feedback: Feedback,
+    weights: &EventWeights,
+    gap_s: i64,
+) -> Result<Sequences, DataError> {
+    let steps = events
+        .iter()
+        .filter(|e| match feedback {
+            Feedback::Explicit => e.kind == EventKind::Rating,
+            Feedback::Implicit => weights.weight(e.kind, e.value) > 0.0,
+        })
+        .map(|e| SeqEvent { user: e.user, item: e.item, ts: e.ts, session: e.session.map(u64::from) })
+        .collect();
+    Sequences::new(n_users, n_items, steps, gap_s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ev(u: u32, i: u32, kind: EventKind, value: f32, ts: i64) -> Event {
-        Event { user: UserIdx(u), item: ItemIdx(i), kind, value, ts }
+        Event { user: UserIdx(u), item: ItemIdx(i), kind, value, ts, session: None }
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub enum Column {
 /// | timestamp | `timestamp`, `ts`, `time` | 3 (if the row has it) |
 /// | event type | `type`, `event`, `event_type` | none |
 /// | event id | `event_id`, `eventid` | none |
+/// | session id | `session_id`, `sessionid`, `session` | none |
 ///
 /// A row without an event type is a rating when it has a value and a view otherwise.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -110,6 +111,8 @@ pub struct ColumnMap {
     pub kind: Column,
     /// The event id column (repeated ids are dropped as duplicates).
     pub event_id: Column,
+    /// The session id column (events without one are cut into sessions by inactivity).
+    pub session_id: Column,
 }
 
 /// Header aliases of each field, in priority order (lower case).
@@ -120,7 +123,8 @@ pub(crate) mod alias {
     pub const TIMESTAMP: &[&str] = &["timestamp", "ts", "time"];
     pub const KIND: &[&str] = &["type", "event", "event_type"];
     pub const EVENT_ID: &[&str] = &["event_id", "eventid"];
-    pub const ALL: &[&[&str]] = &[USER, ITEM, VALUE, TIMESTAMP, KIND, EVENT_ID];
+    pub const SESSION_ID: &[&str] = &["session_id", "sessionid", "session"];
+    pub const ALL: &[&[&str]] = &[USER, ITEM, VALUE, TIMESTAMP, KIND, EVENT_ID, SESSION_ID];
 }
 
 /// How catalog items are laid out in a file.

@@ -31,6 +31,8 @@ pub struct Importer {
     /// Attribute tokens by user index (shorter than the user space where users have none).
     user_attributes: Vec<Vec<String>>,
     event_ids: HashSet<Box<str>>,
+    /// Session ids seen so far, across files.
+    sessions: IdMap,
 }
 
 /// Decimal ids below this are also kept in a direct table (4 bytes each, 16 MiB at most).
@@ -105,6 +107,7 @@ pub(crate) struct Decoded<'a> {
     pub value: f32,
     pub ts: i64,
     pub event_id: Option<&'a str>,
+    pub session_id: Option<&'a str>,
     /// Title, genres and year of a joined MovieLens row, to describe the item.
     pub movie: Option<[&'a [u8]; 3]>,
     /// The row's 1-based line.
@@ -232,6 +235,11 @@ impl Importer {
     /// Item ids seen so far (in events or the catalog), by [`ItemIdx`].
     pub fn items(&self) -> &IdMap {
         &self.items.map
+    }
+
+    /// Session ids seen so far, by [`crate::Event::session`].
+    pub fn sessions(&self) -> &IdMap {
+        &self.sessions
     }
 
     /// Item metadata loaded so far.
@@ -388,7 +396,8 @@ impl Importer {
                 digest: digest(&d),
             });
         }
-        sink.events.push(Event { user, item, kind: d.kind, value: d.value, ts: d.ts });
+        let session = d.session_id.map(|s| self.sessions.get_or_insert(s));
+        sink.events.push(Event { user, item, kind: d.kind, value: d.value, ts: d.ts, session });
         Ok(())
     }
 }

@@ -83,6 +83,8 @@ struct JsonEvent<'a> {
     timestamp: Option<Scalar<'a>>,
     #[serde(borrow)]
     event_id: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    session_id: Option<Scalar<'a>>,
 }
 
 fn wrong_type(field: &'static str, kind: &'static str, what: &str) -> Bad {
@@ -137,14 +139,15 @@ fn kind(v: &Option<Scalar<'_>>) -> Result<Option<aisle_core::EventKind>, Bad> {
 
 /// Validates one parsed line and hands it to the importer.
 fn accept_event(imp: &mut Importer, sink: &mut Sink, e: &JsonEvent<'_>, line: u64) -> Result<(), Bad> {
-    let (mut us, mut is, mut es) = (String::new(), String::new(), String::new());
+    let (mut us, mut is, mut es, mut ss) = (String::new(), String::new(), String::new(), String::new());
     let missing = |f: &'static str| Bad::new(f, reason::MISSING, format!("no {f}"));
     let user = id("user_id", &e.user_id, &mut us)?.ok_or_else(|| missing("user_id"))?;
     let item = id("item_id", &e.item_id, &mut is)?.ok_or_else(|| missing("item_id"))?;
     let (kind, value) = kind_and_value(kind(&e.kind)?, value(&e.value)?)?;
     let ts = timestamp(&e.timestamp)?;
     let event_id = id("event_id", &e.event_id, &mut es)?;
-    imp.accept(sink, Decoded { user, item, kind, value, ts, event_id, movie: None, line })
+    let session_id = id("session_id", &e.session_id, &mut ss)?;
+    imp.accept(sink, Decoded { user, item, kind, value, ts, event_id, session_id, movie: None, line })
 }
 
 /// Reads every line of a JSONL event file into `sink`.

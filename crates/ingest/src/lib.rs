@@ -31,7 +31,7 @@ mod users;
 pub use aisle_records::ItemRecord;
 pub use catalog::Catalog;
 pub use dense::read_dense_matrix;
-pub use events::{Event, EventBatch, Origin, to_interactions};
+pub use events::{Event, EventBatch, Origin, to_interactions, to_sequences};
 pub use fields::MAX_ID_BYTES;
 pub use format::{Column, ColumnMap, DelimitedOptions, EventFormat, Header, ImportOptions, ItemFormat};
 pub use importer::Importer;

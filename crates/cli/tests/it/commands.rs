@@ -71,6 +71,50 @@ fn eval_on_a_generated_shop_reports_every_model_and_the_baseline() {
 }
 
 #[test]
+fn next_item_protocols_evaluate_session_models_against_the_popularity_row() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_shop(dir.path(), false);
+    let events = dir.path().join("events.csv");
+    for split in ["leave-last-one", "sessions:0.2"] {
+        let out = aisle(&[
+            "eval",
+            "--data",
+            events.to_str().unwrap(),
+            "--format",
+            "csv",
+            "--models",
+            "sknn,sr,markov",
+            "--split",
+            split,
+            "--output",
+            "json",
+        ]);
+        assert!(out.status.success(), "{split}: {}", text(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        let results = report["results"].as_array().unwrap();
+        let models: Vec<&str> = results.iter().map(|r| r["model"].as_str().unwrap()).collect();
+        assert_eq!(models, ["pop", "sknn", "sr", "markov"], "{split}");
+        let cases = results[0]["test"]["cases"].as_u64().unwrap();
+        assert!(cases > 0, "{split}: no test cases");
+        let hr = |r: &serde_json::Value| r["test"]["hr_20"].as_f64().unwrap();
+        // The shop's sessions browse one category: the session model must beat popularity.
+        assert!(
+            hr(&results[1]) > hr(&results[0]),
+            "{split}: sknn {} vs pop {}",
+            hr(&results[1]),
+            hr(&results[0])
+        );
+        for r in results {
+            assert!((0.0..=1.0).contains(&hr(r)), "{split}: {r}");
+        }
+    }
+    let out =
+        aisle(&["eval", "--data", events.to_str().unwrap(), "--format", "csv", "--split", "sessions:0.7"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("test_ratio"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn cross_validation_table_and_markdown_on_ratings() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("u.data");

@@ -5,7 +5,7 @@ use std::path::Path;
 use aisle_core::{EventKind, EventWeights, Feedback, ItemIdx, UserIdx};
 use aisle_ingest::{
     Column, ColumnMap, DelimitedOptions, EventFormat, Header, ImportError, ImportOptions, Importer,
-    to_interactions,
+    to_interactions, to_sequences,
 };
 
 use crate::{file, ids, import};
@@ -241,4 +241,35 @@ fn missing_file_is_an_io_error_naming_it() {
         other => panic!("unexpected {other}"),
     }
     assert!(err.to_string().contains("/nonexistent/aisle/u.data"));
+}
+
+#[test]
+fn session_ids_are_read_from_csv_and_jsonl_and_order_the_sequences() {
+    let data = "user_id,item_id,type,timestamp,session_id\n\
+        u1,a,view,100,s1\n\
+        u1,b,view,50,s1\n\
+        u1,c,view,200,s2\n\
+        u2,a,view,10,\n\
+        u2,b,view,5000,\n";
+    let (imp, b) = import(data.as_bytes(), &EventFormat::csv());
+    assert_eq!(b.report.accepted, 5, "{}", b.report);
+    let sessions: Vec<Option<&str>> =
+        b.events.iter().map(|e| e.session.and_then(|s| imp.sessions().id(s))).collect();
+    assert_eq!(sessions, [Some("s1"), Some("s1"), Some("s2"), None, None]);
+    let (n_users, n_items) = (imp.users().len(), imp.items().len());
+    let seqs = to_sequences(&b.events, n_users, n_items, Feedback::Implicit, &EventWeights::default(), 1_800)
+        .unwrap();
+    // u1: two named sessions, ordered by time within; u2: no ids, cut by the 30-minute gap.
+    assert_eq!(seqs.n_sessions(), 4);
+    assert_eq!(seqs.user(UserIdx(0)), &[1, 0, 2], "b (t=50) before a (t=100), then c");
+    assert_eq!(seqs.user_sessions(UserIdx(1)).len(), 2);
+
+    let jsonl = b"{\"user_id\":\"u\",\"item_id\":\"i\",\"session_id\":\"x-1\"}\n{\"user_id\":\"u\",\"item_id\":\"j\",\"session_id\":7}\n";
+    let (imp, b) = import(jsonl, &EventFormat::Jsonl);
+    assert_eq!(b.report.accepted, 2, "{}", b.report);
+    assert_eq!(imp.sessions().id(b.events[0].session.unwrap()), Some("x-1"));
+    assert_eq!(imp.sessions().id(b.events[1].session.unwrap()), Some("7"));
+    let bad = b"{\"user_id\":\"u\",\"item_id\":\"i\",\"session_id\":[1]}\n";
+    let (_, b) = import(bad, &EventFormat::Jsonl);
+    assert_eq!(b.report.rejected, 1, "a session id must be a string or an integer");
 }
