@@ -18,9 +18,10 @@ use aisle_core::eval::{RankingMetrics, RankingOptions, evaluate_ranking};
 use aisle_core::models::registry::{Model, ModelSpec};
 use aisle_core::recommender::{ModelError, Recommender};
 use aisle_core::{
-    EventKind, EventWeights, Feedback, FitContext, IdMap, Interactions, ItemIdx, Scored, SideInfo, UserIdx,
+    DEFAULT_SESSION_GAP_S, EventKind, EventWeights, Feedback, FitContext, IdMap, Interactions, ItemIdx,
+    Scored, Sequences, SideInfo, UserIdx,
 };
-use aisle_ingest::{Event, to_interactions};
+use aisle_ingest::{Event, to_interactions, to_sequences};
 use aisle_store::{ItemRecord, Store, UserRecord};
 
 use crate::config::TrainingConfig;
@@ -153,6 +154,24 @@ fn interactions(
     Ok(m)
 }
 
+/// The order of `events` (a slice of the snapshot's) for a model that reads it, else `None`:
+/// the steps the implicit matrix counts (positive weight), sessions by the events' session ids,
+/// else cut by the inactivity gap (the snapshot's times are milliseconds).
+fn sequences(
+    s: &Snapshot,
+    events: &[Event],
+    spec: &ModelSpec,
+    weights: &EventWeights,
+) -> Result<Option<Sequences>, EngineError> {
+    if !spec.reads_sequences() {
+        return Ok(None);
+    }
+    let gap_ms = DEFAULT_SESSION_GAP_S * 1_000;
+    to_sequences(events, s.users.len(), s.items.len(), Feedback::Implicit, weights, gap_ms)
+        .map(Some)
+        .map_err(|e| EngineError::Training(e.to_string()))
+}
+
 /// Train on the events before `at`; test on the (user, item) pairs of the rest that training has
 /// not seen (what a model should find next: a pair seen before is no candidate, so it could only
 /// count as a miss).
@@ -184,13 +203,17 @@ impl Holdout {
     /// Fits `spec` on the train part and evaluates it.
     fn fit_and_evaluate(
         &self,
+        s: &Snapshot,
         spec: &ModelSpec,
-        side: &SideInfo,
+        weights: &EventWeights,
         seed: u64,
     ) -> Result<Option<RankingMetrics>, EngineError> {
-        let model = spec
-            .fit(&self.train, &FitContext::seeded(seed).with_side(side))
-            .map_err(|e| EngineError::Training(e.to_string()))?;
+        let seqs = sequences(s, &s.events[..self.at], spec, weights)?;
+        let mut ctx = FitContext::seeded(seed).with_side(&s.side);
+        if let Some(seqs) = &seqs {
+            ctx = ctx.with_sequences(seqs);
+        }
+        let model = spec.fit(&self.train, &ctx).map_err(|e| EngineError::Training(e.to_string()))?;
         Ok(self.evaluate(&model))
     }
 }
@@ -228,7 +251,7 @@ fn compare(
     let unevaluable = |reason: &str| Comparison::Unevaluable { reason: reason.to_owned() };
     let Some(g) = gate else {
         let h = Holdout::at(s, by_ratio, weights, cap)?;
-        let metrics = h.fit_and_evaluate(spec, &s.side, t.seed)?.map(|m| metric_map(&m, h.events(s)));
+        let metrics = h.fit_and_evaluate(s, spec, weights, t.seed)?.map(|m| metric_map(&m, h.events(s)));
         return Ok((metrics.unwrap_or_default(), Comparison::NothingServing));
     };
     let version = g.serving.version();
@@ -236,7 +259,7 @@ fn compare(
     let at = by_ratio.max(new_from);
     if n - at >= MIN_GATE_EVENTS {
         let h = Holdout::at(s, at, weights, cap)?;
-        let Some(cand) = h.fit_and_evaluate(spec, &s.side, t.seed)? else {
+        let Some(cand) = h.fit_and_evaluate(s, spec, weights, t.seed)? else {
             return Ok((BTreeMap::new(), unevaluable("no user of the holdout could be scored")));
         };
         let view = ServingView::new(&g.serving, s, &h, &g.hidden);
@@ -257,7 +280,7 @@ fn compare(
         return Ok((metrics, comparison));
     }
     let h = Holdout::at(s, by_ratio, weights, cap)?;
-    let Some(cand) = h.fit_and_evaluate(spec, &s.side, t.seed)? else {
+    let Some(cand) = h.fit_and_evaluate(s, spec, weights, t.seed)? else {
         return Ok((BTreeMap::new(), unevaluable("no user of the holdout could be scored")));
     };
     let metrics = metric_map(&cand, h.events(s));
@@ -270,7 +293,7 @@ fn compare(
             candidate_ndcg: cand.ndcg,
             serving_ndcg: cand.ndcg,
         },
-        Some(old) => match h.fit_and_evaluate(old, &s.side, t.seed)? {
+        Some(old) => match h.fit_and_evaluate(s, old, weights, t.seed)? {
             Some(m) => Comparison::ServingConfiguration {
                 version,
                 new_events,
@@ -296,9 +319,12 @@ pub(crate) fn fit(
     let (mut metrics, comparison) = compare(s, spec, gate, weights, t)?;
     let data = interactions(s, &s.events, weights, t.max_pair_weight)?;
     let started = std::time::Instant::now();
-    let model: Model = spec
-        .fit(&data, &FitContext::seeded(t.seed).with_side(&s.side))
-        .map_err(|e| EngineError::Training(e.to_string()))?;
+    let seqs = sequences(s, &s.events, spec, weights)?;
+    let mut ctx = FitContext::seeded(t.seed).with_side(&s.side);
+    if let Some(seqs) = &seqs {
+        ctx = ctx.with_sequences(seqs);
+    }
+    let model: Model = spec.fit(&data, &ctx).map_err(|e| EngineError::Training(e.to_string()))?;
     metrics.insert("fit_seconds".to_owned(), started.elapsed().as_secs_f64());
     metrics.insert("events".to_owned(), s.events.len() as f64);
     metrics.insert("skipped_events".to_owned(), s.skipped as f64);

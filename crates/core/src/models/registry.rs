@@ -172,6 +172,13 @@ impl ModelSpec {
         "blend",
     ];
 
+    /// Whether the fit reads the order of events ([`crate::FitContext::sequences`]): the session
+    /// and sequential models, and a blend (whose components may be among them). A caller that
+    /// builds sequences only for these saves a sort of the whole log for the others.
+    pub fn reads_sequences(&self) -> bool {
+        matches!(self, ModelSpec::Sknn(_) | ModelSpec::Rules(_) | ModelSpec::Blend(_))
+    }
+
     /// The parameter that counts a fit's steps, for the models whose fits show checkpoints to an
     /// [`crate::Observer`] (so early stopping can pick the best step); `None` for the others.
     pub fn steps_param(&self) -> Option<&'static str> {

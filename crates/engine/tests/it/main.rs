@@ -131,3 +131,26 @@ async fn an_acknowledged_event_changes_the_next_list_and_the_delay_is_measured()
         println!("freshness: acknowledged → reflected in {delay:?}");
     }
 }
+
+#[tokio::test]
+async fn session_models_train_on_the_logs_sessions_and_answer_a_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), true).await;
+    for name in ["sr", "sknn"] {
+        let model = ModelConfig { name: name.into(), ..ModelConfig::default() };
+        let out = e.train(&TrainRequest { model: Some(model), force: true, candidate: false }).await.unwrap();
+        assert!(out.published, "{name}: {}", out.reason);
+        let p = e.serving().unwrap();
+        assert_eq!(p.model().name(), name);
+        // The shop's sessions browse one category: what follows an item inside sessions is known
+        // for most items (sequences cut at a seconds-sized gap on millisecond times would leave
+        // almost none).
+        let m = p.model();
+        let with_followers = (0..m.n_items() as u32)
+            .filter(|&i| !m.similar_items(aisle_core::ItemIdx(i), 5, &[]).unwrap().is_empty());
+        assert!(with_followers.count() * 2 > m.n_items(), "{name}: too few items have neighbours");
+        let session = Subject::Session(vec!["i1".into(), "i2".into()]);
+        let recs = e.recommend(&RecommendRequest::new(session, 5)).await.unwrap();
+        assert_eq!(recs.items.len(), 5, "{name}");
+    }
+}
