@@ -72,6 +72,11 @@ pub fn run(
     protocol: NextProtocol,
     specs: &[(String, bool, ModelSpec)],
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.sampled_negatives.is_none() && args.relevance_threshold.is_none(),
+        "--sampled-negatives and --relevance-threshold do not apply to the next-item protocols: \
+         each case has one relevant item, ranked against the full catalog"
+    );
     let (split, report_shape, side) = prepare(args, &protocol)?;
     let mut results = Vec::with_capacity(specs.len());
     for (name, _, spec) in specs {

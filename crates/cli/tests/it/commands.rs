@@ -108,6 +108,19 @@ fn next_item_protocols_evaluate_session_models_against_the_popularity_row() {
             assert!((0.0..=1.0).contains(&hr(r)), "{split}: {r}");
         }
     }
+    let out = aisle(&[
+        "eval",
+        "--data",
+        events.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--split",
+        "leave-last-one",
+        "--sampled-negatives",
+        "100",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("do not apply"), "{}", text(&out.stderr));
     let out =
         aisle(&["eval", "--data", events.to_str().unwrap(), "--format", "csv", "--split", "sessions:0.7"]);
     assert!(!out.status.success());

@@ -12,6 +12,12 @@
 //!   training. Every step after the first of a held-out session is a target, its history the
 //!   session's earlier steps only (an anonymous shopper's session).
 //!
+//! History values and the training matrix take each pair's value from the whole matrix: where a
+//! pair recurs after the cut (a shopper who views an item again in a held-out session), its
+//! summed weight includes the later events. The session and sequential models ignore values;
+//! the weight-aware baselines (iALS, EASE) gain a little from it, so the comparison errs in their
+//! favour.
+//!
 //! A case's history items are not candidates (the shopper has them; serving filters them too), so
 //! a target already in its history cannot be hit: such cases are counted, not evaluated. The
 //! rank of the target is 1 + the candidates scoring higher, ties ranked as [`crate::top_k`] ranks
