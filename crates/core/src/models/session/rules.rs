@@ -185,7 +185,7 @@ impl Recommender for RulesModel {
         Ok(())
     }
 
-    /// The items that follow `item`, by rule weight (only items with a rule).
+    /// The items that follow `item`, by rule weight (only items with a rule of finite weight).
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
         if item.index() >= self.n_items {
             return Err(ModelError::UnknownItem { index: item.0, n: self.n_items });
@@ -194,7 +194,8 @@ impl Recommender for RulesModel {
         let mut out: Vec<Scored> = idx
             .iter()
             .zip(val)
-            .filter(|&(&b, _)| !exclude.contains(&ItemIdx(b)))
+            // A stored weight that is not finite (a corrupt artifact) lists nothing.
+            .filter(|&(&b, &w)| w.is_finite() && !exclude.contains(&ItemIdx(b)))
             .map(|(&b, &score)| Scored { item: ItemIdx(b), score })
             .collect();
         out.sort_unstable_by(|x, y| y.score.total_cmp(&x.score).then(x.item.cmp(&y.item)));
