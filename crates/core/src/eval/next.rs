@@ -232,8 +232,8 @@ pub struct NextMetrics {
 const CASE_CHUNK: usize = 64;
 
 /// Scores every case with [`Recommender::score_history`] (its history's items are not
-/// candidates) and averages the metrics of the target's rank. Fails on the model's first error
-/// (an item it does not know).
+/// candidates) and averages the metrics of the target's rank. Fails on the first item the model
+/// does not know, in a history or as a target.
 pub fn evaluate_next(model: &dyn Recommender, cases: &[NextCase]) -> Result<NextMetrics, ModelError> {
     let n_items = model.n_items();
     let chunks: Vec<Result<Vec<Option<usize>>, ModelError>> = cases
@@ -243,6 +243,9 @@ pub fn evaluate_next(model: &dyn Recommender, cases: &[NextCase]) -> Result<Next
             chunk
                 .iter()
                 .map(|case| {
+                    if case.target.index() >= n_items {
+                        return Err(ModelError::UnknownItem { index: case.target.0, n: n_items });
+                    }
                     if case.history.iter().any(|&(i, _)| i == case.target) {
                         return Ok(None);
                     }
@@ -367,5 +370,7 @@ mod tests {
         let metrics = evaluate_next(&model, &cases).unwrap();
         // Items 0..4 tie at one user each: item 0 masked, item 1 ranks first.
         assert_eq!((metrics.cases, metrics.repeats, metrics.hr_10, metrics.ndcg_10), (1, 1, 1.0, 1.0));
+        let unknown = NextCase { user: UserIdx(0), history: vec![(ItemIdx(0), 1.0)], target: ItemIdx(6) };
+        assert!(matches!(evaluate_next(&model, &[unknown]), Err(ModelError::UnknownItem { index: 6, .. })));
     }
 }
