@@ -191,7 +191,11 @@ impl<'a> FitContext<'a> {
 
     /// The sequences to fit on: the context's, checked against `data`'s shape, or those the
     /// matrix's timestamps imply ([`Sequences::from_interactions`]).
-    pub fn sequences_for(&self, model: &'static str, data: &Interactions) -> Result<Cow<'a, Sequences>, FitError> {
+    pub fn sequences_for(
+        &self,
+        model: &'static str,
+        data: &Interactions,
+    ) -> Result<Cow<'a, Sequences>, FitError> {
         match self.sequences {
             Some(s) if s.matches(data) => Ok(Cow::Borrowed(s)),
             Some(s) => Err(FitError::Unfit {

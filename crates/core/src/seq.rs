@@ -46,7 +46,12 @@ impl Sequences {
     /// Orders `events` by (user, time, input order), cuts sessions (a change of session id, or,
     /// between events without one, a pause longer than `gap_s` seconds) and collapses consecutive
     /// repeats of an item within a session.
-    pub fn new(n_users: usize, n_items: usize, mut events: Vec<SeqEvent>, gap_s: i64) -> Result<Self, DataError> {
+    pub fn new(
+        n_users: usize,
+        n_items: usize,
+        mut events: Vec<SeqEvent>,
+        gap_s: i64,
+    ) -> Result<Self, DataError> {
         for e in &events {
             if e.user.index() >= n_users {
                 return Err(DataError::UserOutOfRange { index: e.user.0, n: n_users });
@@ -56,7 +61,13 @@ impl Sequences {
             }
         }
         events.sort_by_key(|e| (e.user, e.ts));
-        let mut out = Self { n_users, n_items, user_ptr: vec![0; n_users + 1], session_ptr: vec![0], ..Self::default() };
+        let mut out = Self {
+            n_users,
+            n_items,
+            user_ptr: vec![0; n_users + 1],
+            session_ptr: vec![0],
+            ..Self::default()
+        };
         let mut prev: Option<SeqEvent> = None;
         for e in events {
             let same_user = prev.is_some_and(|p| p.user == e.user);
@@ -103,7 +114,12 @@ impl Sequences {
             let row = data.user(user);
             let mut steps: Vec<(i64, u32)> = (0..row.len()).map(|k| (row.ts_at(k), row.indices[k])).collect();
             steps.sort_unstable();
-            events.extend(steps.into_iter().map(|(ts, item)| SeqEvent { user, item: ItemIdx(item), ts, session: None }));
+            events.extend(steps.into_iter().map(|(ts, item)| SeqEvent {
+                user,
+                item: ItemIdx(item),
+                ts,
+                session: None,
+            }));
         }
         Self::new(data.n_users(), data.n_items(), events, gap_s).expect("indexes come from a valid matrix")
     }

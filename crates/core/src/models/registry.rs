@@ -18,6 +18,7 @@ use crate::models::hybrid::{HybridModel, HybridParams};
 use crate::models::ials::{IalsModel, IalsParams};
 use crate::models::knn::{KnnModel, KnnParams};
 use crate::models::popularity::{PopularityKind, PopularityModel, PopularityParams};
+use crate::models::sasrec::{SasrecModel, SasrecParams};
 use crate::models::svd::{SvdModel, SvdParams};
 use crate::models::svdpp::{SvdPpModel, SvdPpParams};
 use crate::recommender::{FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored};
@@ -134,7 +135,8 @@ known_models! {
     Bpr(BprParams => BprModel, "bpr", "Bayesian personalised ranking."),
     Ease(EaseParams => EaseModel, "ease", "The EASE item-item autoencoder."),
     Content(ContentParams => ContentModel, "content", "Content-based TF-IDF similarity."),
-    Hybrid(HybridParams => HybridModel, "hybrid", "LightFM-style hybrid factorisation (WARP or BPR).");
+    Hybrid(HybridParams => HybridModel, "hybrid", "LightFM-style hybrid factorisation (WARP or BPR)."),
+    Sasrec(SasrecParams => SasrecModel, "sasrec", "SASRec: self-attentive next-item prediction.");
     Blend(BlendParams => BlendModel, "blend", "A weighted blend of other models' normalised scores."),
 }
 
@@ -148,7 +150,7 @@ pub struct UnknownModel {
 
 impl ModelSpec {
     /// Every name [`FromStr`] accepts, each with its documented defaults.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 15] = [
         "pop",
         "trending",
         "baseline",
@@ -162,6 +164,7 @@ impl ModelSpec {
         "ease",
         "content",
         "hybrid",
+        "sasrec",
         "blend",
     ];
 
@@ -170,7 +173,7 @@ impl ModelSpec {
     pub fn steps_param(&self) -> Option<&'static str> {
         match self {
             ModelSpec::Ials(_) => Some("iterations"),
-            ModelSpec::Bpr(_) | ModelSpec::Hybrid(_) => Some("epochs"),
+            ModelSpec::Bpr(_) | ModelSpec::Hybrid(_) | ModelSpec::Sasrec(_) => Some("epochs"),
             ModelSpec::Popularity(_)
             | ModelSpec::Baseline(_)
             | ModelSpec::Knn(_)
@@ -256,6 +259,7 @@ impl FromStr for ModelSpec {
             "ease" => ModelSpec::Ease(EaseParams::default()),
             "content" => ModelSpec::Content(ContentParams::default()),
             "hybrid" | "lightfm" => ModelSpec::Hybrid(HybridParams::default()),
+            "sasrec" => ModelSpec::Sasrec(SasrecParams::default()),
             "blend" => ModelSpec::Blend(BlendParams::default()),
             _ => return Err(UnknownModel { given: s.to_owned() }),
         })
