@@ -5,7 +5,10 @@
 //! love items 10..20. Each user has every item of their group but one (held out), rated 5, and three
 //! items of the other group, rated 1. A personalised model must rank the held-out item of each user
 //! first among the items the user has not touched. Non-personalised models (popularity, biases) run
-//! every other check.
+//! every other check. In time, each user touches the three items of the other group first and
+//! then their own, around the group's cycle (item k, k + 1, …, mod 10) from the one after the
+//! held-out item: a sequence ends in the user's own group just before the held-out item, so the
+//! sequential models (SASRec) have the same item to find next.
 //!
 //! Items carry side information too (a category and a title word per group, plus a word of their
 //! own), so the content and hybrid models run the same checks; the others ignore it.
@@ -60,6 +63,10 @@ pub fn cases() -> Vec<Case> {
     let hybrid = serde_json::json!({"components": 8, "epochs": 50, "positive_threshold": 3.0});
     let hybrid_bpr =
         serde_json::json!({"components": 8, "epochs": 50, "positive_threshold": 3.0, "loss": "bpr"});
+    let sasrec = serde_json::json!({
+        "hidden": 16, "blocks": 1, "max_len": 16, "epochs": 60, "learning_rate": 0.01, "batch_size": 8,
+        "validation": "none"
+    });
     vec![
         case("pop", parse("pop"), false, false, false),
         case("trending", parse("trending"), false, false, false),
@@ -89,6 +96,7 @@ pub fn cases() -> Vec<Case> {
         case("content", parse("content"), true, false, true),
         case("hybrid", with("hybrid", hybrid), true, false, true),
         case("hybrid-bpr", with("hybrid", hybrid_bpr), true, false, true),
+        case("sasrec", with("sasrec", sasrec), true, false, true),
         // A blend's similar items are z-scores within each component's list: there is no
         // pairwise measure on that scale.
         Case {
@@ -133,7 +141,15 @@ pub fn checkerboard() -> Interactions {
         for k in 0..ITEMS_PER_GROUP {
             let item = ItemIdx(g * ITEMS_PER_GROUP + k);
             if item != held_out(u) {
-                entries.push(Interaction { user: UserIdx(u), item, value: 5.0, ts: i64::from(u * 100 + k) });
+                entries.push(Interaction {
+                    user: UserIdx(u),
+                    item,
+                    value: 5.0,
+                    // Around the group's cycle, starting after the held-out item.
+                    ts: i64::from(
+                        u * 100 + 10 + (k + ITEMS_PER_GROUP - 1 - u % ITEMS_PER_GROUP) % ITEMS_PER_GROUP,
+                    ),
+                });
             }
         }
         for k in 0..3 {
@@ -142,7 +158,7 @@ pub fn checkerboard() -> Interactions {
                 user: UserIdx(u),
                 item: ItemIdx(other),
                 value: 1.0,
-                ts: i64::from(u * 100 + 50),
+                ts: i64::from(u * 100),
             });
         }
     }
@@ -167,8 +183,14 @@ fn seen(data: &Interactions, u: UserIdx) -> Vec<ItemIdx> {
     data.user(u).indices.iter().map(|&i| ItemIdx(i)).collect()
 }
 
+/// User `u`'s training items, oldest first (as `score_history` reads a history), equal times
+/// in item order.
 fn history(data: &Interactions, u: UserIdx) -> Vec<(ItemIdx, f32)> {
-    data.user(u).iter().map(|(i, v)| (ItemIdx(i), v)).collect()
+    let row = data.user(u);
+    let mut steps: Vec<(i64, u32, f32)> =
+        (0..row.len()).map(|k| (row.ts_at(k), row.indices[k], row.values[k])).collect();
+    steps.sort_by_key(|&(ts, i, _)| (ts, i));
+    steps.into_iter().map(|(_, i, v)| (ItemIdx(i), v)).collect()
 }
 
 #[test]

@@ -49,13 +49,15 @@ pub(crate) struct Norm {
 }
 
 impl Norm {
+    /// In `f64`: the squares of any finite `f32` stay finite, so a decoded model with large
+    /// (but ordinary) weights still scores finitely.
     fn apply(&self, x: &[f32], out: &mut [f32]) {
-        let n = x.len() as f32;
-        let mean = x.iter().sum::<f32>() / n;
-        let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-        let inv = 1.0 / (var + LN_EPS).sqrt();
-        for (((o, v), g), b) in out.iter_mut().zip(x).zip(&self.gamma).zip(&self.beta) {
-            *o = (v - mean) * inv * g + b;
+        let n = x.len() as f64;
+        let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+        let inv = 1.0 / (var + f64::from(LN_EPS)).sqrt();
+        for (((o, &v), &g), &b) in out.iter_mut().zip(x).zip(&self.gamma).zip(&self.beta) {
+            *o = ((f64::from(v) - mean) * inv * f64::from(g) + f64::from(b)) as f32;
         }
     }
 
