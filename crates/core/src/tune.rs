@@ -509,7 +509,7 @@ mod tests {
                 apply(&base, &setting).unwrap_or_else(|e| panic!("{name}: {setting:?}: {e}"));
             }
         }
-        assert_eq!(with_space, 10, "all but pop, trending, baseline and blend have a space");
+        assert_eq!(with_space, 11, "all but pop, trending, baseline and blend have a space");
     }
 
     /// A synthetic problem with a known best setting: the score of an SVD setting is a smooth

@@ -64,8 +64,8 @@ pub fn cases() -> Vec<Case> {
     let hybrid_bpr =
         serde_json::json!({"components": 8, "epochs": 50, "positive_threshold": 3.0, "loss": "bpr"});
     let sasrec = serde_json::json!({
-        "hidden": 16, "blocks": 1, "max_len": 16, "epochs": 60, "learning_rate": 0.01, "batch_size": 8,
-        "validation": "none"
+        "hidden": 16, "blocks": 1, "max_len": 16, "epochs": 120, "learning_rate": 0.01, "batch_size": 8,
+        "dropout": 0.1, "validation": "none"
     });
     vec![
         case("pop", parse("pop"), false, false, false),

@@ -26,6 +26,8 @@
 //! first, values ignored, consecutive repeats collapsed as in training). Similar items are by
 //! the cosine of item embeddings.
 
+mod fastexp;
+mod loss;
 mod net;
 mod params;
 #[cfg(test)]

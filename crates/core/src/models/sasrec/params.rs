@@ -98,9 +98,9 @@ impl Default for SasrecParams {
             hidden: 64,
             blocks: 2,
             heads: 1,
-            max_len: 200,
-            max_windows: 1,
-            dropout: 0.2,
+            max_len: 50,
+            max_windows: 8,
+            dropout: 0.5,
             learning_rate: 1e-3,
             weight_decay: 0.0,
             batch_size: 128,
@@ -108,7 +108,7 @@ impl Default for SasrecParams {
             loss: SasrecLoss::Auto,
             negatives: 256,
             validation: SasrecValidation::LastItem,
-            patience: 5,
+            patience: 10,
         }
     }
 }

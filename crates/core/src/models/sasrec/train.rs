@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
-use candle_core::{CpuStorage, CustomOp1, D, DType, Device, Layout, Shape, Tensor, Var};
+use candle_core::{D, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_distr::{Distribution, Normal};
-use rayon::prelude::*;
 
+use super::loss::{FullSoftmax, SoftmaxCrossEntropy, collisions};
 use super::net::{Block, LN_EPS, Linear, Net, Norm};
 use crate::rng::SeededRng;
 
@@ -26,7 +26,7 @@ pub(crate) type CResult<T> = candle_core::Result<T>;
 const BUCKET: usize = 16;
 
 /// Added to the logits of masked attention pairs and of negatives equal to the target.
-const MASKED: f32 = -1e9;
+pub(crate) const MASKED: f32 = -1e9;
 
 /// What a fit trains with.
 #[derive(Copy, Clone, Debug)]
@@ -169,8 +169,12 @@ impl Dropout {
     fn apply(this: &mut Option<Self>, x: &Tensor) -> CResult<Tensor> {
         let Some(d) = this.as_mut().filter(|d| d.p > 0.0) else { return Ok(x.clone()) };
         let keep = 1.0 / (1.0 - d.p);
+        // Drop where a uniform u32 falls below p·2³².
+        let threshold = (f64::from(d.p) * 4_294_967_296.0) as u64;
+        let mut bits = vec![0u32; x.elem_count()];
+        d.rng.fill(&mut bits[..]);
         let mask: Vec<f32> =
-            (0..x.elem_count()).map(|_| if d.rng.random::<f32>() < d.p { 0.0 } else { keep }).collect();
+            bits.iter().map(|&b| if u64::from(b) < threshold { 0.0 } else { keep }).collect();
         x * Tensor::from_vec(mask, x.shape(), x.device())?
     }
 }
@@ -249,7 +253,7 @@ impl NormVars {
     }
 }
 
-fn flat(t: &Tensor) -> CResult<Vec<f32>> {
+pub(crate) fn flat(t: &Tensor) -> CResult<Vec<f32>> {
     t.flatten_all()?.to_vec1::<f32>()
 }
 
@@ -361,10 +365,7 @@ impl Vars {
     fn loss(&self, batch: &Batch, drop: &mut Option<Dropout>, rng: &mut SeededRng) -> CResult<Tensor> {
         let hidden = self.forward(batch, drop)?.index_select(&batch.valid, 0)?;
         match self.setup.negatives {
-            None => {
-                let logits = hidden.matmul(&self.items.t()?)?;
-                logits.apply_op1(SoftmaxCrossEntropy { targets: batch.targets.clone() })
-            }
+            None => hidden.apply_op2(&self.items, FullSoftmax { targets: batch.targets.clone() }),
             Some(n) => {
                 let n_items = self.items.dim(0)? as u32;
                 let negs: Vec<u32> = (0..n).map(|_| rng.random_range(0..n_items)).collect();
@@ -382,24 +383,6 @@ impl Vars {
             }
         }
     }
-}
-
-/// `MASKED` where a negative is the row's own target, if any is.
-fn collisions(targets: &[u32], negs: &[u32]) -> Option<Vec<f32>> {
-    let mut sorted = negs.to_vec();
-    sorted.sort_unstable();
-    if !targets.iter().any(|t| sorted.binary_search(t).is_ok()) {
-        return None;
-    }
-    let mut m = vec![0f32; targets.len() * negs.len()];
-    for (row, t) in m.chunks_exact_mut(negs.len()).zip(targets) {
-        for (v, n) in row.iter_mut().zip(negs) {
-            if n == t {
-                *v = MASKED;
-            }
-        }
-    }
-    Some(m)
 }
 
 /// A fit in progress: the weights and their optimiser.
@@ -442,61 +425,5 @@ impl Trainer {
             n += batch.targets.len();
         }
         Ok(total / n.max(1) as f64)
-    }
-}
-
-/// `mean_i (log Σ_j exp(x_ij) − x_i,t_i)` over the rows of a logit matrix, fused: one pass
-/// per row forward and one backward (`softmax − one-hot`), rows in parallel, the sum in row
-/// order.
-struct SoftmaxCrossEntropy {
-    targets: Arc<Vec<u32>>,
-}
-
-/// `(log Σ exp(row), max)` of one row.
-fn log_sum_exp(row: &[f32]) -> f32 {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
-    max + sum.ln()
-}
-
-/// Rows per parallel task of the fused cross-entropy.
-const CE_ROWS: usize = 16;
-
-impl CustomOp1 for SoftmaxCrossEntropy {
-    fn name(&self) -> &'static str {
-        "softmax-cross-entropy"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CResult<(CpuStorage, Shape)> {
-        let (n, c) = layout.shape().dims2()?;
-        let Some((a, b)) = layout.contiguous_offsets() else {
-            candle_core::bail!("softmax-cross-entropy needs contiguous logits")
-        };
-        let x = &storage.as_slice::<f32>()?[a..b];
-        let per_row: Vec<f64> = x
-            .par_chunks(c * CE_ROWS)
-            .zip(self.targets.par_chunks(CE_ROWS))
-            .flat_map_iter(|(rows, ts)| {
-                rows.chunks_exact(c).zip(ts).map(|(row, &t)| f64::from(log_sum_exp(row) - row[t as usize]))
-            })
-            .collect();
-        let loss = per_row.iter().sum::<f64>() / n.max(1) as f64;
-        Ok((CpuStorage::F32(vec![loss as f32]), Shape::from(())))
-    }
-
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> CResult<Option<Tensor>> {
-        let (n, c) = arg.dims2()?;
-        let scale = grad_res.to_dtype(DType::F32)?.to_scalar::<f32>()? / n.max(1) as f32;
-        let mut g = flat(arg)?;
-        g.par_chunks_mut(c * CE_ROWS).zip(self.targets.par_chunks(CE_ROWS)).for_each(|(rows, ts)| {
-            for (row, &t) in rows.chunks_exact_mut(c).zip(ts) {
-                let lse = log_sum_exp(row);
-                for v in row.iter_mut() {
-                    *v = (*v - lse).exp() * scale;
-                }
-                row[t as usize] -= scale;
-            }
-        });
-        Ok(Some(Tensor::from_vec(g, (n, c), arg.device())?))
     }
 }
