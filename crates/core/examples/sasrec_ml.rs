@@ -1,7 +1,7 @@
 //! A throwaway measurement harness for SASRec (not part of the library):
 //!
 //! - `sasrec_ml ml100k PATH/u.data [--seeds 1,2,3] [--set key=value ...]`
-//! - `sasrec_ml mlsmall PATH/ratings.csv [...]`: MovieLens with the leave-last-one split (per
+//! - `sasrec_ml mlsmall PATH/movielens.csv [...]` (or `ratings.csv`): MovieLens with the leave-last-one split (per
 //!   user, events ordered by (timestamp, line), stable: last = test, second-to-last =
 //!   validation, the rest = train). SASRec fits on train + validation with `validation =
 //!   last_item`, so its internal hold-out is exactly the validation item; the test item is
@@ -71,19 +71,48 @@ struct Split {
     test: Vec<Option<u32>>,
 }
 
+/// `(user, item, ts)` in file order. `ml100k`: `user TAB item TAB rating TAB ts`. `mlsmall`: a
+/// CSV with a header naming `userId`, `movieId` and `timestamp` (`ratings.csv`, or the
+/// `movielens.csv` that joins titles, whose `title` may hold commas: columns after it are
+/// counted from the end of the line).
 fn read_events(kind: &str, path: &str) -> Result<Vec<(String, String, i64)>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut lines = text.lines().enumerate();
+    let (user_col, item_col, ts_col) = if kind == "ml100k" {
+        (Col::Start(0), Col::Start(1), Col::Start(3))
+    } else {
+        let header: Vec<&str> = lines.next().ok_or("empty file")?.1.split(',').collect();
+        let title = header.iter().position(|&h| h == "title").unwrap_or(header.len());
+        let col = |name: &str| -> Result<Col, String> {
+            let i = header.iter().position(|&h| h == name).ok_or(format!("no column {name}"))?;
+            Ok(if i < title { Col::Start(i) } else { Col::End(header.len() - i) })
+        };
+        (col("userId")?, col("movieId")?, col("timestamp")?)
+    };
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || (kind == "mlsmall" && n == 0) {
+    for (n, line) in lines {
+        if line.trim().is_empty() {
             continue;
         }
         let f: Vec<&str> =
             if kind == "ml100k" { line.split('\t').collect() } else { line.split(',').collect() };
-        let ts = f.get(3).and_then(|t| t.trim().parse::<i64>().ok()).ok_or(format!("line {}: bad", n + 1))?;
-        out.push((f[0].to_owned(), f[1].to_owned(), ts));
+        let bad = || format!("line {}: bad", n + 1);
+        let get = |c: Col| match c {
+            Col::Start(i) => f.get(i).copied(),
+            Col::End(k) => f.len().checked_sub(k).and_then(|i| f.get(i).copied()),
+        };
+        let ts = get(ts_col).and_then(|t| t.trim().parse::<i64>().ok()).ok_or_else(bad)?;
+        let (user, item) = (get(user_col).ok_or_else(bad)?, get(item_col).ok_or_else(bad)?);
+        out.push((user.to_owned(), item.to_owned(), ts));
     }
     Ok(out)
+}
+
+/// A column counted from the start of a line, or from its end (1 = the last).
+#[derive(Clone, Copy)]
+enum Col {
+    Start(usize),
+    End(usize),
 }
 
 fn leave_last_one(events: Vec<(String, String, i64)>) -> Split {

@@ -108,7 +108,7 @@ impl Default for SasrecParams {
             loss: SasrecLoss::Auto,
             negatives: 256,
             validation: SasrecValidation::LastItem,
-            patience: 10,
+            patience: 20,
         }
     }
 }
