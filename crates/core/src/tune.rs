@@ -188,6 +188,9 @@ pub fn default_space(spec: &ModelSpec) -> Option<Vec<Dimension>> {
         ModelSpec::Ials(_) => &["factors=32,64,128", "alpha=log:0.1..10", "reg=log:1..300"],
         ModelSpec::Bpr(_) => &["factors=32,64,128", "learning_rate=log:0.01..0.2", "reg=log:0.0005..0.05"],
         ModelSpec::Ease(_) => &["reg=log:10..5000"],
+        ModelSpec::Sasrec(_) => {
+            &["dropout=0.1,0.2,0.3,0.5", "learning_rate=log:0.0003..0.003", "max_len=50,100,200"]
+        }
         ModelSpec::Hybrid(_) => {
             &["learning_rate=log:0.01..0.1", "item_alpha=0,0.000001,0.00001", "max_sampled=5,10,20"]
         }
@@ -508,7 +511,7 @@ mod tests {
                 apply(&base, &setting).unwrap_or_else(|e| panic!("{name}: {setting:?}: {e}"));
             }
         }
-        assert_eq!(with_space, 13, "all but pop, trending, baseline and blend have a space");
+        assert_eq!(with_space, 14, "all but pop, trending, baseline and blend have a space");
     }
 
     /// A synthetic problem with a known best setting: the score of an SVD setting is a smooth

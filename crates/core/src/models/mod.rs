@@ -16,6 +16,7 @@ pub mod latent;
 pub mod linalg;
 pub mod popularity;
 pub mod registry;
+pub mod sasrec;
 pub mod session;
 mod shards;
 mod simd;

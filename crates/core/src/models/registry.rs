@@ -18,6 +18,7 @@ use crate::models::hybrid::{HybridModel, HybridParams};
 use crate::models::ials::{IalsModel, IalsParams};
 use crate::models::knn::{KnnModel, KnnParams};
 use crate::models::popularity::{PopularityKind, PopularityModel, PopularityParams};
+use crate::models::sasrec::{SasrecModel, SasrecParams};
 use crate::models::session::rules::{RulesModel, RulesParams};
 use crate::models::session::sknn::{SknnModel, SknnParams};
 use crate::models::svd::{SvdModel, SvdParams};
@@ -138,7 +139,8 @@ known_models! {
     Content(ContentParams => ContentModel, "content", "Content-based TF-IDF similarity."),
     Hybrid(HybridParams => HybridModel, "hybrid", "LightFM-style hybrid factorisation (WARP or BPR)."),
     Sknn(SknnParams => SknnModel, "sknn", "Session-based kNN (V-SKNN)."),
-    Rules(RulesParams => RulesModel, "sr", "Sequential rules, or item-to-item transitions (`markov`).");
+    Rules(RulesParams => RulesModel, "sr", "Sequential rules, or item-to-item transitions (`markov`)."),
+    Sasrec(SasrecParams => SasrecModel, "sasrec", "SASRec: self-attentive next-item prediction.");
     Blend(BlendParams => BlendModel, "blend", "A weighted blend of other models' normalised scores."),
 }
 
@@ -152,7 +154,7 @@ pub struct UnknownModel {
 
 impl ModelSpec {
     /// Every name [`FromStr`] accepts, each with its documented defaults.
-    pub const NAMES: [&'static str; 17] = [
+    pub const NAMES: [&'static str; 18] = [
         "pop",
         "trending",
         "baseline",
@@ -169,6 +171,7 @@ impl ModelSpec {
         "sknn",
         "sr",
         "markov",
+        "sasrec",
         "blend",
     ];
 
@@ -176,7 +179,7 @@ impl ModelSpec {
     /// and sequential models, and a blend (whose components may be among them). A caller that
     /// builds sequences only for these saves a sort of the whole log for the others.
     pub fn reads_sequences(&self) -> bool {
-        matches!(self, ModelSpec::Sknn(_) | ModelSpec::Rules(_) | ModelSpec::Blend(_))
+        matches!(self, ModelSpec::Sknn(_) | ModelSpec::Rules(_) | ModelSpec::Sasrec(_) | ModelSpec::Blend(_))
     }
 
     /// The parameter that counts a fit's steps, for the models whose fits show checkpoints to an
@@ -184,7 +187,7 @@ impl ModelSpec {
     pub fn steps_param(&self) -> Option<&'static str> {
         match self {
             ModelSpec::Ials(_) => Some("iterations"),
-            ModelSpec::Bpr(_) | ModelSpec::Hybrid(_) => Some("epochs"),
+            ModelSpec::Bpr(_) | ModelSpec::Hybrid(_) | ModelSpec::Sasrec(_) => Some("epochs"),
             ModelSpec::Popularity(_)
             | ModelSpec::Baseline(_)
             | ModelSpec::Knn(_)
@@ -275,6 +278,7 @@ impl FromStr for ModelSpec {
             "sknn" | "session-knn" | "v-sknn" => ModelSpec::Sknn(SknnParams::default()),
             "sr" | "sequential-rules" => ModelSpec::Rules(RulesParams::default()),
             "markov" | "transitions" => ModelSpec::Rules(RulesParams::markov()),
+            "sasrec" => ModelSpec::Sasrec(SasrecParams::default()),
             "blend" => ModelSpec::Blend(BlendParams::default()),
             _ => return Err(UnknownModel { given: s.to_owned() }),
         })

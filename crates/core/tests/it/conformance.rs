@@ -5,7 +5,10 @@
 //! love items 10..20. Each user has every item of their group but one (held out), rated 5, and three
 //! items of the other group, rated 1. A personalised model must rank the held-out item of each user
 //! first among the items the user has not touched. Non-personalised models (popularity, biases) run
-//! every other check.
+//! every other check. In time, each user touches the three items of the other group first and
+//! then their own, around the group's cycle (item k, k + 1, …, mod 10) from the one after the
+//! held-out item: a sequence ends in the user's own group just before the held-out item, so the
+//! sequential models (SASRec) have the same item to find next.
 //!
 //! Items carry side information too (a category and a title word per group, plus a word of their
 //! own), so the content and hybrid models run the same checks; the others ignore it.
@@ -63,6 +66,10 @@ pub fn cases() -> Vec<Case> {
     let hybrid = serde_json::json!({"components": 8, "epochs": 50, "positive_threshold": 3.0});
     let hybrid_bpr =
         serde_json::json!({"components": 8, "epochs": 50, "positive_threshold": 3.0, "loss": "bpr"});
+    let sasrec = serde_json::json!({
+        "hidden": 16, "blocks": 1, "max_len": 16, "epochs": 120, "learning_rate": 0.01, "batch_size": 8,
+        "dropout": 0.1, "validation": "none"
+    });
     vec![
         case("pop", parse("pop"), false, false, false),
         case("trending", parse("trending"), false, false, false),
@@ -98,6 +105,7 @@ pub fn cases() -> Vec<Case> {
         Case { sequential: true, affinity: false, ..case("sknn", parse("sknn"), false, false, true) },
         Case { sequential: true, ..case("sr", parse("sr"), false, false, true) },
         Case { sequential: true, ..case("markov", parse("markov"), false, false, true) },
+        case("sasrec", with("sasrec", sasrec), true, false, true),
         // A blend's similar items are z-scores within each component's list: there is no
         // pairwise measure on that scale.
         Case {
@@ -142,7 +150,15 @@ pub fn checkerboard() -> Interactions {
         for k in 0..ITEMS_PER_GROUP {
             let item = ItemIdx(g * ITEMS_PER_GROUP + k);
             if item != held_out(u) {
-                entries.push(Interaction { user: UserIdx(u), item, value: 5.0, ts: i64::from(u * 100 + k) });
+                entries.push(Interaction {
+                    user: UserIdx(u),
+                    item,
+                    value: 5.0,
+                    // Around the group's cycle, starting after the held-out item.
+                    ts: i64::from(
+                        u * 100 + 10 + (k + ITEMS_PER_GROUP - 1 - u % ITEMS_PER_GROUP) % ITEMS_PER_GROUP,
+                    ),
+                });
             }
         }
         for k in 0..3 {
@@ -151,7 +167,7 @@ pub fn checkerboard() -> Interactions {
                 user: UserIdx(u),
                 item: ItemIdx(other),
                 value: 1.0,
-                ts: i64::from(u * 100 + 50),
+                ts: i64::from(u * 100),
             });
         }
     }
