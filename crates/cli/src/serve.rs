@@ -250,7 +250,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         let model = args
             .model
             .as_ref()
-            .map(|name| aisle_engine::ModelConfig { name: name.clone(), ..Default::default() });
+            .map(|name| aisle_engine::ModelConfig { name: name.clone(), ..config.model.clone() });
         let out = engine.train(&TrainRequest { model, force: args.force, candidate: args.candidate }).await?;
         let m = &out.model;
         report::print(&format!(

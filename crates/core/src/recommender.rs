@@ -298,6 +298,16 @@ pub trait Recommender: Send + Sync {
         None
     }
 
+    /// A training user's newest steps (item indexes, oldest first) for the models that read
+    /// order: the context [`Recommender::score_user`] scores them from. A server folding in a
+    /// known user's new events puts these before the new ones, so the sequence keeps its order
+    /// (the events it stores for the user carry none). `None` for the models that keep no
+    /// sequence (the default) and for an unknown user.
+    fn user_steps(&self, user: UserIdx) -> Option<&[u32]> {
+        let _ = user;
+        None
+    }
+
     /// The predicted rating of (user, item), clipped to the training scale; `Unsupported` for
     /// ranking-only models.
     fn predict(&self, user: UserIdx, item: ItemIdx) -> Result<f32, ModelError>;

@@ -2,7 +2,7 @@
 //! scheduled and gated, how event kinds weigh, and how much memory the caches may use.
 
 use aisle_core::EventWeights;
-use aisle_core::models::registry::ModelSpec;
+use aisle_core::models::registry::{ModelSpec, UnknownModel};
 use aisle_records::EventLimits;
 use serde::{Deserialize, Serialize};
 
@@ -67,29 +67,102 @@ impl Default for ImpactConfig {
     }
 }
 
-/// The served model: a name from the model registry and parameter overrides.
+/// The served model: `auto` (chosen by validation among `candidates`), or a name from the
+/// model registry with parameter overrides.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
-    /// A model name (`ials`, `bpr`, `item-knn`, `ease`, `hybrid`, ...). Default `ials`.
+    /// `auto` (the default): every training fits each of `candidates` with `trials` settings on
+    /// the time split (the newest `training.holdout_ratio` of the events held out) and keeps the
+    /// best by NDCG@10 there. Or a model name (`ials`, `bpr`, `item-knn`, `ease`, `hybrid`,
+    /// `sknn`, `sr`, `sasrec`, ...) to train that one.
     pub name: String,
-    /// Parameters over the model's defaults, e.g. `{ factors = 64, iterations = 15 }`.
+    /// Parameters over the model's defaults, e.g. `{ factors = 64, iterations = 15 }` (not with
+    /// `auto`).
     pub params: serde_json::Map<String, serde_json::Value>,
+    /// With `auto`: the models tried, by name, at most [`MAX_CANDIDATES`]. Default a neighbour
+    /// model, a factor model and the two session models: `item-knn`, `ials`, `sknn`, `sr`
+    /// (`sasrec` is left to be added: it fits in minutes where these fit in seconds).
+    pub candidates: Vec<String>,
+    /// With `auto`: settings tried per candidate, 1..=[`MAX_TRIALS`]: its defaults, then draws
+    /// (seeded by `training.seed`) from the search space `aisle tune` uses for it. Default 4.
+    pub trials: usize,
 }
+
+/// Most candidate models of `model.name = "auto"`.
+pub const MAX_CANDIDATES: usize = 12;
+/// Most settings per candidate of `model.name = "auto"`.
+pub const MAX_TRIALS: usize = 20;
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { name: "ials".to_owned(), params: serde_json::Map::new() }
+        Self {
+            name: "auto".to_owned(),
+            params: serde_json::Map::new(),
+            candidates: ["item-knn", "ials", "sknn", "sr"].map(str::to_owned).to_vec(),
+            trials: 4,
+        }
     }
 }
 
+/// What a training fits: one model, or the best of several by validation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelChoice {
+    /// This model (its configured name, its spec).
+    Fixed(String, ModelSpec),
+    /// The best of these on the time split.
+    Auto {
+        /// Each candidate's name and spec, in the configured order (which breaks ties).
+        candidates: Vec<(String, ModelSpec)>,
+        /// Settings per candidate.
+        trials: usize,
+    },
+}
+
 impl ModelConfig {
-    /// The validated model spec.
+    /// Whether the model is chosen by validation.
+    pub fn is_auto(&self) -> bool {
+        self.name.trim().eq_ignore_ascii_case("auto")
+    }
+
+    /// The validated choice.
+    pub fn choice(&self) -> Result<ModelChoice, EngineError> {
+        let bad = |key: String, reason: String| EngineError::Config { key, reason };
+        if !self.is_auto() {
+            return Ok(ModelChoice::Fixed(self.name.clone(), self.spec()?));
+        }
+        if let Some(key) = self.params.keys().next() {
+            return Err(bad(
+                format!("model.params.{key}"),
+                "`model.name = \"auto\"` takes no parameters: name a model to set them".into(),
+            ));
+        }
+        if self.candidates.is_empty() || self.candidates.len() > MAX_CANDIDATES {
+            return Err(bad("model.candidates".into(), format!("give 1 to {MAX_CANDIDATES} model names")));
+        }
+        if !(1..=MAX_TRIALS).contains(&self.trials) {
+            return Err(bad("model.trials".into(), format!("must be from 1 to {MAX_TRIALS}")));
+        }
+        let candidates = self
+            .candidates
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let spec: ModelSpec = name
+                    .parse()
+                    .map_err(|e: UnknownModel| bad(format!("model.candidates[{k}]"), e.to_string()))?;
+                Ok((name.trim().to_ascii_lowercase(), spec))
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        Ok(ModelChoice::Auto { candidates, trials: self.trials })
+    }
+
+    /// The validated spec of a named model (an error for `auto`, which names none).
     pub fn spec(&self) -> Result<ModelSpec, EngineError> {
-        let mut spec: ModelSpec =
-            self.name.parse().map_err(|e: aisle_core::models::registry::UnknownModel| {
-                EngineError::Config { key: "model.name".to_owned(), reason: e.to_string() }
-            })?;
+        let mut spec: ModelSpec = self.name.parse().map_err(|e: UnknownModel| EngineError::Config {
+            key: "model.name".to_owned(),
+            reason: if self.is_auto() { "`auto` names no single model".to_owned() } else { e.to_string() },
+        })?;
         spec.merge(&serde_json::Value::Object(self.params.clone())).map_err(|e| EngineError::Config {
             key: format!("model.params.{}", e.field),
             reason: e.to_string(),
@@ -231,7 +304,7 @@ impl Default for ReplicationConfig {
 impl EngineConfig {
     /// Checks every field, naming the first bad key.
     pub fn validate(&self) -> Result<(), EngineError> {
-        self.model.spec()?;
+        self.model.choice()?;
         let bad = |key: &str, reason: &str| {
             Err(EngineError::Config { key: key.to_owned(), reason: reason.to_owned() })
         };

@@ -8,9 +8,10 @@ use aisle_core::models::registry::ModelSpec;
 use aisle_store::{ModelRecord, NewModel, Store};
 use serde::Serialize;
 
-use crate::config::ModelConfig;
+use crate::config::{ModelChoice, ModelConfig};
 use crate::gate::{Comparison, decide};
 use crate::published::{Artifact, Published};
+use crate::select::{Selection, select};
 use crate::train::{GateInput, fit};
 use crate::{Engine, EngineError, now_ms};
 
@@ -39,6 +40,8 @@ pub struct TrainOutcome {
     pub comparison: Comparison,
     /// The NDCG@10 of what it was compared with, when there was a comparison.
     pub serving_ndcg: Option<f64>,
+    /// With `model.name = "auto"`: every candidate's figure and which was trained.
+    pub selection: Option<Selection>,
     /// Wall time of the whole job, seconds.
     pub seconds: f64,
 }
@@ -95,7 +98,7 @@ impl Engine {
     pub async fn train(self: &Arc<Self>, req: &TrainRequest) -> Result<TrainOutcome, EngineError> {
         self.check_leader()?;
         let model_cfg = req.model.clone().unwrap_or_else(|| self.config.model.clone());
-        let spec = model_cfg.spec()?;
+        let choice = model_cfg.choice()?;
         {
             let mut t = self.lock_training();
             if let Some(started_at_ms) = t.running_since_ms {
@@ -107,7 +110,7 @@ impl Engine {
         let (force, candidate) = (req.force, req.candidate);
         tokio::spawn(async move {
             let engine = Arc::clone(&slot.0);
-            let result = engine.run_job(&model_cfg.name, spec, force, candidate).await;
+            let result = engine.run_job(choice, force, candidate).await;
             let mut t = engine.lock_training();
             t.jobs += 1;
             match &result {
@@ -133,8 +136,7 @@ impl Engine {
 
     async fn run_job(
         &self,
-        name: &str,
-        spec: ModelSpec,
+        choice: ModelChoice,
         force: bool,
         candidate: bool,
     ) -> Result<TrainOutcome, EngineError> {
@@ -149,17 +151,32 @@ impl Engine {
         }
         let gate = self.gate_input(&snapshot);
         let (weights, t) = (self.config.weights, self.config.training.clone());
-        let job_spec = spec.clone();
-        let (fitted, last_seq) = tokio::task::spawn_blocking(move || {
-            fit(&snapshot, &job_spec, gate.as_ref(), &weights, &t).map(|f| (f, snapshot.last_seq))
+        let (name, spec, selection, mut fitted, last_seq) = tokio::task::spawn_blocking(move || {
+            let (name, spec, selection) = match choice {
+                ModelChoice::Fixed(name, spec) => (name, spec, None),
+                ModelChoice::Auto { candidates, trials } => {
+                    let (name, spec, selection) = select(&snapshot, &candidates, trials, &weights, &t)?;
+                    tracing::info!(reason = %selection.reason, "model selection");
+                    (name, spec, Some(selection))
+                }
+            };
+            let fitted = fit(&snapshot, &spec, gate.as_ref(), &weights, &t)?;
+            Ok::<_, EngineError>((name, spec, selection, fitted, snapshot.last_seq))
         })
         .await??;
+        if let Some(sel) = &selection {
+            fitted.metrics.extend(sel.metrics());
+        }
         let unevaluated = self.lock_training().unevaluated_in_a_row;
         let (publish, reason) = match decide(&self.config.training, force, &fitted.comparison, unevaluated) {
             (_, reason) if candidate => {
                 (false, format!("stored as a candidate, not published (the gate: {reason})"))
             }
             decided => decided,
+        };
+        let reason = match &selection {
+            Some(sel) => format!("{}; {reason}", sel.reason),
+            None => reason,
         };
         let ndcg = fitted.metrics.get("ndcg@10").copied();
         let comparison = fitted.comparison.clone();
@@ -179,7 +196,7 @@ impl Engine {
         let artifact = fitted.artifact;
         let bytes = tokio::task::spawn_blocking(move || artifact.encode().map(|b| (b, artifact))).await??;
         let new = NewModel {
-            name: name.to_owned(),
+            name,
             params: spec.params(),
             trained_on_seq: last_seq,
             metrics: fitted.metrics,
@@ -214,6 +231,7 @@ impl Engine {
             reason,
             serving_ndcg: comparison.serving_ndcg(),
             comparison,
+            selection,
             seconds: started.elapsed().as_secs_f64(),
         })
     }

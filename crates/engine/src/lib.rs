@@ -27,6 +27,7 @@ mod query;
 mod recommend;
 mod replica;
 mod seed;
+mod select;
 mod serve;
 mod train;
 pub mod wire;
@@ -45,8 +46,8 @@ pub use aisle_records::validate::{self, MAX_ID_BYTES, check_id};
 pub use aisle_records::{EventLimits, Invalid};
 pub use catalog::LiveCatalog;
 pub use config::{
-    CacheConfig, EngineConfig, Gate, ImpactConfig, ModelConfig, PopularConfig, ReplicationConfig,
-    TrainingConfig,
+    CacheConfig, EngineConfig, Gate, ImpactConfig, MAX_CANDIDATES, MAX_TRIALS, ModelChoice, ModelConfig,
+    PopularConfig, ReplicationConfig, TrainingConfig,
 };
 pub use data::{Ingested, ItemPatch};
 pub use error::EngineError;
@@ -61,6 +62,7 @@ pub use query::{
     Subject,
 };
 pub use seed::{Loaded, shop_records};
+pub use select::{CandidateResult, Selection};
 
 /// Unix milliseconds now (the engine's one clock; the core never reads one).
 pub fn now_ms() -> i64 {

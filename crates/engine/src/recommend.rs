@@ -61,16 +61,20 @@ impl Engine {
         Ok(self.history.finish_load(ticket, user, Recent { after, events }))
     }
 
+    /// The subject's history, summed per item, in the order of each item's last touch (oldest
+    /// first), which is what a model that reads order scores: a session's items as given, a
+    /// known user's steps as the model kept them, then their events since in the order they
+    /// were stored.
     async fn profile(&self, p: &Published, subject: &Subject) -> Result<Profile, EngineError> {
-        let mut acc: HashMap<ItemIdx, (f32, u8)> = HashMap::new();
-        let mut order: Vec<ItemIdx> = Vec::new();
+        // (summed weight, kinds, last touch)
+        let mut acc: HashMap<ItemIdx, (f32, u8, usize)> = HashMap::new();
+        let mut touches = 0usize;
         let mut add = |item: ItemIdx, w: f32, kind: u8| {
-            let slot = acc.entry(item).or_insert_with(|| {
-                order.push(item);
-                (0.0, 0)
-            });
+            let slot = acc.entry(item).or_insert((0.0, 0, 0));
             slot.0 += w;
             slot.1 |= kind;
+            slot.2 = touches;
+            touches += 1;
         };
         let mut user = None;
         let mut fresh = false;
@@ -83,6 +87,12 @@ impl Engine {
                 if let Some(u) = user {
                     for (i, w, k) in p.artifact.history.row(u.index()) {
                         add(ItemIdx(i), w, k);
+                    }
+                    // The stored history is by item; the model's own steps give the order.
+                    for &i in p.model().user_steps(u).unwrap_or_default() {
+                        if (i as usize) < p.model().n_items() {
+                            add(ItemIdx(i), 0.0, 0);
+                        }
                     }
                 }
                 let recent = self.recent(id, p.trained_on_seq()).await?;
@@ -104,11 +114,12 @@ impl Engine {
                 }
             }
         }
+        let mut order: Vec<(ItemIdx, (f32, u8, usize))> = acc.into_iter().collect();
+        order.sort_unstable_by_key(|&(_, (_, _, last))| last);
         let purchased =
-            order.iter().filter(|i| acc[i].1 & kind_bit(EventKind::Purchase) != 0).copied().collect();
-        let history: Vec<(ItemIdx, f32)> =
-            order.iter().map(|i| (*i, acc[i].0)).filter(|(_, w)| *w != 0.0).collect();
-        let kinds = history.iter().map(|(i, _)| acc[i].1).collect();
+            order.iter().filter(|(_, a)| a.1 & kind_bit(EventKind::Purchase) != 0).map(|(i, _)| *i).collect();
+        let (history, kinds) =
+            order.iter().filter(|(_, a)| a.0 != 0.0).map(|&(i, a)| ((i, a.0), a.1)).unzip();
         // A known user with new events is scored by fold-in of their whole history.
         Ok(Profile { user: user.filter(|_| !fresh), history, kinds, purchased })
     }

@@ -18,7 +18,8 @@ use crate::query::{Boost, Filters, Reason, RecommendedItem};
 pub struct Profile {
     /// Their model vector, when the model was trained on them and nothing happened since.
     pub user: Option<UserIdx>,
-    /// Their whole history (training and since), summed per item: what fold-in scores.
+    /// Their whole history (training and since), summed per item, in the order of each item's
+    /// last touch, oldest first: what fold-in scores (the models that read order read it).
     pub history: Vec<(ItemIdx, f32)>,
     /// Kinds mask per history item, parallel to `history`.
     pub kinds: Vec<u8>,

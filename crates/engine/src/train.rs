@@ -175,21 +175,26 @@ fn sequences(
 /// Train on the events before `at`; test on the (user, item) pairs of the rest that training has
 /// not seen (what a model should find next: a pair seen before is no candidate, so it could only
 /// count as a miss).
-struct Holdout {
+pub(crate) struct Holdout {
     train: Interactions,
     test: Interactions,
     at: usize,
 }
 
 impl Holdout {
-    fn at(s: &Snapshot, at: usize, weights: &EventWeights, cap: f32) -> Result<Holdout, EngineError> {
+    pub(crate) fn at(
+        s: &Snapshot,
+        at: usize,
+        weights: &EventWeights,
+        cap: f32,
+    ) -> Result<Holdout, EngineError> {
         let (before, after) = s.events.split_at(at);
         let train = interactions(s, before, weights, cap)?;
         let new: Vec<Event> = after.iter().filter(|e| train.get(e.user, e.item).is_none()).copied().collect();
         Ok(Holdout { test: interactions(s, &new, weights, cap)?, train, at })
     }
 
-    fn events(&self, s: &Snapshot) -> u64 {
+    pub(crate) fn events(&self, s: &Snapshot) -> u64 {
         (s.events.len() - self.at) as u64
     }
 
@@ -201,7 +206,7 @@ impl Holdout {
     }
 
     /// Fits `spec` on the train part and evaluates it.
-    fn fit_and_evaluate(
+    pub(crate) fn fit_and_evaluate(
         &self,
         s: &Snapshot,
         spec: &ModelSpec,
@@ -232,7 +237,7 @@ fn metric_map(m: &RankingMetrics, holdout_events: u64) -> BTreeMap<String, f64> 
 }
 
 /// Where the newest `ratio` of `n` events start (at least one event held out when there are any).
-fn ratio_split(n: usize, ratio: f64) -> usize {
+pub(crate) fn ratio_split(n: usize, ratio: f64) -> usize {
     let held = ((n as f64 * ratio).ceil() as usize).clamp(n.min(1), n);
     n - held
 }

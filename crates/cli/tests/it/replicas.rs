@@ -35,6 +35,7 @@ fn start(url: &str) -> Replica {
         .env("AISLE_TRAINING__MIN_EVENTS", "10")
         .env("AISLE_REPLICATION__POLL_MS", POLL_MS.to_string())
         .env("AISLE_REPLICATION__LEADER_CHECK_MS", LEADER_CHECK_MS.to_string())
+        .env("AISLE_MODEL__NAME", "ials")
         .env("AISLE_MODEL__PARAMS__FACTORS", "8")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

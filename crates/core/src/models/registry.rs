@@ -357,6 +357,10 @@ impl Recommender for Model {
     fn predict(&self, user: UserIdx, item: ItemIdx) -> Result<f32, ModelError> {
         self.inner().predict(user, item)
     }
+
+    fn user_steps(&self, user: UserIdx) -> Option<&[u32]> {
+        self.inner().user_steps(user)
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ fn pg_url(tag: &str) -> Option<String> {
 
 fn quick() -> EngineConfig {
     let mut config = EngineConfig::default();
+    config.model.name = "ials".into();
     config.model.params.insert("factors".into(), 16.into());
     config.model.params.insert("iterations".into(), 6.into());
     config.popular.cache_ttl_ms = 0;

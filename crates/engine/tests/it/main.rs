@@ -31,6 +31,7 @@ pub fn service_url(var: &str) -> Option<String> {
 async fn engine(dir: &std::path::Path, seeded: bool) -> Arc<Engine> {
     let store = AnyStore::open(&format!("sqlite:{}", dir.join("aisle.db").display())).await.unwrap();
     let mut config = EngineConfig::default();
+    config.model.name = "ials".into();
     config.model.params.insert("factors".into(), 16.into());
     config.model.params.insert("iterations".into(), 6.into());
     let e = Engine::open(store, config).await.unwrap();
@@ -153,4 +154,77 @@ async fn session_models_train_on_the_logs_sessions_and_answer_a_session() {
         let recs = e.recommend(&RecommendRequest::new(session, 5)).await.unwrap();
         assert_eq!(recs.items.len(), 5, "{name}");
     }
+}
+
+/// `auto` fits every candidate on the time split, trains the best there and says so: the
+/// figures best first, kept in the version's metrics, the winner's the same as the gate's own
+/// measurement of the version (the same split, the same seed).
+#[tokio::test]
+async fn auto_trains_the_best_candidate_on_the_time_split_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), true).await;
+    let model = ModelConfig {
+        candidates: ["pop", "item-knn", "sr"].map(String::from).to_vec(),
+        trials: 2,
+        ..ModelConfig::default()
+    };
+    let out = e.train(&TrainRequest { model: Some(model), force: false, candidate: false }).await.unwrap();
+    assert!(out.published, "{}", out.reason);
+    let sel = out.selection.expect("auto says what it compared");
+    let names: Vec<&str> = sel.candidates.iter().map(|c| c.name.as_str()).collect();
+    let figures: Vec<f64> = sel.candidates.iter().map(|c| c.ndcg.expect("every candidate scored")).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(figures.windows(2).all(|w| w[0] >= w[1]), "best first: {names:?} {figures:?}");
+    assert_eq!(sel.chosen, names[0]);
+    assert_ne!(sel.chosen, "pop", "a personalised model beats popularity on the shop: {figures:?}");
+    assert_eq!(out.model.model.name, sel.chosen, "the version is the chosen model");
+    let by = |n: &str| sel.candidates.iter().find(|c| c.name == n).unwrap();
+    assert_eq!(by("pop").settings, 1, "popularity has no search space");
+    assert_eq!(by("item-knn").settings, 2);
+    for c in &sel.candidates {
+        assert_eq!(out.model.model.metrics[&format!("selection:{}", c.name)], c.ndcg.unwrap());
+    }
+    assert_eq!(out.model.model.metrics["ndcg@10"], figures[0], "the gate measured the winner alike");
+    assert!(out.reason.starts_with("chosen by validation"), "{}", out.reason);
+    assert!(out.reason.contains(&format!("{} NDCG@10", sel.chosen)), "{}", out.reason);
+    // The stored name and parameters are the winning setting's.
+    assert_eq!(out.model.model.params, sel.candidates[0].params);
+}
+
+#[test]
+fn auto_configuration_is_checked_field_by_field() {
+    let err = |m: ModelConfig| m.choice().unwrap_err().to_string();
+    let mut m = ModelConfig::default();
+    assert!(m.choice().is_ok(), "the default is valid");
+    m.candidates = vec!["ials".into(), "als2".into()];
+    assert!(err(m.clone()).contains("model.candidates[1]"), "{}", err(m.clone()));
+    m.candidates = Vec::new();
+    assert!(err(m.clone()).contains("model.candidates"), "{}", err(m.clone()));
+    let mut m = ModelConfig { trials: 0, ..ModelConfig::default() };
+    assert!(err(m.clone()).contains("model.trials"), "{}", err(m.clone()));
+    m.trials = 4;
+    m.params.insert("factors".into(), 8.into());
+    assert!(err(m.clone()).contains("model.params.factors"), "{}", err(m));
+}
+
+/// A session is read in the order of each item's last touch: going back to an item makes it
+/// the newest step again, which is what the transition model follows.
+#[tokio::test]
+async fn a_session_is_scored_in_the_order_of_last_touch() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), true).await;
+    let model = ModelConfig { name: "markov".into(), ..ModelConfig::default() };
+    let out = e.train(&TrainRequest { model: Some(model), force: true, candidate: false }).await.unwrap();
+    assert!(out.published, "{}", out.reason);
+    let list = |items: &[&str]| {
+        let e = Arc::clone(&e);
+        let session = Subject::Session(items.iter().map(|s| (*s).to_owned()).collect());
+        async move {
+            let recs = e.recommend(&RecommendRequest::new(session, 5)).await.unwrap();
+            recs.items.into_iter().map(|r| r.id).collect::<Vec<_>>()
+        }
+    };
+    let back_to_first = list(&["i1", "i2", "i1"]).await;
+    assert_eq!(back_to_first, list(&["i2", "i1"]).await);
+    assert_ne!(back_to_first, list(&["i1", "i2"]).await, "the newest step decides");
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use aisle_engine::{ModelConfig, TrainOutcome, TrainRequest};
+use aisle_engine::{ModelConfig, Selection, TrainOutcome, TrainRequest};
 use aisle_store::ModelRecord;
 use axum::Json;
 use axum::extract::State;
@@ -67,6 +67,9 @@ pub struct TrainOut {
     pub comparison: String,
     /// The NDCG@10 of what it was compared with.
     pub serving_ndcg: Option<f64>,
+    /// With `auto`: every candidate's NDCG@10 on the time split, best first, and which was
+    /// trained (the version's metrics keep each as `selection:NAME`).
+    pub selection: Option<Selection>,
     /// Wall time, seconds.
     pub seconds: f64,
 }
@@ -79,6 +82,7 @@ impl From<TrainOutcome> for TrainOut {
             reason: o.reason,
             comparison: o.comparison.kind().to_owned(),
             serving_ndcg: o.serving_ndcg,
+            selection: o.selection,
             seconds: o.seconds,
         }
     }
@@ -114,7 +118,8 @@ pub async fn list_models(State(s): State<AppState>) -> Result<Json<ModelsOut>, A
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainIn {
-    /// A model name other than the configured one.
+    /// A model name other than the configured one, or `auto`: the best of the configured
+    /// `model.candidates` by validation.
     pub model: Option<String>,
     /// Its parameters over the defaults.
     #[schema(value_type = Option<Object>)]
@@ -156,10 +161,11 @@ pub async fn train(State(s): State<AppState>, body: axum::body::Bytes) -> Result
         (name, params) => Some(ModelConfig {
             name: name.unwrap_or_else(|| s.engine.config().model.name.clone()),
             params: params.unwrap_or_default(),
+            ..s.engine.config().model.clone()
         }),
     };
     if let Some(m) = &model {
-        m.spec().map_err(ApiError::from)?;
+        m.choice().map_err(ApiError::from)?;
     }
     let req = TrainRequest { model, force: body.force, candidate: body.candidate };
     if body.wait {

@@ -23,6 +23,7 @@ pub struct App {
 /// A config with a small, quick model.
 pub fn config() -> AisleConfig {
     let mut c = AisleConfig::default();
+    c.model.name = "ials".into();
     c.model.params.insert("factors".into(), 16.into());
     c.model.params.insert("iterations".into(), 5.into());
     c.training.interval_s = 0;

@@ -165,6 +165,11 @@ impl Recommender for SasrecModel {
         Ok(())
     }
 
+    fn user_steps(&self, user: UserIdx) -> Option<&[u32]> {
+        let (a, b) = (*self.user_ptr.get(user.index())?, *self.user_ptr.get(user.index() + 1)?);
+        self.user_items.get(a..b)
+    }
+
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
         check_item(self, item)?;
         let (q, nq) = (self.net.item(item.index()), self.item_norms[item.index()]);

@@ -85,6 +85,12 @@ impl Tails {
         &self.items[self.ptr[u.index()]..self.ptr[u.index() + 1]]
     }
 
+    /// User `u`'s tail, `None` for a user out of range.
+    pub(crate) fn get(&self, u: UserIdx) -> Option<&[u32]> {
+        let (a, b) = (*self.ptr.get(u.index())?, *self.ptr.get(u.index() + 1)?);
+        self.items.get(a..b)
+    }
+
     /// `n_users` rows of items below `n_items`, none longer than [`MAX_CONTEXT`].
     pub(crate) fn check(&self, n_users: usize, n_items: usize) -> Check {
         len("tails", self.ptr.len(), n_users + 1)?;

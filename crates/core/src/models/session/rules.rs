@@ -186,6 +186,10 @@ impl Recommender for RulesModel {
     }
 
     /// The items that follow `item`, by rule weight (only items with a rule of finite weight).
+    fn user_steps(&self, user: UserIdx) -> Option<&[u32]> {
+        self.tails.get(user)
+    }
+
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
         if item.index() >= self.n_items {
             return Err(ModelError::UnknownItem { index: item.0, n: self.n_items });

@@ -236,6 +236,10 @@ impl Recommender for SknnModel {
 
     /// The items of the sessions most like a session of `item` alone (its co-session items,
     /// weighted by idf when on), popularity breaking ties.
+    fn user_steps(&self, user: UserIdx) -> Option<&[u32]> {
+        self.tails.get(user)
+    }
+
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
         if item.index() >= self.n_items {
             return Err(ModelError::UnknownItem { index: item.0, n: self.n_items });

@@ -1,0 +1,166 @@
+//! Model selection by validation (`model.name = "auto"`): every candidate model is fitted with a
+//! few settings on the time split the publication gate uses (the newest `training.holdout_ratio`
+//! of the events held out, only pairs training has not seen counted) and the best by NDCG@10
+//! there is the one trained on everything. A shop is served by what works on its own data, not
+//! by defaults tuned on MovieLens. Pure CPU; runs inside the training job's blocking task.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use aisle_core::EventWeights;
+use aisle_core::models::registry::ModelSpec;
+use aisle_core::tune::{self, Search};
+use serde::{Deserialize, Serialize};
+
+use crate::EngineError;
+use crate::config::TrainingConfig;
+use crate::train::{Holdout, Snapshot, ratio_split};
+
+/// What one candidate scored on the time split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CandidateResult {
+    /// The candidate as configured (`item-knn`, `sr`, ...).
+    pub name: String,
+    /// Its best setting's parameters (its defaults when nothing could be scored).
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    /// NDCG@10 of its best setting on the holdout; `None` when no setting could be scored.
+    pub ndcg: Option<f64>,
+    /// Settings fitted.
+    pub settings: usize,
+    /// Seconds its fits and evaluations took.
+    pub seconds: f64,
+    /// The first fit error, when a setting failed.
+    pub error: Option<String>,
+}
+
+/// Which candidate was trained and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Selection {
+    /// The chosen candidate's name.
+    pub chosen: String,
+    /// Events held out (the newest `training.holdout_ratio`).
+    pub holdout_events: u64,
+    /// Every candidate, best first (unscored ones last, in configured order).
+    pub candidates: Vec<CandidateResult>,
+    /// The choice in words.
+    pub reason: String,
+}
+
+impl Selection {
+    /// `selection:NAME` → the candidate's NDCG@10, for the version's stored metrics.
+    pub(crate) fn metrics(&self) -> BTreeMap<String, f64> {
+        self.candidates.iter().filter_map(|c| Some((format!("selection:{}", c.name), c.ndcg?))).collect()
+    }
+}
+
+/// The settings tried for `base`: its defaults, then `trials − 1` draws from its default search
+/// space (those the model refuses are skipped; a model without a space has only its defaults).
+fn settings(base: &ModelSpec, trials: usize, seed: u64) -> Vec<ModelSpec> {
+    let mut specs = vec![base.clone()];
+    let Some(dims) = tune::default_space(base).filter(|_| trials > 1) else { return specs };
+    let drawn = tune::settings(&dims, Search::Random { trials: trials - 1 }, seed).unwrap_or_default();
+    for setting in drawn {
+        if let Ok(spec) = tune::apply(base, &setting)
+            && !specs.contains(&spec)
+        {
+            specs.push(spec);
+        }
+    }
+    specs
+}
+
+/// Fits every candidate's settings on the time split and picks the best by NDCG@10 (ties: the
+/// earlier candidate, then the earlier setting). When nothing could be scored (too few users
+/// in the holdout), the first candidate that fits is chosen with its defaults, and the reason
+/// says so; when none fits, the error of the first.
+pub(crate) fn select(
+    s: &Snapshot,
+    candidates: &[(String, ModelSpec)],
+    trials: usize,
+    weights: &EventWeights,
+    t: &TrainingConfig,
+) -> Result<(String, ModelSpec, Selection), EngineError> {
+    let h = Holdout::at(s, ratio_split(s.events.len(), t.holdout_ratio), weights, t.max_pair_weight)?;
+    let mut rows = Vec::with_capacity(candidates.len());
+    let mut best: Option<(f64, usize, ModelSpec)> = None;
+    for (k, (name, base)) in candidates.iter().enumerate() {
+        let started = Instant::now();
+        let specs = settings(base, trials, t.seed);
+        let (mut top, mut error): (Option<(f64, &ModelSpec)>, Option<String>) = (None, None);
+        for spec in &specs {
+            match h.fit_and_evaluate(s, spec, weights, t.seed) {
+                Ok(Some(m)) if m.ndcg.is_finite() && top.is_none_or(|(b, _)| m.ndcg > b) => {
+                    top = Some((m.ndcg, spec));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    error.get_or_insert(e.to_string());
+                }
+            }
+        }
+        if let Some((ndcg, spec)) = top
+            && best.as_ref().is_none_or(|(b, _, _)| ndcg > *b)
+        {
+            best = Some((ndcg, k, spec.clone()));
+        }
+        rows.push(CandidateResult {
+            name: name.clone(),
+            params: top.map_or(base, |(_, spec)| spec).params(),
+            ndcg: top.map(|(v, _)| v),
+            settings: specs.len(),
+            seconds: started.elapsed().as_secs_f64(),
+            error,
+        });
+    }
+    let holdout_events = h.events(s);
+    let share = format!("{:.0}%", t.holdout_ratio * 100.0);
+    let (chosen, spec, reason) = match best {
+        Some((ndcg, k, spec)) => {
+            let others: Vec<String> = order(&rows)
+                .iter()
+                .filter(|&&j| j != k)
+                .map(|&j| match rows[j].ndcg {
+                    Some(v) => format!("{} {v:.4}", rows[j].name),
+                    None => format!("{} (not scored)", rows[j].name),
+                })
+                .collect();
+            let reason = format!(
+                "chosen by validation on the newest {share} of events ({holdout_events}): {} NDCG@10 \
+                 {ndcg:.4} (best of {} settings){}",
+                rows[k].name,
+                rows[k].settings,
+                if others.is_empty() { String::new() } else { format!(", over {}", others.join(", ")) },
+            );
+            (k, spec, reason)
+        }
+        None => {
+            let Some(k) = rows.iter().position(|r| r.error.is_none()) else {
+                let first = rows.first().and_then(|r| r.error.clone()).unwrap_or_default();
+                return Err(EngineError::Training(format!("no candidate model could be fitted: {first}")));
+            };
+            let reason = format!(
+                "no candidate could be scored on the newest {share} of events ({holdout_events}): \
+                 the first in the list, {}, with its defaults",
+                rows[k].name
+            );
+            (k, candidates[k].1.clone(), reason)
+        }
+    };
+    let name = rows[chosen].name.clone();
+    let ordered = order(&rows).into_iter().map(|j| rows[j].clone()).collect();
+    let selection = Selection { chosen: name.clone(), holdout_events, candidates: ordered, reason };
+    Ok((name, spec, selection))
+}
+
+/// Row indexes, scored best first (ties in configured order), then the unscored.
+fn order(rows: &[CandidateResult]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..rows.len()).collect();
+    idx.sort_by(|&a, &b| match (rows[a].ndcg, rows[b].ndcg) {
+        (Some(x), Some(y)) => y.total_cmp(&x).then(a.cmp(&b)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.cmp(&b),
+    });
+    idx
+}
