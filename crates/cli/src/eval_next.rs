@@ -13,7 +13,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::eval::EvalArgs;
-use crate::load::load;
+use crate::load::{DataArgs, load};
 use crate::report::{self, Table};
 
 /// The next-item protocol `--split` names, if it names one.
@@ -77,7 +77,7 @@ pub fn run(
         "--sampled-negatives and --relevance-threshold do not apply to the next-item protocols: \
          each case has one relevant item, ranked against the full catalog"
     );
-    let (split, report_shape, side) = prepare(args, &protocol)?;
+    let (split, report_shape, side) = prepare(&args.input, &protocol)?;
     let mut results = Vec::with_capacity(specs.len());
     for (name, _, spec) in specs {
         report::note(&format!("{name}: fitting on {} training steps", split.train_seqs.n_steps()));
@@ -109,10 +109,9 @@ pub fn evaluate(
 
 /// Reads `--data` and splits it; the report's shape (without results) and the side information.
 pub fn prepare(
-    args: &EvalArgs,
+    input: &DataArgs,
     protocol: &NextProtocol,
 ) -> anyhow::Result<(NextSplit, NextReport, SideInfo)> {
-    let input = &args.input;
     let data: &Path = input
         .data
         .as_deref()

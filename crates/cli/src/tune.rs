@@ -8,7 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aisle_core::eval::{RankingOptions, Split, SplitStrategy, evaluate_ranking, split};
+use aisle_core::eval::{
+    NextCase, NextMetrics, NextProtocol, RankingOptions, Split, SplitStrategy, evaluate_next,
+    evaluate_ranking, split,
+};
 use aisle_core::models::registry::ModelSpec;
 use aisle_core::tune::{Dimension, EarlyStopping, Metric, Outcome, Search, Trial, default_space, show, tune};
 use aisle_core::{FitContext, Interactions, SideInfo};
@@ -84,7 +87,10 @@ pub struct TuneArgs {
     /// Settings tried by random search.
     #[arg(long, default_value_t = 20)]
     pub trials: usize,
-    /// How the validation split is cut from the training data (as `aisle eval --split`).
+    /// How the validation split is cut from the training data (as `aisle eval --split`), or a
+    /// next-item protocol: `leave-last-one` (each user's second-to-last step validates, the last
+    /// one tests) or `sessions:RATIO` (the newest RATIO of sessions test, the RATIO before them
+    /// validation).
     #[arg(long, default_value = "random:0.2")]
     pub validation: String,
     /// The metric to maximise.
@@ -137,6 +143,9 @@ pub fn run(args: &TuneArgs) -> anyhow::Result<()> {
         SearchArg::Random if args.trials == 0 => bail!("--trials must be at least 1"),
         SearchArg::Random => Search::Random { trials: args.trials },
     };
+    if let Some(protocol) = crate::eval_next::protocol(&args.validation)? {
+        return run_next(args, &protocol, name, &base, &dims, search);
+    }
     let (train, test, side) = read(args)?;
     let strategy = parse_split(&args.validation).context("--validation")?;
     let Split { train: fit_on, test: validation } = one_split(&train, &strategy, args.seed)?;
@@ -176,6 +185,76 @@ pub fn run(args: &TuneArgs) -> anyhow::Result<()> {
         test,
     };
     print(&report, args.output)
+}
+
+/// The search on a next-item protocol (`--validation leave-last-one | sessions:RATIO`): every
+/// setting is fitted on the training steps (in order, with their sessions) and scored on the
+/// validation cases; the best setting and the defaults are then scored once on the test cases,
+/// which the search never saw. `--data` only: the protocol itself holds out the test cases.
+fn run_next(
+    args: &TuneArgs,
+    protocol: &NextProtocol,
+    name: String,
+    base: &ModelSpec,
+    dims: &[Dimension],
+    search: Search,
+) -> anyhow::Result<()> {
+    let (metric, k, of) = next_metric(args.metric, args.k)?;
+    let (split, _, side) = crate::eval_next::prepare(&args.input, protocol)?;
+    report::note(&format!(
+        "tuning {name} on {} training steps, validating on {} next-item cases ({}), {}@{k}",
+        split.train_seqs.n_steps(),
+        split.validation.len(),
+        args.validation,
+        metric.name(),
+    ));
+    let score = |spec: &ModelSpec, cases: &[NextCase]| -> anyhow::Result<f64> {
+        let ctx = FitContext::seeded(args.seed).with_side(&side).with_sequences(&split.train_seqs);
+        let model = spec.fit(&split.train, &ctx)?;
+        Ok(of(&evaluate_next(&model, cases)?))
+    };
+    let trials = tune::<anyhow::Error>(base, dims, search, args.seed, |n, spec| {
+        let t = Instant::now();
+        let value = score(spec, &split.validation)?;
+        report::note(&format!("trial {n}: {}@{k} {value:.4}", metric.name()));
+        Ok(Outcome { score: value, best_step: None, steps_run: None, seconds: t.elapsed().as_secs_f64() })
+    })?;
+    let mut best = base.clone();
+    best.merge(&trials[0].params)?;
+    let defaults: ModelSpec = name.parse()?;
+    let test =
+        Some(TestFigures { best: score(&best, &split.test)?, defaults: score(&defaults, &split.test)? });
+    if let Some(path) = &args.write {
+        write_config(path, &name, &trials[0], args)?;
+        report::note(&format!("best parameters written to {}", path.display()));
+    }
+    let space = dims.iter().map(ToString::to_string).collect();
+    let report = TuneReport {
+        model: name,
+        metric,
+        k,
+        validation: args.validation.clone(),
+        search,
+        space,
+        trials,
+        test,
+    };
+    print(&report, args.output)
+}
+
+/// The next-item figure `--metric`/`--k` name: NDCG@10 or @20, hit rate @10 or @20, MRR@20.
+fn next_metric(metric: MetricArg, k: usize) -> anyhow::Result<(Metric, usize, fn(&NextMetrics) -> f64)> {
+    Ok(match (metric, k) {
+        (MetricArg::Ndcg, 10) => (Metric::Ndcg, 10, |m| m.ndcg_10),
+        (MetricArg::Ndcg, 20) => (Metric::Ndcg, 20, |m| m.ndcg_20),
+        (MetricArg::HitRate, 10) => (Metric::HitRate, 10, |m| m.hr_10),
+        (MetricArg::HitRate, 20) => (Metric::HitRate, 20, |m| m.hr_20),
+        (MetricArg::Mrr, 20) => (Metric::Mrr, 20, |m| m.mrr_20),
+        _ => bail!(
+            "the next-item protocols measure --metric ndcg or hit-rate with --k 10 or 20, or --metric mrr \
+             with --k 20"
+        ),
+    })
 }
 
 /// The model to tune with the fixed `--param`s applied.

@@ -70,6 +70,46 @@ fn eval_on_a_generated_shop_reports_every_model_and_the_baseline() {
     assert!(text(&out.stderr).contains("accepted"), "{}", text(&out.stderr));
 }
 
+/// `aisle tune` on a next-item protocol scores each setting on the validation cases, as
+/// `aisle eval` on the same protocol reports them, and the best one once on the test cases.
+#[test]
+fn tune_searches_on_the_next_item_validation_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_shop(dir.path(), false);
+    let events = dir.path().join("events.csv");
+    let data = ["--data", events.to_str().unwrap(), "--format", "csv"];
+    let mut args = vec!["tune", "--model", "sr", "--validation", "leave-last-one", "--search", "grid"];
+    args.extend(["--space", "steps=1,10", "--output", "json"]);
+    args.extend(data);
+    let out = aisle(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let trials = report["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2);
+    let score = |t: &serde_json::Value| t["outcome"]["score"].as_f64().unwrap();
+    assert!(score(&trials[0]) >= score(&trials[1]), "best first: {trials:?}");
+    assert!(report["test"]["best"].as_f64().unwrap() > 0.0, "{report}");
+    for t in trials {
+        let steps = t["params"]["steps"].as_u64().unwrap();
+        let param = format!("sr.steps={steps}");
+        let mut eval = vec!["eval", "--models", "sr", "--param", &param, "--split", "leave-last-one"];
+        eval.extend(["--output", "json"]);
+        eval.extend(data);
+        let out = aisle(&eval);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = r["results"].as_array().unwrap();
+        let sr = rows.iter().find(|row| row["model"] == "sr").expect("an sr row");
+        let validation = sr["validation"]["ndcg_10"].as_f64().unwrap();
+        assert_eq!(score(t), validation, "steps {steps}: tune and eval agree on the validation cases");
+    }
+    let mut bad = vec!["tune", "--model", "sr", "--validation", "leave-last-one", "--metric", "auc"];
+    bad.extend(data);
+    let out = aisle(&bad);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("next-item protocols measure"), "{}", text(&out.stderr));
+}
+
 #[test]
 fn next_item_protocols_evaluate_session_models_against_the_popularity_row() {
     let dir = tempfile::tempdir().unwrap();
