@@ -242,8 +242,11 @@ fn run_next(
     print(&report, args.output)
 }
 
+/// Reads one figure of a next-item evaluation.
+type NextFigure = fn(&NextMetrics) -> f64;
+
 /// The next-item figure `--metric`/`--k` name: NDCG@10 or @20, hit rate @10 or @20, MRR@20.
-fn next_metric(metric: MetricArg, k: usize) -> anyhow::Result<(Metric, usize, fn(&NextMetrics) -> f64)> {
+fn next_metric(metric: MetricArg, k: usize) -> anyhow::Result<(Metric, usize, NextFigure)> {
     Ok(match (metric, k) {
         (MetricArg::Ndcg, 10) => (Metric::Ndcg, 10, |m| m.ndcg_10),
         (MetricArg::Ndcg, 20) => (Metric::Ndcg, 20, |m| m.ndcg_20),
