@@ -176,9 +176,9 @@ fn sequences(
 /// not seen (what a model should find next: a pair seen before is no candidate, so it could only
 /// count as a miss).
 pub(crate) struct Holdout {
-    train: Interactions,
+    pub(crate) train: Interactions,
     test: Interactions,
-    at: usize,
+    pub(crate) at: usize,
 }
 
 impl Holdout {
@@ -206,20 +206,30 @@ impl Holdout {
     }
 
     /// Fits `spec` on the train part and evaluates it.
-    pub(crate) fn fit_and_evaluate(
+    fn fit_and_evaluate(
         &self,
         s: &Snapshot,
         spec: &ModelSpec,
         weights: &EventWeights,
         seed: u64,
     ) -> Result<Option<RankingMetrics>, EngineError> {
+        Ok(self.evaluate(&self.fit(s, spec, weights, seed)?))
+    }
+
+    /// Fits `spec` on the train part (with its order, for the models that read it).
+    pub(crate) fn fit(
+        &self,
+        s: &Snapshot,
+        spec: &ModelSpec,
+        weights: &EventWeights,
+        seed: u64,
+    ) -> Result<Model, EngineError> {
         let seqs = sequences(s, &s.events[..self.at], spec, weights)?;
         let mut ctx = FitContext::seeded(seed).with_side(&s.side);
         if let Some(seqs) = &seqs {
             ctx = ctx.with_sequences(seqs);
         }
-        let model = spec.fit(&self.train, &ctx).map_err(|e| EngineError::Training(e.to_string()))?;
-        Ok(self.evaluate(&model))
+        spec.fit(&self.train, &ctx).map_err(|e| EngineError::Training(e.to_string()))
     }
 }
 
