@@ -188,8 +188,13 @@ pub(crate) fn select(
     };
     let name = rows[chosen].name.clone();
     let ordered = order(&rows).into_iter().map(|j| rows[j].clone()).collect();
-    let selection =
-        Selection { chosen: name.clone(), holdout_events, cases: cases.len() as u64, candidates: ordered, reason };
+    let selection = Selection {
+        chosen: name.clone(),
+        holdout_events,
+        cases: cases.len() as u64,
+        candidates: ordered,
+        reason,
+    };
     Ok((name, spec, selection))
 }
 
