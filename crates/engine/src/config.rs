@@ -73,8 +73,8 @@ impl Default for ImpactConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
     /// `auto` (the default): every training fits each of `candidates` with `trials` settings on
-    /// the events before the newest `training.holdout_ratio`, scores each by the NDCG@10 of every
-    /// returning shopper's first new item after that cut, and trains the best. Or a model name (`ials`, `bpr`, `item-knn`, `ease`, `hybrid`,
+    /// each shopper's steps but their last two, scores each by the NDCG@10 of the second-to-last
+    /// (the validation cases of `aisle eval --split leave-last-one`), and trains the best. Or a model name (`ials`, `bpr`, `item-knn`, `ease`, `hybrid`,
     /// `sknn`, `sr`, `sasrec`, ...) to train that one.
     pub name: String,
     /// Parameters over the model's defaults, e.g. `{ factors = 64, iterations = 15 }` (not with

@@ -1,25 +1,24 @@
 //! Model selection by validation (`model.name = "auto"`): every candidate model is fitted with a
-//! few settings on the events before the time cut the publication gate uses (the newest
-//! `training.holdout_ratio` of the events held out) and asked, for every shopper active on both
-//! sides of the cut, for their first new item after it from what they did before it (oldest
-//! first, the full catalog ranked: the next-item cases of `aisle eval --split leave-last-one`,
-//! at one cut in time). The best by NDCG@10 there is the one trained on everything. A shop is
-//! served by what works on its own data, not by defaults tuned on MovieLens. Pure CPU; runs
-//! inside the training job's blocking task.
+//! few settings on each shopper's steps but their last two, in order, and asked for the
+//! second-to-last from the steps before it, the full catalog ranked: the validation cases of
+//! `aisle eval --split leave-last-one` (and of `aisle tune` on it), so what the server picks is
+//! what a search on that protocol would. The best by NDCG@10 there is trained on everything. A
+//! shop is served by what works on its own data, not by defaults tuned on MovieLens. Pure CPU;
+//! runs inside the training job's blocking task.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use aisle_core::eval::{NextCase, evaluate_next};
+use aisle_core::eval::{NextProtocol, evaluate_next, next_split};
 use aisle_core::models::registry::ModelSpec;
 use aisle_core::tune::{self, Search};
-use aisle_core::{DEFAULT_SESSION_GAP_S, EventWeights, Feedback, ItemIdx};
+use aisle_core::{DEFAULT_SESSION_GAP_S, EventWeights, Feedback, FitContext};
 use aisle_ingest::to_sequences;
 use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
 use crate::config::TrainingConfig;
-use crate::train::{Holdout, Snapshot, ratio_split};
+use crate::train::{Snapshot, interactions};
 
 /// What one candidate scored on the time split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -45,9 +44,7 @@ pub struct CandidateResult {
 pub struct Selection {
     /// The chosen candidate's name.
     pub chosen: String,
-    /// Events held out (the newest `training.holdout_ratio`).
-    pub holdout_events: u64,
-    /// Next-item cases scored: shoppers with events before the cut and a new item after it.
+    /// Validation cases scored: one per shopper with three steps or more.
     pub cases: u64,
     /// Every candidate, best first (unscored ones last, in configured order).
     pub candidates: Vec<CandidateResult>,
@@ -78,32 +75,7 @@ fn settings(base: &ModelSpec, trials: usize, seed: u64) -> Vec<ModelSpec> {
     specs
 }
 
-/// Each shopper's first new item after the cut (in arrival order; an item they had before the
-/// cut is no news), with what they did before it, in order (the steps the sequential models
-/// train on, values from the training matrix).
-fn next_cases(s: &Snapshot, h: &Holdout, weights: &EventWeights) -> Result<Vec<NextCase>, EngineError> {
-    let before = &s.events[..h.at];
-    let gap_ms = DEFAULT_SESSION_GAP_S * 1_000;
-    let seqs = to_sequences(before, s.users.len(), s.items.len(), Feedback::Implicit, weights, gap_ms)
-        .map_err(|e| EngineError::Training(e.to_string()))?;
-    let mut done = vec![false; s.users.len()];
-    let mut cases = Vec::new();
-    for e in &s.events[h.at..] {
-        let seen = |i: ItemIdx| h.train.get(e.user, i);
-        if done[e.user.index()] || weights.weight(e.kind, e.value) <= 0.0 || seen(e.item).is_some() {
-            continue;
-        }
-        done[e.user.index()] = true;
-        let history: Vec<(ItemIdx, f32)> =
-            seqs.user(e.user).iter().map(|&i| (ItemIdx(i), seen(ItemIdx(i)).unwrap_or(1.0))).collect();
-        if !history.is_empty() {
-            cases.push(NextCase { user: e.user, history, target: e.item });
-        }
-    }
-    Ok(cases)
-}
-
-/// Fits every candidate's settings before the time cut and picks the best by NDCG@10 (ties: the
+/// Fits every candidate's settings on the validation split and picks the best by NDCG@10 (ties: the
 /// earlier candidate, then the earlier setting). When nothing could be scored (too few users
 /// in the holdout), the first candidate that fits is chosen with its defaults, and the reason
 /// says so; when none fits, the error of the first.
@@ -114,8 +86,13 @@ pub(crate) fn select(
     weights: &EventWeights,
     t: &TrainingConfig,
 ) -> Result<(String, ModelSpec, Selection), EngineError> {
-    let h = Holdout::at(s, ratio_split(s.events.len(), t.holdout_ratio), weights, t.max_pair_weight)?;
-    let cases = next_cases(s, &h, weights)?;
+    let training = |e: String| EngineError::Training(e);
+    let data = interactions(s, &s.events, weights, t.max_pair_weight)?;
+    let gap_ms = DEFAULT_SESSION_GAP_S * 1_000;
+    let seqs = to_sequences(&s.events, s.users.len(), s.items.len(), Feedback::Implicit, weights, gap_ms)
+        .map_err(|e| training(e.to_string()))?;
+    let split = next_split(&data, &seqs, &NextProtocol::LeaveLastOne).map_err(|e| training(e.to_string()))?;
+    let cases = &split.validation;
     let mut rows = Vec::with_capacity(candidates.len());
     let mut best: Option<(f64, usize, ModelSpec)> = None;
     for (k, (name, base)) in candidates.iter().enumerate() {
@@ -123,9 +100,11 @@ pub(crate) fn select(
         let specs = settings(base, trials, t.seed);
         let (mut top, mut error): (Option<(f64, &ModelSpec)>, Option<String>) = (None, None);
         for spec in &specs {
-            let scored = h.fit(s, spec, weights, t.seed).and_then(|model| {
-                evaluate_next(&model, &cases).map_err(|e| EngineError::Training(e.to_string()))
-            });
+            let ctx = FitContext::seeded(t.seed).with_side(&s.side).with_sequences(&split.train_seqs);
+            let scored = spec
+                .fit(&split.train, &ctx)
+                .map_err(|e| training(e.to_string()))
+                .and_then(|model| evaluate_next(&model, cases).map_err(|e| training(e.to_string())));
             match scored {
                 Ok(m) if m.cases > 0 && m.ndcg_10.is_finite() && top.is_none_or(|(b, _)| m.ndcg_10 > b) => {
                     top = Some((m.ndcg_10, spec));
@@ -150,8 +129,6 @@ pub(crate) fn select(
             error,
         });
     }
-    let holdout_events = h.events(s);
-    let share = format!("{:.0}%", t.holdout_ratio * 100.0);
     let (chosen, spec, reason) = match best {
         Some((ndcg, k, spec)) => {
             let others: Vec<String> = order(&rows)
@@ -163,8 +140,8 @@ pub(crate) fn select(
                 })
                 .collect();
             let reason = format!(
-                "chosen by validation: fitted before the newest {share} of events, the first new item \
-                 of {} shoppers after it: {} NDCG@10 {ndcg:.4} (best of {} settings){}",
+                "chosen by validation on the next step of {} shoppers (fitted without each one's last \
+                 two steps, asked for the second-to-last): {} NDCG@10 {ndcg:.4} (best of {} settings){}",
                 cases.len(),
                 rows[k].name,
                 rows[k].settings,
@@ -178,8 +155,8 @@ pub(crate) fn select(
                 return Err(EngineError::Training(format!("no candidate model could be fitted: {first}")));
             };
             let reason = format!(
-                "no candidate could be scored ({} shoppers with events on both sides of the cut at \
-                 the newest {share} of events): the first in the list, {}, with its defaults",
+                "no candidate could be scored ({} shoppers with three steps or more): the first in \
+                 the list, {}, with its defaults",
                 cases.len(),
                 rows[k].name
             );
@@ -188,13 +165,8 @@ pub(crate) fn select(
     };
     let name = rows[chosen].name.clone();
     let ordered = order(&rows).into_iter().map(|j| rows[j].clone()).collect();
-    let selection = Selection {
-        chosen: name.clone(),
-        holdout_events,
-        cases: cases.len() as u64,
-        candidates: ordered,
-        reason,
-    };
+    let selection =
+        Selection { chosen: name.clone(), cases: cases.len() as u64, candidates: ordered, reason };
     Ok((name, spec, selection))
 }
 

@@ -142,7 +142,7 @@ pub(crate) struct GateInput {
 }
 
 /// The matrix of `events` (a slice of the snapshot's), pairs capped at `cap`.
-fn interactions(
+pub(crate) fn interactions(
     s: &Snapshot,
     events: &[Event],
     weights: &EventWeights,
@@ -175,26 +175,21 @@ fn sequences(
 /// Train on the events before `at`; test on the (user, item) pairs of the rest that training has
 /// not seen (what a model should find next: a pair seen before is no candidate, so it could only
 /// count as a miss).
-pub(crate) struct Holdout {
-    pub(crate) train: Interactions,
+struct Holdout {
+    train: Interactions,
     test: Interactions,
-    pub(crate) at: usize,
+    at: usize,
 }
 
 impl Holdout {
-    pub(crate) fn at(
-        s: &Snapshot,
-        at: usize,
-        weights: &EventWeights,
-        cap: f32,
-    ) -> Result<Holdout, EngineError> {
+    fn at(s: &Snapshot, at: usize, weights: &EventWeights, cap: f32) -> Result<Holdout, EngineError> {
         let (before, after) = s.events.split_at(at);
         let train = interactions(s, before, weights, cap)?;
         let new: Vec<Event> = after.iter().filter(|e| train.get(e.user, e.item).is_none()).copied().collect();
         Ok(Holdout { test: interactions(s, &new, weights, cap)?, train, at })
     }
 
-    pub(crate) fn events(&self, s: &Snapshot) -> u64 {
+    fn events(&self, s: &Snapshot) -> u64 {
         (s.events.len() - self.at) as u64
     }
 
@@ -217,7 +212,7 @@ impl Holdout {
     }
 
     /// Fits `spec` on the train part (with its order, for the models that read it).
-    pub(crate) fn fit(
+    fn fit(
         &self,
         s: &Snapshot,
         spec: &ModelSpec,
@@ -247,7 +242,7 @@ fn metric_map(m: &RankingMetrics, holdout_events: u64) -> BTreeMap<String, f64> 
 }
 
 /// Where the newest `ratio` of `n` events start (at least one event held out when there are any).
-pub(crate) fn ratio_split(n: usize, ratio: f64) -> usize {
+fn ratio_split(n: usize, ratio: f64) -> usize {
     let held = ((n as f64 * ratio).ceil() as usize).clamp(n.min(1), n);
     n - held
 }

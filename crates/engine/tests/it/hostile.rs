@@ -268,6 +268,8 @@ async fn a_flood_of_junk_events_before_a_scheduled_training_is_not_published() {
     let (old, recent) = events.split_at(cut);
     let mut config = EngineConfig::default();
     config.training.interval_s = 0;
+    // One model throughout: this checks the drift floor, not the choice of model.
+    config.model.name = "ials".into();
     let run = |flood: bool| {
         let (items, users, old, recent, config) =
             (items.clone(), users.clone(), old.to_vec(), recent.to_vec(), config.clone());

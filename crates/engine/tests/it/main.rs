@@ -156,10 +156,10 @@ async fn session_models_train_on_the_logs_sessions_and_answer_a_session() {
     }
 }
 
-/// `auto` fits every candidate before the time cut, scores each shopper's first new item after
-/// it, trains the best and says so: the figures best first, kept in the version's metrics.
+/// `auto` fits every candidate without each shopper's last two steps, scores their second-to-last,
+/// trains the best and says so: the figures best first, kept in the version's metrics.
 #[tokio::test]
-async fn auto_trains_the_best_candidate_on_the_time_split_and_says_why() {
+async fn auto_trains_the_best_candidate_by_validation_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path(), true).await;
     let model = ModelConfig {
@@ -183,8 +183,8 @@ async fn auto_trains_the_best_candidate_on_the_time_split_and_says_why() {
     for c in &sel.candidates {
         assert_eq!(out.model.model.metrics[&format!("selection:{}", c.name)], c.ndcg.unwrap());
     }
-    assert!(sel.cases > 50, "most of the shop's shoppers come back after the cut: {}", sel.cases);
-    assert!(out.reason.contains(&format!("first new item of {} shoppers", sel.cases)), "{}", out.reason);
+    assert_eq!(sel.cases, 150, "every shopper of the shop has three steps or more");
+    assert!(out.reason.contains(&format!("next step of {} shoppers", sel.cases)), "{}", out.reason);
     assert!(out.reason.starts_with("chosen by validation"), "{}", out.reason);
     assert!(out.reason.contains(&format!("{} NDCG@10", sel.chosen)), "{}", out.reason);
     // The stored name and parameters are the winning setting's.
