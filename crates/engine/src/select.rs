@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use aisle_core::eval::{NextProtocol, evaluate_next, next_split};
+use aisle_core::eval::{NextError, NextProtocol, evaluate_next, next_split};
 use aisle_core::models::registry::ModelSpec;
 use aisle_core::tune::{self, Search};
 use aisle_core::{DEFAULT_SESSION_GAP_S, EventWeights, Feedback, FitContext};
@@ -20,7 +20,7 @@ use crate::EngineError;
 use crate::config::TrainingConfig;
 use crate::train::{Snapshot, interactions};
 
-/// What one candidate scored on the time split.
+/// What one candidate scored on the validation cases.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CandidateResult {
     /// The candidate as configured (`item-knn`, `sr`, ...).
@@ -76,9 +76,9 @@ fn settings(base: &ModelSpec, trials: usize, seed: u64) -> Vec<ModelSpec> {
 }
 
 /// Fits every candidate's settings on the validation split and picks the best by NDCG@10 (ties: the
-/// earlier candidate, then the earlier setting). When nothing could be scored (too few users
-/// in the holdout), the first candidate that fits is chosen with its defaults, and the reason
-/// says so; when none fits, the error of the first.
+/// earlier candidate, then the earlier setting). When nothing could be scored (no shopper with
+/// three steps, or every validation step a repeat), the first candidate that fits is chosen with
+/// its defaults, and the reason says so; when none fits, the error of the first.
 pub(crate) fn select(
     s: &Snapshot,
     candidates: &[(String, ModelSpec)],
@@ -91,7 +91,12 @@ pub(crate) fn select(
     let gap_ms = DEFAULT_SESSION_GAP_S * 1_000;
     let seqs = to_sequences(&s.events, s.users.len(), s.items.len(), Feedback::Implicit, weights, gap_ms)
         .map_err(|e| training(e.to_string()))?;
-    let split = next_split(&data, &seqs, &NextProtocol::LeaveLastOne).map_err(|e| training(e.to_string()))?;
+    let split = match next_split(&data, &seqs, &NextProtocol::LeaveLastOne) {
+        Ok(split) => split,
+        // No shopper has three steps (a young or a one-visit shop): nothing to validate on.
+        Err(NextError::Empty(_)) => return unvalidated(candidates),
+        Err(e) => return Err(training(e.to_string())),
+    };
     let cases = &split.validation;
     let mut rows = Vec::with_capacity(candidates.len());
     let mut best: Option<(f64, usize, ModelSpec)> = None;
@@ -168,6 +173,29 @@ pub(crate) fn select(
     let selection =
         Selection { chosen: name.clone(), cases: cases.len() as u64, candidates: ordered, reason };
     Ok((name, spec, selection))
+}
+
+/// The first candidate with its defaults, when no shopper has the three steps validation needs.
+fn unvalidated(candidates: &[(String, ModelSpec)]) -> Result<(String, ModelSpec, Selection), EngineError> {
+    let rows = candidates
+        .iter()
+        .map(|(name, spec)| CandidateResult {
+            name: name.clone(),
+            params: spec.params(),
+            ndcg: None,
+            settings: 0,
+            seconds: 0.0,
+            error: None,
+        })
+        .collect();
+    let Some((name, spec)) = candidates.first().cloned() else {
+        return Err(EngineError::Training("no candidate model is configured".to_owned()));
+    };
+    let reason = format!(
+        "not validated: no shopper has three steps yet (one to learn from, one to validate, one to \
+         test); the first in the list, {name}, with its defaults"
+    );
+    Ok((name.clone(), spec, Selection { chosen: name, cases: 0, candidates: rows, reason }))
 }
 
 /// Row indexes, scored best first (ties in configured order), then the unscored.

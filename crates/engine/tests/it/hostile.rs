@@ -399,3 +399,27 @@ async fn a_dead_letter_whose_reason_holds_a_nul_byte_is_stored() {
     assert_eq!(letters.len(), 1);
     assert!(!letters[0].letter.reason.contains('\0') && letters[0].letter.reason.contains("unknown field"));
 }
+
+/// A young shop where nobody has three steps yet: `auto` cannot validate, trains the first
+/// candidate with its defaults and says so, instead of failing the training.
+#[tokio::test]
+async fn auto_without_a_shopper_of_three_steps_trains_the_first_candidate() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(&sqlite(dir.path()), EngineConfig::default()).await;
+    let events: Vec<EventRecord> = (0..150)
+        .flat_map(|u| {
+            let user = format!("u{u}");
+            [purchase(&format!("a{u}"), &user, &format!("i{}", u % 40)), {
+                purchase(&format!("b{u}"), &user, &format!("i{}", (u + 1) % 40))
+            }]
+        })
+        .collect();
+    e.load(Vec::new(), Vec::new(), events).await.unwrap();
+    let out = e.train(&TrainRequest::default()).await.expect("trains without validation");
+    let sel = out.selection.expect("auto says what it did");
+    assert_eq!(sel.cases, 0);
+    assert_eq!(sel.chosen, "item-knn", "the first default candidate");
+    assert_eq!(out.model.model.name, "item-knn");
+    assert!(sel.candidates.iter().all(|c| c.ndcg.is_none() && c.settings == 0), "{sel:?}");
+    assert!(out.reason.starts_with("not validated: no shopper has three steps"), "{}", out.reason);
+}
