@@ -185,11 +185,11 @@ impl Recommender for RulesModel {
         Ok(())
     }
 
-    /// The items that follow `item`, by rule weight (only items with a rule of finite weight).
     fn user_steps(&self, user: UserIdx) -> Option<&[u32]> {
         self.tails.get(user)
     }
 
+    /// The items that follow `item`, by rule weight (only items with a rule of finite weight).
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
         if item.index() >= self.n_items {
             return Err(ModelError::UnknownItem { index: item.0, n: self.n_items });

@@ -56,8 +56,8 @@ pub struct SknnParams {
 impl Default for SknnParams {
     fn default() -> Self {
         Self {
-            k: 100,
-            sample: 500,
+            k: 200,
+            sample: 1_000,
             per_item: 1_000,
             context: 20,
             last_session: false,
@@ -234,12 +234,12 @@ impl Recommender for SknnModel {
         Ok(())
     }
 
-    /// The items of the sessions most like a session of `item` alone (its co-session items,
-    /// weighted by idf when on), popularity breaking ties.
     fn user_steps(&self, user: UserIdx) -> Option<&[u32]> {
         self.tails.get(user)
     }
 
+    /// The items of the sessions most like a session of `item` alone (its co-session items,
+    /// weighted by idf when on), popularity breaking ties.
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
         if item.index() >= self.n_items {
             return Err(ModelError::UnknownItem { index: item.0, n: self.n_items });
