@@ -85,7 +85,7 @@ pub struct ModelConfig {
     /// (`sasrec` is left to be added: it fits in minutes where these fit in seconds).
     pub candidates: Vec<String>,
     /// With `auto`: settings tried per candidate, 1..=[`MAX_TRIALS`]: its defaults, then draws
-    /// (seeded by `training.seed`) from the search space `aisle tune` uses for it. Default 8.
+    /// (seeded by `training.seed`) from the search space `aisle tune` uses for it. Default 4.
     pub trials: usize,
 }
 
@@ -100,7 +100,7 @@ impl Default for ModelConfig {
             name: "auto".to_owned(),
             params: serde_json::Map::new(),
             candidates: ["item-knn", "ials", "sknn", "sr"].map(str::to_owned).to_vec(),
-            trials: 8,
+            trials: 4,
         }
     }
 }
