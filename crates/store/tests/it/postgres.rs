@@ -159,7 +159,9 @@ async fn activations_are_fenced_by_the_current_lease() {
     }
     assert_eq!(a.active_model().await.expect("active").map(|m| m.version), Some(2));
     // Without a lease nobody is fenced out: an operator's rollback on any replica still works.
-    drop(lease_b);
+    // Released, not dropped: a dropped session's lock outlives it until the server notices the
+    // closed socket, and the fence below would race that.
+    lease_b.release().await;
     a.activate_model(1, None).await.expect("an unfenced activation");
     let stale = b.activate_model(3, Some(epoch_a + 1)).await;
     assert!(
