@@ -12,13 +12,12 @@ use std::time::Instant;
 use aisle_core::eval::{NextError, NextProtocol, evaluate_next, next_split};
 use aisle_core::models::registry::ModelSpec;
 use aisle_core::tune::{self, Search};
-use aisle_core::{DEFAULT_SESSION_GAP_S, EventWeights, Feedback, FitContext};
-use aisle_ingest::to_sequences;
+use aisle_core::{EventWeights, FitContext};
 use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
 use crate::config::TrainingConfig;
-use crate::train::{Snapshot, interactions};
+use crate::train::{Snapshot, interactions, ordered};
 
 /// What one candidate scored on the validation cases.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -88,9 +87,7 @@ pub(crate) fn select(
 ) -> Result<(String, ModelSpec, Selection), EngineError> {
     let training = |e: String| EngineError::Training(e);
     let data = interactions(s, &s.events, weights, t.max_pair_weight)?;
-    let gap_ms = DEFAULT_SESSION_GAP_S * 1_000;
-    let seqs = to_sequences(&s.events, s.users.len(), s.items.len(), Feedback::Implicit, weights, gap_ms)
-        .map_err(|e| training(e.to_string()))?;
+    let seqs = ordered(s, &s.events, weights)?;
     let split = match next_split(&data, &seqs, &NextProtocol::LeaveLastOne) {
         Ok(split) => split,
         // No shopper has three steps (a young or a one-visit shop): nothing to validate on.

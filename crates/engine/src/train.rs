@@ -154,9 +154,7 @@ pub(crate) fn interactions(
     Ok(m)
 }
 
-/// The order of `events` (a slice of the snapshot's) for a model that reads it, else `None`:
-/// the steps the implicit matrix counts (positive weight), sessions by the events' session ids,
-/// else cut by the inactivity gap (the snapshot's times are milliseconds).
+/// The order of `events` ([`ordered`]) for a model that reads it, else `None`.
 fn sequences(
     s: &Snapshot,
     events: &[Event],
@@ -166,9 +164,19 @@ fn sequences(
     if !spec.reads_sequences() {
         return Ok(None);
     }
+    ordered(s, events, weights).map(Some)
+}
+
+/// The order of `events` (a slice of the snapshot's): the steps the implicit matrix counts
+/// (positive weight), sessions by the events' session ids, else cut by the inactivity gap (the
+/// snapshot's times are milliseconds).
+pub(crate) fn ordered(
+    s: &Snapshot,
+    events: &[Event],
+    weights: &EventWeights,
+) -> Result<Sequences, EngineError> {
     let gap_ms = DEFAULT_SESSION_GAP_S * 1_000;
     to_sequences(events, s.users.len(), s.items.len(), Feedback::Implicit, weights, gap_ms)
-        .map(Some)
         .map_err(|e| EngineError::Training(e.to_string()))
 }
 
