@@ -7,7 +7,7 @@ leave-last-one split with `aisle eval`, and compare with the best that `aisle tu
 --validation leave-last-one` finds for each candidate model (its test figure: the best setting
 refitted, scored once on the test cases).
 
-usage: scripts/bench_selection.py AISLE_BIN DATA FORMAT [--trials 8] [--models item-knn,ials,sknn,sr]
+usage: scripts/bench_selection.py AISLE_BIN DATA FORMAT [--trials 8] [--models item-knn,ials,sknn,sr] [--auto-trials N]
 prints a Markdown table and a JSON line.
 """
 import argparse
@@ -82,12 +82,19 @@ def main():
     ap.add_argument("format")
     ap.add_argument("--trials", type=int, default=8)
     ap.add_argument("--models", default="item-knn,ials,sknn,sr")
+    ap.add_argument("--auto-trials", type=int, default=None,
+                    help="the server's model.trials (default: the server's own default)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         ordered = Path(d) / ("events.tsv" if a.format == "ml-100k" else "events.csv")
         time_ordered(a.data, a.format, ordered)
         run([a.aisle, "import", "--data-dir", d, "--events", str(ordered), "--format", a.format])
-        out, train_s = run([a.aisle, "train", "--data-dir", d])
+        train = [a.aisle, "train", "--data-dir", d]
+        if a.auto_trials is not None:
+            conf = Path(d) / "auto.toml"
+            conf.write_text(f"[model]\ntrials = {a.auto_trials}\n")
+            train += ["--config", str(conf)]
+        out, train_s = run(train)
         print(out, file=sys.stderr)
         # `aisle train` prints: version N (NAME) published — REASON \n metrics: {...}
         first = out.splitlines()[0]

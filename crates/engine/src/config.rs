@@ -73,9 +73,11 @@ impl Default for ImpactConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
     /// `auto` (the default): every training fits each of `candidates` with `trials` settings on
-    /// each shopper's steps but their last two, scores each by the NDCG@10 of the second-to-last
-    /// (the validation cases of `aisle eval --split leave-last-one`), and trains the best. Or a model name (`ials`, `bpr`, `item-knn`, `ease`, `hybrid`,
-    /// `sknn`, `sr`, `sasrec`, ...) to train that one.
+    /// each shopper's steps but the last `validation_steps + 1`, scores each by the NDCG@10 of
+    /// the `validation_steps` before the last (each from the steps before it: the validation
+    /// cases of `aisle eval --split leave-last-one`, more than one per shopper), and trains the
+    /// best. Or a model name (`ials`, `bpr`, `item-knn`, `ease`, `hybrid`, `sknn`, `sr`,
+    /// `sasrec`, ...) to train that one.
     pub name: String,
     /// Parameters over the model's defaults, e.g. `{ factors = 64, iterations = 15 }` (not with
     /// `auto`).
@@ -87,12 +89,19 @@ pub struct ModelConfig {
     /// With `auto`: settings tried per candidate, 1..=[`MAX_TRIALS`]: its defaults, then draws
     /// (seeded by `training.seed`) from the search space `aisle tune` uses for it. Default 4.
     pub trials: usize,
+    /// With `auto`: validation steps per shopper, 1..=[`MAX_VALIDATION_STEPS`], the newest before
+    /// their last (which is left out, so that `aisle tune` and `aisle eval` can test on it).
+    /// Default 2: with one, the choice between the two best candidates followed one step's luck
+    /// (docs/benchmarks.md, "Model selection by validation").
+    pub validation_steps: usize,
 }
 
 /// Most candidate models of `model.name = "auto"`.
 pub const MAX_CANDIDATES: usize = 12;
 /// Most settings per candidate of `model.name = "auto"`.
 pub const MAX_TRIALS: usize = 20;
+/// Most validation steps per shopper of `model.name = "auto"`.
+pub const MAX_VALIDATION_STEPS: usize = 10;
 
 impl Default for ModelConfig {
     fn default() -> Self {
@@ -101,6 +110,7 @@ impl Default for ModelConfig {
             params: serde_json::Map::new(),
             candidates: ["item-knn", "ials", "sknn", "sr"].map(str::to_owned).to_vec(),
             trials: 4,
+            validation_steps: 2,
         }
     }
 }
@@ -116,6 +126,8 @@ pub enum ModelChoice {
         candidates: Vec<(String, ModelSpec)>,
         /// Settings per candidate.
         trials: usize,
+        /// Validation steps per shopper.
+        validation_steps: usize,
     },
 }
 
@@ -143,6 +155,12 @@ impl ModelConfig {
         if !(1..=MAX_TRIALS).contains(&self.trials) {
             return Err(bad("model.trials".into(), format!("must be from 1 to {MAX_TRIALS}")));
         }
+        if !(1..=MAX_VALIDATION_STEPS).contains(&self.validation_steps) {
+            return Err(bad(
+                "model.validation_steps".into(),
+                format!("must be from 1 to {MAX_VALIDATION_STEPS}"),
+            ));
+        }
         let candidates = self
             .candidates
             .iter()
@@ -154,7 +172,7 @@ impl ModelConfig {
                 Ok((name.trim().to_ascii_lowercase(), spec))
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
-        Ok(ModelChoice::Auto { candidates, trials: self.trials })
+        Ok(ModelChoice::Auto { candidates, trials: self.trials, validation_steps: self.validation_steps })
     }
 
     /// The validated spec of a named model (an error for `auto`, which names none).

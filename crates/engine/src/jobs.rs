@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::config::{ModelChoice, ModelConfig};
 use crate::gate::{Comparison, decide};
 use crate::published::{Artifact, Published};
-use crate::select::{Selection, select};
+use crate::select::{Budget, Selection, select};
 use crate::train::{GateInput, fit};
 use crate::{Engine, EngineError, now_ms};
 
@@ -154,8 +154,9 @@ impl Engine {
         let (name, spec, selection, mut fitted, last_seq) = tokio::task::spawn_blocking(move || {
             let (name, spec, selection) = match choice {
                 ModelChoice::Fixed(name, spec) => (name, spec, None),
-                ModelChoice::Auto { candidates, trials } => {
-                    let (name, spec, selection) = select(&snapshot, &candidates, trials, &weights, &t)?;
+                ModelChoice::Auto { candidates, trials, validation_steps } => {
+                    let (name, spec, selection) =
+                        select(&snapshot, &candidates, Budget { trials, validation_steps }, &weights, &t)?;
                     tracing::info!(reason = %selection.reason, "model selection");
                     (name, spec, Some(selection))
                 }

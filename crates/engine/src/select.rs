@@ -1,6 +1,7 @@
 //! Model selection by validation (`model.name = "auto"`): every candidate model is fitted with a
-//! few settings on each shopper's steps but their last two, in order, and asked for the
-//! second-to-last from the steps before it, the full catalog ranked: the validation cases of
+//! few settings on each shopper's steps but their last `validation_steps + 1`, in order, and
+//! asked for each of the `validation_steps` before the last from the steps before it, the full
+//! catalog ranked: the validation cases of
 //! `aisle eval --split leave-last-one` (and of `aisle tune` on it), so what the server picks is
 //! what a search on that protocol would. The best by NDCG@10 there is trained on everything. A
 //! shop is served by what works on its own data, not by defaults tuned on MovieLens. Pure CPU;
@@ -9,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use aisle_core::eval::{NextError, NextProtocol, evaluate_next, next_split};
+use aisle_core::eval::{NextError, evaluate_next, leave_last_split};
 use aisle_core::models::registry::ModelSpec;
 use aisle_core::tune::{self, Search};
 use aisle_core::{EventWeights, FitContext};
@@ -18,6 +19,15 @@ use serde::{Deserialize, Serialize};
 use crate::EngineError;
 use crate::config::TrainingConfig;
 use crate::train::{Snapshot, interactions, ordered};
+
+/// How much a selection fits and scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// Settings per candidate (`model.trials`).
+    pub trials: usize,
+    /// Validation steps per shopper (`model.validation_steps`).
+    pub validation_steps: usize,
+}
 
 /// What one candidate scored on the validation cases.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -43,7 +53,9 @@ pub struct CandidateResult {
 pub struct Selection {
     /// The chosen candidate's name.
     pub chosen: String,
-    /// Validation cases scored: one per shopper with three steps or more.
+    /// Shoppers validated on: those with three steps or more.
+    pub shoppers: u64,
+    /// Validation cases scored: up to `model.validation_steps` per shopper.
     pub cases: u64,
     /// Every candidate, best first (unscored ones last, in configured order).
     pub candidates: Vec<CandidateResult>,
@@ -81,14 +93,14 @@ fn settings(base: &ModelSpec, trials: usize, seed: u64) -> Vec<ModelSpec> {
 pub(crate) fn select(
     s: &Snapshot,
     candidates: &[(String, ModelSpec)],
-    trials: usize,
+    budget: Budget,
     weights: &EventWeights,
     t: &TrainingConfig,
 ) -> Result<(String, ModelSpec, Selection), EngineError> {
     let training = |e: String| EngineError::Training(e);
     let data = interactions(s, &s.events, weights, t.max_pair_weight)?;
     let seqs = ordered(s, &s.events, weights)?;
-    let split = match next_split(&data, &seqs, &NextProtocol::LeaveLastOne) {
+    let split = match leave_last_split(&data, &seqs, budget.validation_steps) {
         Ok(split) => split,
         // No shopper has three steps (a young or a one-visit shop): nothing to validate on.
         Err(NextError::Empty(_)) => return unvalidated(candidates),
@@ -99,7 +111,7 @@ pub(crate) fn select(
     let mut best: Option<(f64, usize, ModelSpec)> = None;
     for (k, (name, base)) in candidates.iter().enumerate() {
         let started = Instant::now();
-        let specs = settings(base, trials, t.seed);
+        let specs = settings(base, budget.trials, t.seed);
         let (mut top, mut error): (Option<(f64, &ModelSpec)>, Option<String>) = (None, None);
         for spec in &specs {
             let ctx = FitContext::seeded(t.seed).with_side(&s.side).with_sequences(&split.train_seqs);
@@ -142,9 +154,17 @@ pub(crate) fn select(
                 })
                 .collect();
             let reason = format!(
-                "chosen by validation on the next step of {} shoppers (fitted without each one's last \
-                 two steps, asked for the second-to-last): {} NDCG@10 {ndcg:.4} (best of {} settings){}",
+                "chosen by validation on {} next steps of {} shoppers (fitted without each one's last \
+                 {} steps, asked for {} from the steps before it): {} NDCG@10 {ndcg:.4} (best of {} \
+                 settings){}",
                 cases.len(),
+                split.test.len(),
+                budget.validation_steps + 1,
+                if budget.validation_steps == 1 {
+                    "the second-to-last".to_owned()
+                } else {
+                    format!("each of the {} before the last", budget.validation_steps)
+                },
                 rows[k].name,
                 rows[k].settings,
                 if others.is_empty() { String::new() } else { format!(", over {}", others.join(", ")) },
@@ -159,7 +179,7 @@ pub(crate) fn select(
             let reason = format!(
                 "no candidate could be scored ({} shoppers with three steps or more): the first in \
                  the list, {}, with its defaults",
-                cases.len(),
+                split.test.len(),
                 rows[k].name
             );
             (k, candidates[k].1.clone(), reason)
@@ -167,8 +187,13 @@ pub(crate) fn select(
     };
     let name = rows[chosen].name.clone();
     let ordered = order(&rows).into_iter().map(|j| rows[j].clone()).collect();
-    let selection =
-        Selection { chosen: name.clone(), cases: cases.len() as u64, candidates: ordered, reason };
+    let selection = Selection {
+        chosen: name.clone(),
+        shoppers: split.test.len() as u64,
+        cases: cases.len() as u64,
+        candidates: ordered,
+        reason,
+    };
     Ok((name, spec, selection))
 }
 
@@ -192,7 +217,7 @@ fn unvalidated(candidates: &[(String, ModelSpec)]) -> Result<(String, ModelSpec,
         "not validated: no shopper has three steps yet (one to learn from, one to validate, one to \
          test); the first in the list, {name}, with its defaults"
     );
-    Ok((name.clone(), spec, Selection { chosen: name, cases: 0, candidates: rows, reason }))
+    Ok((name.clone(), spec, Selection { chosen: name, shoppers: 0, cases: 0, candidates: rows, reason }))
 }
 
 /// Row indexes, scored best first (ties in configured order), then the unscored.

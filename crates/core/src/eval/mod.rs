@@ -14,7 +14,9 @@ pub mod split;
 pub mod summary;
 
 pub use metrics::{RatingMetrics, UserMetrics, evaluate_ratings, self_information, user_metrics};
-pub use next::{NextCase, NextError, NextMetrics, NextProtocol, NextSplit, evaluate_next, next_split};
+pub use next::{
+    NextCase, NextError, NextMetrics, NextProtocol, NextSplit, evaluate_next, leave_last_split, next_split,
+};
 pub use ranking::{Candidates, EvalError, RankingMetrics, RankingOptions, evaluate_ranking};
 pub use split::{Split, SplitError, SplitStrategy, split};
 pub use summary::{

@@ -98,85 +98,124 @@ pub fn next_split(
     seqs: &Sequences,
     protocol: &NextProtocol,
 ) -> Result<NextSplit, NextError> {
-    if !seqs.matches(data) {
-        return Err(NextError::Shape {
-            seq_users: seqs.n_users(),
-            seq_items: seqs.n_items(),
-            users: data.n_users(),
-            items: data.n_items(),
+    match protocol {
+        NextProtocol::LeaveLastOne => leave_last_split(data, seqs, 1),
+        NextProtocol::Sessions { test_ratio } => sessions_split(data, seqs, *test_ratio),
+    }
+}
+
+/// The sessions protocol: the latest `test_ratio` of sessions test, the same share before them
+/// validation.
+fn sessions_split(data: &Interactions, seqs: &Sequences, test_ratio: f64) -> Result<NextSplit, NextError> {
+    check_shape(data, seqs)?;
+    if !(test_ratio > 0.0 && test_ratio < 0.5) {
+        return Err(NextError::BadRatio(test_ratio));
+    }
+    let n = seqs.n_sessions();
+    let mut order: Vec<(i64, usize)> =
+        (0..n).map(|s| (seqs.session_ts(s).first().copied().unwrap_or(0), s)).collect();
+    order.sort_unstable();
+    let n_held = ((test_ratio * n as f64).ceil() as usize).min(n / 2);
+    // held[s]: 0 = train, 1 = validation, 2 = test.
+    let mut held = vec![0u8; n];
+    for (rank, &(_, s)) in order.iter().enumerate() {
+        held[s] = match n - rank {
+            r if r <= n_held => 2,
+            r if r <= 2 * n_held => 1,
+            _ => 0,
+        };
+    }
+    let mut owner = vec![UserIdx(0); n];
+    for u in 0..seqs.n_users() {
+        for s in seqs.user_sessions(UserIdx(u as u32)) {
+            owner[s] = UserIdx(u as u32);
+        }
+    }
+    let (mut validation, mut test) = (Vec::new(), Vec::new());
+    for (s, &h) in held.iter().enumerate() {
+        let steps = seqs.session(s);
+        let out = match h {
+            1 => &mut validation,
+            2 => &mut test,
+            _ => continue,
+        };
+        for t in 1..steps.len() {
+            out.push(NextCase {
+                user: owner[s],
+                history: history(data, owner[s], &steps[..t]),
+                target: ItemIdx(steps[t]),
+            });
+        }
+    }
+    finish(data, select(seqs, |_, s, _| held[s] == 0), validation, test)
+}
+
+/// Leave last one with `validation_steps` validation cases per user: each user with at least
+/// three steps has the last as test (its history: every earlier step) and up to
+/// `validation_steps` steps before it as validation, each predicted from the steps before it (a
+/// model fitted on the training steps folds the earlier held-out ones in, as it does the
+/// validation step of the test case), at least one step always training. Users with fewer
+/// steps train only. `validation_steps = 1` (or 0) is [`NextProtocol::LeaveLastOne`]; more cases per
+/// user make a choice between models less a matter of one step's luck (model selection).
+pub fn leave_last_split(
+    data: &Interactions,
+    seqs: &Sequences,
+    validation_steps: usize,
+) -> Result<NextSplit, NextError> {
+    check_shape(data, seqs)?;
+    let (mut validation, mut test) = (Vec::new(), Vec::new());
+    let mut keep = vec![0usize; seqs.n_users()];
+    for (u, keep) in keep.iter_mut().enumerate() {
+        let user = UserIdx(u as u32);
+        let steps = seqs.user(user);
+        let n = steps.len();
+        if n < 3 {
+            *keep = n;
+            continue;
+        }
+        *keep = (n - 1).saturating_sub(validation_steps.max(1)).max(1);
+        for t in *keep..n - 1 {
+            validation.push(NextCase {
+                user,
+                history: history(data, user, &steps[..t]),
+                target: ItemIdx(steps[t]),
+            });
+        }
+        test.push(NextCase {
+            user,
+            history: history(data, user, &steps[..n - 1]),
+            target: ItemIdx(steps[n - 1]),
         });
     }
-    let value = |u: UserIdx, i: u32| data.get(u, ItemIdx(i)).unwrap_or(1.0);
-    let history = |u: UserIdx, steps: &[u32]| steps.iter().map(|&i| (ItemIdx(i), value(u, i))).collect();
-    let (mut validation, mut test) = (Vec::new(), Vec::new());
-    // Per user: how many leading steps train (leave last one) / per session: whether it trains.
-    let train_seqs = match protocol {
-        NextProtocol::LeaveLastOne => {
-            let mut keep = vec![0usize; seqs.n_users()];
-            for (u, keep) in keep.iter_mut().enumerate() {
-                let user = UserIdx(u as u32);
-                let steps = seqs.user(user);
-                let n = steps.len();
-                if n < 3 {
-                    *keep = n;
-                    continue;
-                }
-                *keep = n - 2;
-                validation.push(NextCase {
-                    user,
-                    history: history(user, &steps[..n - 2]),
-                    target: ItemIdx(steps[n - 2]),
-                });
-                test.push(NextCase {
-                    user,
-                    history: history(user, &steps[..n - 1]),
-                    target: ItemIdx(steps[n - 1]),
-                });
-            }
-            select(seqs, |u, _, k| k < keep[u.index()])
-        }
-        NextProtocol::Sessions { test_ratio } => {
-            if !(*test_ratio > 0.0 && *test_ratio < 0.5) {
-                return Err(NextError::BadRatio(*test_ratio));
-            }
-            let n = seqs.n_sessions();
-            let mut order: Vec<(i64, usize)> =
-                (0..n).map(|s| (seqs.session_ts(s).first().copied().unwrap_or(0), s)).collect();
-            order.sort_unstable();
-            let n_held = ((test_ratio * n as f64).ceil() as usize).min(n / 2);
-            // held[s]: 0 = train, 1 = validation, 2 = test.
-            let mut held = vec![0u8; n];
-            for (rank, &(_, s)) in order.iter().enumerate() {
-                held[s] = match n - rank {
-                    r if r <= n_held => 2,
-                    r if r <= 2 * n_held => 1,
-                    _ => 0,
-                };
-            }
-            let mut owner = vec![UserIdx(0); n];
-            for u in 0..seqs.n_users() {
-                for s in seqs.user_sessions(UserIdx(u as u32)) {
-                    owner[s] = UserIdx(u as u32);
-                }
-            }
-            for (s, &h) in held.iter().enumerate() {
-                let steps = seqs.session(s);
-                let out = match h {
-                    1 => &mut validation,
-                    2 => &mut test,
-                    _ => continue,
-                };
-                for t in 1..steps.len() {
-                    out.push(NextCase {
-                        user: owner[s],
-                        history: history(owner[s], &steps[..t]),
-                        target: ItemIdx(steps[t]),
-                    });
-                }
-            }
-            select(seqs, |_, s, _| held[s] == 0)
-        }
-    };
+    let train_seqs = select(seqs, |u, _, k| k < keep[u.index()]);
+    finish(data, train_seqs, validation, test)
+}
+
+/// Fails when `seqs` and `data` differ in shape.
+fn check_shape(data: &Interactions, seqs: &Sequences) -> Result<(), NextError> {
+    if seqs.matches(data) {
+        return Ok(());
+    }
+    Err(NextError::Shape {
+        seq_users: seqs.n_users(),
+        seq_items: seqs.n_items(),
+        users: data.n_users(),
+        items: data.n_items(),
+    })
+}
+
+/// A case's history: `user`'s `steps` with each pair's value from `data`.
+fn history(data: &Interactions, user: UserIdx, steps: &[u32]) -> Vec<(ItemIdx, f32)> {
+    steps.iter().map(|&i| (ItemIdx(i), data.get(user, ItemIdx(i)).unwrap_or(1.0))).collect()
+}
+
+/// The split's training matrix: the pairs of the training steps, values from the whole matrix.
+fn finish(
+    data: &Interactions,
+    train_seqs: Sequences,
+    validation: Vec<NextCase>,
+    test: Vec<NextCase>,
+) -> Result<NextSplit, NextError> {
     if test.is_empty() {
         return Err(NextError::Empty("no user or held-out session has a step to predict"));
     }
@@ -331,6 +370,36 @@ mod tests {
         assert_eq!(split.train.get(UserIdx(0), ItemIdx(2)), None);
     }
 
+    #[test]
+    fn more_validation_steps_hold_out_more_of_each_user_but_never_the_first() {
+        // u0: 5 steps, u1: 3 steps, u2: 2 steps.
+        let (m, s) = data(&[
+            (0, 0, 1),
+            (0, 1, 2),
+            (0, 2, 3),
+            (0, 3, 4),
+            (0, 4, 5),
+            (1, 5, 1),
+            (1, 0, 2),
+            (1, 1, 3),
+            (2, 2, 1),
+            (2, 3, 2),
+        ]);
+        let (one, lol) =
+            (leave_last_split(&m, &s, 1).unwrap(), next_split(&m, &s, &NextProtocol::LeaveLastOne).unwrap());
+        assert_eq!((one.validation, one.test), (lol.validation, lol.test), "one step is leave last one");
+        let split = leave_last_split(&m, &s, 3).unwrap();
+        assert_eq!(split.train_seqs.user(UserIdx(0)), &[0], "three validation steps before the test one");
+        assert_eq!(split.train_seqs.user(UserIdx(1)), &[5], "the first step always trains");
+        assert_eq!(split.train_seqs.user(UserIdx(2)), &[2, 3], "too short to hold out: trains");
+        let cases: Vec<(u32, u32, usize)> =
+            split.validation.iter().map(|c| (c.user.0, c.target.0, c.history.len())).collect();
+        assert_eq!(cases, vec![(0, 1, 1), (0, 2, 2), (0, 3, 3), (1, 0, 1)], "each from its own prefix");
+        let test: Vec<(u32, u32, usize)> =
+            split.test.iter().map(|c| (c.user.0, c.target.0, c.history.len())).collect();
+        assert_eq!(test, vec![(0, 4, 4), (1, 1, 2)], "the test cases do not move");
+        assert_eq!(split.train.nnz(), 4);
+    }
     #[test]
     fn sessions_hold_out_the_latest_sessions_step_by_step() {
         // Four sessions (gap 100): u0 [0,1] at 0, u1 [2,3,4] at 1000, u0 [1,5] at 2000, u2 [3,4] at 3000.

@@ -156,8 +156,9 @@ async fn session_models_train_on_the_logs_sessions_and_answer_a_session() {
     }
 }
 
-/// `auto` fits every candidate without each shopper's last two steps, scores their second-to-last,
-/// trains the best and says so: the figures best first, kept in the version's metrics.
+/// `auto` fits every candidate without each shopper's last three steps (two validation steps by
+/// default), scores the two before the last, trains the best and says so: the figures best first,
+/// kept in the version's metrics.
 #[tokio::test]
 async fn auto_trains_the_best_candidate_by_validation_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
@@ -183,8 +184,10 @@ async fn auto_trains_the_best_candidate_by_validation_and_says_why() {
     for c in &sel.candidates {
         assert_eq!(out.model.model.metrics[&format!("selection:{}", c.name)], c.ndcg.unwrap());
     }
-    assert_eq!(sel.cases, 150, "every shopper of the shop has three steps or more");
-    assert!(out.reason.contains(&format!("next step of {} shoppers", sel.cases)), "{}", out.reason);
+    assert_eq!(sel.shoppers, 150, "every shopper of the shop has three steps or more");
+    assert!(sel.cases > 150 && sel.cases <= 300, "up to two validation steps each: {}", sel.cases);
+    assert!(out.reason.contains(&format!("{} next steps of 150 shoppers", sel.cases)), "{}", out.reason);
+    assert!(out.reason.contains("last 3 steps, asked for each of the 2 before the last"), "{}", out.reason);
     assert!(out.reason.starts_with("chosen by validation"), "{}", out.reason);
     assert!(out.reason.contains(&format!("{} NDCG@10", sel.chosen)), "{}", out.reason);
     // The stored name and parameters are the winning setting's.
@@ -203,6 +206,12 @@ fn auto_configuration_is_checked_field_by_field() {
     let mut m = ModelConfig { trials: 0, ..ModelConfig::default() };
     assert!(err(m.clone()).contains("model.trials"), "{}", err(m.clone()));
     m.trials = 4;
+    for steps in [0, 11] {
+        m.validation_steps = steps;
+        assert!(err(m.clone()).contains("model.validation_steps"), "{}", err(m.clone()));
+    }
+    m.validation_steps = 1;
+    assert!(m.choice().is_ok(), "one validation step is tune's protocol");
     m.params.insert("factors".into(), 8.into());
     assert!(err(m.clone()).contains("model.params.factors"), "{}", err(m));
 }
