@@ -321,6 +321,8 @@ def run_one(a, name, seqs, rows, split_info, model_name, seed, data_root, token)
                        "elapsed_s": round(elapsed, 3)})
         if a.stop_after_epochs and len(epochs) >= a.stop_after_epochs:
             abort_reason.append(f"--stop-after-epochs {a.stop_after_epochs} (timing probe)")
+        elif a.stop_file and os.path.exists(a.stop_file):
+            abort_reason.append(f"--stop-file {a.stop_file} appeared after epoch {epoch_idx}")
         elif limit > 0 and elapsed > limit:
             abort_reason.append(f"fit passed {a.max_fit_minutes} min")
         elif limit > 0 and epoch_idx + 1 < config["epochs"]:
@@ -463,6 +465,9 @@ def main():
     ap.add_argument("--stop-after-epochs", type=int, default=0, help="timing probe: stop after N epochs")
     ap.add_argument("--eval-partial", action="store_true",
                     help="also evaluate the best checkpoint of an aborted fit (marked partial)")
+    ap.add_argument("--stop-file", default=None,
+                    help="stop the fit after the epoch during which this file appears (aborted, like "
+                         "--stop-after-epochs): ends a long run early without losing it")
     ap.add_argument("--epochs", type=int, help="override RecBole's default 300 (smoke tests only)")
     ap.add_argument("--split-only", action="store_true", help="write the split TSV and atomic files, then stop")
     a = ap.parse_args()

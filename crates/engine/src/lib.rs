@@ -46,8 +46,8 @@ pub use aisle_records::validate::{self, MAX_ID_BYTES, check_id};
 pub use aisle_records::{EventLimits, Invalid};
 pub use catalog::LiveCatalog;
 pub use config::{
-    CacheConfig, EngineConfig, Gate, ImpactConfig, MAX_CANDIDATES, MAX_TRIALS, ModelChoice, ModelConfig,
-    PopularConfig, ReplicationConfig, TrainingConfig,
+    CacheConfig, EngineConfig, Gate, ImpactConfig, MAX_CANDIDATES, MAX_TRIALS, MAX_VALIDATION_STEPS,
+    ModelChoice, ModelConfig, PopularConfig, ReplicationConfig, TrainingConfig,
 };
 pub use data::{Ingested, ItemPatch};
 pub use error::EngineError;
