@@ -96,7 +96,10 @@ pub fn evaluate(
     side: &SideInfo,
     seed: u64,
 ) -> anyhow::Result<NextResult> {
-    let ctx = FitContext::seeded(seed).with_side(side).with_sequences(&split.train_seqs);
+    let ctx = FitContext::seeded(seed)
+        .with_side(side)
+        .with_sequences(&split.train_seqs)
+        .with_validation(&split.validation);
     let t = Instant::now();
     let model = spec.fit(&split.train, &ctx)?;
     let fit_s = t.elapsed().as_secs_f64();

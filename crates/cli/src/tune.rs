@@ -209,7 +209,10 @@ fn run_next(
         metric.name(),
     ));
     let score = |spec: &ModelSpec, cases: &[NextCase]| -> anyhow::Result<f64> {
-        let ctx = FitContext::seeded(args.seed).with_side(&side).with_sequences(&split.train_seqs);
+        let ctx = FitContext::seeded(args.seed)
+            .with_side(&side)
+            .with_sequences(&split.train_seqs)
+            .with_validation(&split.validation);
         let model = spec.fit(&split.train, &ctx)?;
         Ok(of(&evaluate_next(&model, cases)?))
     };

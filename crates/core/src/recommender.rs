@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use crate::data::Interactions;
+use crate::eval::NextCase;
 use crate::ids::{ItemIdx, UserIdx};
 use crate::seq::{DEFAULT_SESSION_GAP_S, Sequences};
 use crate::side::{NO_SIDE_INFO, SideInfo};
@@ -163,12 +164,17 @@ pub struct FitContext<'a> {
     /// session and sequential models use them (and derive them from the matrix's timestamps
     /// when absent, see [`FitContext::sequences_for`]), the others ignore them.
     pub sequences: Option<&'a Sequences>,
+    /// Next-item cases held out for validation, indexed like the training data (the
+    /// validation cases of a next-item split): a model that stops early by validation (SASRec)
+    /// stops on these instead of holding out steps of its own, and so learns from every
+    /// training step; the others ignore them.
+    pub validation: Option<&'a [NextCase]>,
 }
 
 impl FitContext<'static> {
     /// A silent context with `seed` and no side information.
     pub fn seeded(seed: u64) -> Self {
-        Self { seed, observer: &Silent, side: &NO_SIDE_INFO, sequences: None }
+        Self { seed, observer: &Silent, side: &NO_SIDE_INFO, sequences: None, validation: None }
     }
 }
 
@@ -187,6 +193,11 @@ impl<'a> FitContext<'a> {
     /// the data the fit gets; sequential models refuse a mismatch).
     pub fn with_sequences(self, sequences: &'a Sequences) -> Self {
         Self { sequences: Some(sequences), ..self }
+    }
+
+    /// The same context with next-item `cases` to validate on (see [`FitContext::validation`]).
+    pub fn with_validation(self, cases: &'a [NextCase]) -> Self {
+        Self { validation: Some(cases), ..self }
     }
 
     /// The sequences to fit on: the context's, checked against `data`'s shape, or those the

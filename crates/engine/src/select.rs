@@ -114,6 +114,8 @@ pub(crate) fn select(
         let specs = settings(base, budget.trials, t.seed);
         let (mut top, mut error): (Option<(f64, &ModelSpec)>, Option<String>) = (None, None);
         for spec in &specs {
+            // No `with_validation`: a model that stops early would stop on the very cases it is
+            // scored on, and win the selection by it.
             let ctx = FitContext::seeded(t.seed).with_side(&s.side).with_sequences(&split.train_seqs);
             let scored = spec
                 .fit(&split.train, &ctx)

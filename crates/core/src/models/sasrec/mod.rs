@@ -15,10 +15,12 @@
 //! Klenitskiy & Vasilev's SASRec+, which beats BERT4Rec at a fraction of its training time.
 //!
 //! Training sequences are each user's steps, sessions concatenated, with the newest `max_len`
-//! (and optionally older windows) as inputs. With `validation = last_item` each user's last
-//! step is held out: the epoch with the best NDCG@10 on those steps is kept, and the fit stops
-//! after `patience` epochs without improvement; an outside [`crate::Observer`] sees every epoch
-//! as a checkpoint either way.
+//! (and optionally older windows) as inputs. With `validation = last_item` the fit validates
+//! on the caller's next-item cases when the context has them ([`crate::FitContext::validation`]:
+//! `aisle eval` and `aisle tune` pass their split's validation cases, as RecBole does), else on
+//! each user's last step, held out of training: the epoch with the best NDCG@10 on those cases
+//! is kept, and the fit stops after `patience` epochs without improvement; an outside
+//! [`crate::Observer`] sees every epoch as a checkpoint either way.
 //!
 //! Serving does not rebuild the training graph: the weights are plain vectors and the forward
 //! pass over one sequence is written out (`net.rs`). A known user is scored from the newest

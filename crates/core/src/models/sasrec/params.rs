@@ -9,7 +9,8 @@ use super::net::{MAX_BLOCKS, MAX_LEN, Net};
 use super::train::{Corpus, Setup, Trainer};
 use super::{MODEL, SasrecModel};
 use crate::data::Interactions;
-use crate::ids::UserIdx;
+use crate::eval::NextCase;
+use crate::ids::{ItemIdx, UserIdx};
 use crate::models::invariant::MAX_DIM;
 use crate::models::simd::score_rows;
 use crate::recommender::{FitContext, FitError, ModelParams, ParamError, Progress};
@@ -47,6 +48,8 @@ pub enum SasrecValidation {
     /// it, rank the full catalog minus the user's other items for it after every epoch
     /// (NDCG@10), keep the best epoch's weights and stop after `patience` epochs without
     /// improvement. The model still scores users from their whole sequence, last step included.
+    /// When the context carries next-item validation cases ([`FitContext::validation`]), they
+    /// are ranked instead and no step is held out.
     #[default]
     LastItem,
     /// Train on every step for `epochs` epochs (an outside observer may still stop the fit,
@@ -181,10 +184,17 @@ impl ModelParams for SasrecParams {
         }
         let seqs = ctx.sequences_for(MODEL, data)?;
         let users: Vec<&[u32]> = (0..data.n_users()).map(|u| seqs.user(UserIdx(u as u32))).collect();
-        let holdout = self.validation == SasrecValidation::LastItem;
+        let validating = self.validation == SasrecValidation::LastItem;
+        // The caller's validation cases when it has them (a next-item split's), else each
+        // user's last step, held out of training.
+        let given = ctx
+            .validation
+            .filter(|_| validating)
+            .and_then(|cases| Validation::given(cases, self.max_len, data.n_items(), ctx.seed));
+        let holdout = validating && given.is_none();
         let cut = users.iter().map(|&s| if holdout && s.len() >= 2 { &s[..s.len() - 1] } else { s });
         let mut corpus = Corpus::new(cut, self.max_len, self.max_windows);
-        let mut validation = if holdout { Validation::sample(&users, self.max_len, ctx.seed) } else { None };
+        let mut validation = if holdout { Validation::sample(&users, self.max_len, ctx.seed) } else { given };
         if corpus.is_empty() {
             // Every user has at most two steps: the last ones are needed for training.
             corpus = Corpus::new(users.iter().copied(), self.max_len, self.max_windows);
@@ -257,6 +267,34 @@ impl Validation {
             .map(|s| {
                 let input = &s[..s.len() - 1];
                 (input[input.len().saturating_sub(max_len)..].to_vec(), s[s.len() - 1])
+            })
+            .collect();
+        (!cases.is_empty()).then_some(Self { cases })
+    }
+
+    /// The caller's next-item `cases` (their history's last `max_len` steps as input), up to
+    /// [`MAX_VALIDATION_USERS`], a seeded sample beyond. Cases with an item outside the catalog, an
+    /// empty history or a target already in it are left out (`evaluate_next` does not score
+    /// repeats either); `None` when none is left.
+    fn given(cases: &[NextCase], max_len: usize, n_items: usize, seed: u64) -> Option<Self> {
+        let known = |i: ItemIdx| i.index() < n_items;
+        let mut kept: Vec<&NextCase> = cases
+            .iter()
+            .filter(|c| {
+                !c.history.is_empty()
+                    && known(c.target)
+                    && c.history.iter().all(|&(i, _)| known(i) && i != c.target)
+            })
+            .collect();
+        if kept.len() > MAX_VALIDATION_USERS {
+            kept.shuffle(&mut rng::stream(seed, 3));
+            kept.truncate(MAX_VALIDATION_USERS);
+        }
+        let cases: Vec<(Vec<u32>, u32)> = kept
+            .into_iter()
+            .map(|c| {
+                let input = &c.history[c.history.len().saturating_sub(max_len)..];
+                (input.iter().map(|&(i, _)| i.0).collect(), c.target.0)
             })
             .collect();
         (!cases.is_empty()).then_some(Self { cases })

@@ -3,6 +3,7 @@ use rand::Rng;
 use super::train::{Batch, Corpus, Setup, Vars};
 use super::*;
 use crate::data::{Feedback, Interaction, Interactions};
+use crate::eval::NextCase;
 use crate::recommender::{FitContext, ModelParams};
 use crate::rng;
 
@@ -209,4 +210,44 @@ fn validation_names_the_field() {
     }
     let data = Interactions::new(2, 3, Feedback::Implicit, vec![]).unwrap();
     assert!(matches!(ok.fit(&data, &FitContext::seeded(0)), Err(crate::FitError::EmptyData { .. })));
+}
+
+/// With the caller's validation cases (a next-item split's), no step is held out: every user's
+/// last step is learnt from. Here each of 30 users walks 0 → 1 → 2 over a catalog of 40, so
+/// 1 → 2 is only ever a last step.
+#[test]
+fn given_validation_cases_hold_no_step_out() {
+    let entries = (0..30u32)
+        .flat_map(|u| {
+            (0..3u32).map(move |t| Interaction {
+                user: UserIdx(u),
+                item: ItemIdx(t),
+                value: 1.0,
+                ts: i64::from(t),
+            })
+        })
+        .collect();
+    let data = Interactions::new(30, 40, Feedback::Implicit, entries).unwrap();
+    let p = SasrecParams { epochs: 30, patience: 30, validation: SasrecValidation::LastItem, ..small() };
+    let top_after_0_1 = |m: &SasrecModel| {
+        let history = [(ItemIdx(0), 1.0), (ItemIdx(1), 1.0)];
+        m.recommend_history(&history, 1, &[ItemIdx(0), ItemIdx(1)]).unwrap()[0].item
+    };
+    let cases = vec![NextCase { user: UserIdx(0), history: vec![(ItemIdx(0), 1.0)], target: ItemIdx(1) }];
+    let given = p.fit(&data, &FitContext::seeded(3).with_validation(&cases)).unwrap();
+    assert_eq!(top_after_0_1(&given), ItemIdx(2), "the last step was learnt from");
+    let held = p.fit(&data, &FitContext::seeded(3)).unwrap();
+    assert_ne!(top_after_0_1(&held), ItemIdx(2), "its own validation holds the last step out");
+    // Cases it cannot use (an item outside the catalog, a repeat) leave it to its own.
+    let unusable = vec![
+        NextCase { user: UserIdx(0), history: vec![(ItemIdx(0), 1.0)], target: ItemIdx(40) },
+        NextCase { user: UserIdx(1), history: vec![(ItemIdx(1), 1.0)], target: ItemIdx(1) },
+    ];
+    assert_eq!(p.fit(&data, &FitContext::seeded(3).with_validation(&unusable)).unwrap(), held);
+    // Without validation the cases are ignored.
+    let none = SasrecParams { validation: SasrecValidation::None, ..p };
+    assert_eq!(
+        none.fit(&data, &FitContext::seeded(3).with_validation(&cases)).unwrap(),
+        none.fit(&data, &FitContext::seeded(3)).unwrap()
+    );
 }
