@@ -257,19 +257,11 @@ struct Validation {
 impl Validation {
     /// Up to [`MAX_VALIDATION_USERS`] users with at least two steps, a seeded sample beyond.
     fn sample(users: &[&[u32]], max_len: usize, seed: u64) -> Option<Self> {
-        let mut eligible: Vec<&[u32]> = users.iter().copied().filter(|s| s.len() >= 2).collect();
-        if eligible.len() > MAX_VALIDATION_USERS {
-            eligible.shuffle(&mut rng::stream(seed, 3));
-            eligible.truncate(MAX_VALIDATION_USERS);
-        }
-        let cases: Vec<(Vec<u32>, u32)> = eligible
-            .into_iter()
-            .map(|s| {
-                let input = &s[..s.len() - 1];
-                (input[input.len().saturating_sub(max_len)..].to_vec(), s[s.len() - 1])
-            })
-            .collect();
-        (!cases.is_empty()).then_some(Self { cases })
+        let eligible: Vec<&[u32]> = users.iter().copied().filter(|s| s.len() >= 2).collect();
+        Self::capped(eligible, seed, |s| {
+            let input = &s[..s.len() - 1];
+            (input[input.len().saturating_sub(max_len)..].to_vec(), s[s.len() - 1])
+        })
     }
 
     /// The caller's next-item `cases` (their history's last `max_len` steps as input), up to
@@ -278,7 +270,7 @@ impl Validation {
     /// repeats either); `None` when none is left.
     fn given(cases: &[NextCase], max_len: usize, n_items: usize, seed: u64) -> Option<Self> {
         let known = |i: ItemIdx| i.index() < n_items;
-        let mut kept: Vec<&NextCase> = cases
+        let kept: Vec<&NextCase> = cases
             .iter()
             .filter(|c| {
                 !c.history.is_empty()
@@ -286,17 +278,20 @@ impl Validation {
                     && c.history.iter().all(|&(i, _)| known(i) && i != c.target)
             })
             .collect();
-        if kept.len() > MAX_VALIDATION_USERS {
-            kept.shuffle(&mut rng::stream(seed, 3));
-            kept.truncate(MAX_VALIDATION_USERS);
+        Self::capped(kept, seed, |c| {
+            let input = &c.history[c.history.len().saturating_sub(max_len)..];
+            (input.iter().map(|&(i, _)| i.0).collect(), c.target.0)
+        })
+    }
+
+    /// `eligible` as cases, up to [`MAX_VALIDATION_USERS`] of them (a seeded sample beyond);
+    /// `None` when there are none.
+    fn capped<T>(mut eligible: Vec<T>, seed: u64, case: impl Fn(T) -> (Vec<u32>, u32)) -> Option<Self> {
+        if eligible.len() > MAX_VALIDATION_USERS {
+            eligible.shuffle(&mut rng::stream(seed, 3));
+            eligible.truncate(MAX_VALIDATION_USERS);
         }
-        let cases: Vec<(Vec<u32>, u32)> = kept
-            .into_iter()
-            .map(|c| {
-                let input = &c.history[c.history.len().saturating_sub(max_len)..];
-                (input.iter().map(|&(i, _)| i.0).collect(), c.target.0)
-            })
-            .collect();
+        let cases: Vec<(Vec<u32>, u32)> = eligible.into_iter().map(case).collect();
         (!cases.is_empty()).then_some(Self { cases })
     }
 
