@@ -1,9 +1,10 @@
 //! Model selection by validation (`model.name = "auto"`): every candidate model is fitted with a
 //! few settings on each shopper's steps but their last `validation_steps + 1`, in order, and
 //! asked for each of the `validation_steps` before the last from the steps before it, the full
-//! catalog ranked: the validation cases of
-//! `aisle eval --split leave-last-one` (and of `aisle tune` on it), so what the server picks is
-//! what a search on that protocol would. The best by NDCG@10 there is trained on everything. A
+//! catalog ranked. The last step is left out so that `aisle eval --split leave-last-one` can
+//! test what the server picks; with `validation_steps = 1` the cases are exactly that split's
+//! validation cases (those `aisle tune` searches on), and the default two per shopper make the
+//! choice less a matter of one step's luck. The best by NDCG@10 is trained on everything. A
 //! shop is served by what works on its own data, not by defaults tuned on MovieLens. Pure CPU;
 //! runs inside the training job's blocking task.
 
