@@ -242,7 +242,13 @@ async fn kafka_redelivery_after_a_crash_and_a_restart_stores_each_event_once_and
     let stop = Arc::new(Notify::new());
     let sink = tripwire(2, 60_000, false, &stop);
     let stopping = Arc::clone(&stop);
-    let second = kafka::run(&config, sink, async move { stopping.notified().await }).await.unwrap();
+    let second = tokio::time::timeout(
+        PHASE_DEADLINE,
+        kafka::run(&config, sink, async move { stopping.notified().await }),
+    )
+    .await
+    .expect("the second consumer reached 60,000 and stopped")
+    .unwrap();
     assert!(second.batches > 0 && second.written > 0, "{second:?}");
     // Two injected outages, plus the refused batch's attempts if this consumer is the one that
     // meets it (which consumer does depends on where the first one crashed).
