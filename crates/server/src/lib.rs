@@ -183,7 +183,50 @@ fn api(keys: &Keys, max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(open);
     // After the routes are in: the modifiers of `ApiDoc` ran on a document without paths.
     utoipa::Modify::modify(&StandardErrors, all.get_openapi_mut());
+    utoipa::Modify::modify(&Flattened(&["Experiment"]), all.get_openapi_mut());
     all
+}
+
+/// Writes the named schemas, which utoipa renders for a `#[serde(flatten)]` field as `allOf` of
+/// the flattened type and the rest, as one object with every property. The flattened type may
+/// say `additionalProperties: false` (`deny_unknown_fields`, for request bodies), and then no
+/// value could satisfy the `allOf`: `Experiment` is `ExperimentConfig` plus its state, and a
+/// validator (schemathesis) refused every experiment the API returned.
+struct Flattened(&'static [&'static str]);
+
+impl utoipa::Modify for Flattened {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let Some(components) = openapi.components.as_mut() else { return };
+        for &name in self.0 {
+            let Some(RefOr::T(Schema::AllOf(all))) = components.schemas.get(name).cloned() else { continue };
+            let mut merged: Option<utoipa::openapi::schema::Object> = None;
+            for item in &all.items {
+                let part = match item {
+                    RefOr::T(Schema::Object(o)) => Some(o.clone()),
+                    RefOr::Ref(r) => {
+                        match r.ref_location.rsplit('/').next().and_then(|n| components.schemas.get(n)) {
+                            Some(RefOr::T(Schema::Object(o))) => Some(o.clone()),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                let Some(part) = part else { continue };
+                match merged.as_mut() {
+                    None => merged = Some(part),
+                    Some(m) => {
+                        m.properties.extend(part.properties);
+                        m.required.extend(part.required);
+                    }
+                }
+            }
+            if let Some(mut m) = merged {
+                m.description = all.description.clone();
+                components.schemas.insert(name.to_owned(), RefOr::T(Schema::Object(m)));
+            }
+        }
+    }
 }
 
 /// The OpenAPI document, as committed in `openapi.json` (a test fails when they drift).

@@ -109,3 +109,16 @@ fn every_operation_documents_its_errors_and_the_schemas_say_what_is_accepted() {
     let ts = resolve(&schemas["EventIn"]["properties"]["timestamp"]);
     assert!(ts.contains("integer") && ts.contains("date-time"), "a time is RFC 3339 or Unix ms: {ts}");
 }
+
+/// A flattened type that refuses unknown fields (`ExperimentConfig`) made `Experiment` an `allOf`
+/// no value satisfies; it is one object with every property, as the API returns it.
+#[test]
+fn a_flattened_response_schema_is_one_object_a_response_can_satisfy() {
+    let doc = serde_json::to_value(aisle_server::openapi()).unwrap();
+    let e = &doc["components"]["schemas"]["Experiment"];
+    assert!(e.get("allOf").is_none(), "{e}");
+    for field in ["id", "placement", "variants", "status", "salt", "created_at_ms", "started_ms"] {
+        assert!(e["properties"].get(field).is_some(), "{field} missing: {e}");
+        assert!(e["required"].as_array().unwrap().iter().any(|r| r == field), "{field} not required");
+    }
+}
