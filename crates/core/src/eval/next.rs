@@ -400,6 +400,7 @@ mod tests {
         assert_eq!(test, vec![(0, 4, 4), (1, 1, 2)], "the test cases do not move");
         assert_eq!(split.train.nnz(), 4);
     }
+
     #[test]
     fn sessions_hold_out_the_latest_sessions_step_by_step() {
         // Four sessions (gap 100): u0 [0,1] at 0, u1 [2,3,4] at 1000, u0 [1,5] at 2000, u2 [3,4] at 3000.
