@@ -19,7 +19,8 @@
 //! on the caller's next-item cases when the context has them ([`crate::FitContext::validation`]:
 //! `aisle eval` and `aisle tune` pass their split's validation cases, as RecBole does), else on
 //! each user's last step, held out of training: the epoch with the best NDCG@10 on those cases
-//! is kept, and the fit stops after `patience` epochs without improvement; an outside
+//! is kept, and the fit stops after `patience` epochs or `patience_steps` optimiser steps
+//! without improvement, whichever is longer; an outside
 //! [`crate::Observer`] sees every epoch as a checkpoint either way.
 //!
 //! Serving does not rebuild the training graph: the weights are plain vectors and the forward
@@ -40,7 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use self::net::Net;
 pub use self::params::{
-    AUTO_FULL_MAX_ITEMS, MAX_VALIDATION_USERS, SasrecLoss, SasrecParams, SasrecValidation,
+    AUTO_FULL_MAX_ITEMS, MAX_PATIENCE_STEPS, MAX_VALIDATION_USERS, SasrecLoss, SasrecParams, SasrecValidation,
 };
 use crate::ids::{ItemIdx, UserIdx};
 use crate::models::invariant::{Check, ensure, len};

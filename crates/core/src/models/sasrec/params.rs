@@ -46,8 +46,8 @@ pub enum SasrecLoss {
 pub enum SasrecValidation {
     /// Hold out each user's last step (users with at least two): train on the steps before
     /// it, rank the full catalog minus the user's other items for it after every epoch
-    /// (NDCG@10), keep the best epoch's weights and stop after `patience` epochs without
-    /// improvement. The model still scores users from their whole sequence, last step included.
+    /// (NDCG@10), keep the best epoch's weights and stop after `patience` epochs (or
+    /// `patience_steps` optimiser steps, whichever is longer) without improvement. The model still scores users from their whole sequence, last step included.
     /// When the context carries next-item validation cases ([`FitContext::validation`]), they
     /// are ranked instead and no step is held out.
     #[default]
@@ -90,10 +90,20 @@ pub struct SasrecParams {
     pub negatives: usize,
     /// Internal validation and early stopping.
     pub validation: SasrecValidation,
-    /// Epochs without a better validation NDCG@10 before the fit stops (0: never stop early,
-    /// still keep the best epoch).
+    /// Epochs without a better validation NDCG@10 before the fit stops, at least: the fit stops
+    /// after `max(patience, ⌈patience_steps ÷ batches per epoch⌉)` epochs without one (both 0:
+    /// never stop early, still keep the best epoch).
     pub patience: usize,
+    /// Optimiser steps without a better validation NDCG@10 before the fit stops, at least
+    /// (0..=[`MAX_PATIENCE_STEPS`]): patience in training done rather than in epochs, so that a
+    /// small catalog's short epochs wait as long as a large one's few long ones. On ML-100k
+    /// (19 batches an epoch) the validation NDCG@10 stood still for 37 epochs (700 steps) and
+    /// then rose another 10%; 20 epochs stopped it there.
+    pub patience_steps: usize,
 }
+
+/// Most [`SasrecParams::patience_steps`].
+pub const MAX_PATIENCE_STEPS: usize = 10_000_000;
 
 impl Default for SasrecParams {
     fn default() -> Self {
@@ -111,7 +121,8 @@ impl Default for SasrecParams {
             loss: SasrecLoss::Auto,
             negatives: 256,
             validation: SasrecValidation::LastItem,
-            patience: 20,
+            patience: 5,
+            patience_steps: 1_000,
         }
     }
 }
@@ -134,6 +145,13 @@ impl SasrecParams {
             batch_size: self.batch_size,
             negatives: (!full).then_some(self.negatives),
         }
+    }
+}
+
+impl SasrecParams {
+    /// Epochs without improvement the fit waits for, at `batches` optimiser steps an epoch.
+    pub(crate) fn patience_epochs(&self, batches: usize) -> usize {
+        self.patience.max(self.patience_steps.div_ceil(batches.max(1)))
     }
 }
 
@@ -161,6 +179,9 @@ impl ModelParams for SasrecParams {
             if v == 0 {
                 return err(field, "must be at least 1".into());
             }
+        }
+        if self.patience_steps > MAX_PATIENCE_STEPS {
+            return err("patience_steps", format!("must be in 0..={MAX_PATIENCE_STEPS}"));
         }
         if !within(self.negatives, 1, 100_000) {
             return err("negatives", "must be in 1..=100000".into());
@@ -215,6 +236,7 @@ impl ModelParams for SasrecParams {
         let mut model = SasrecModel::new(trainer.vars.export().map_err(unfit)?, &users, self.max_len);
         let mut best: Option<(f64, Net)> = None;
         let mut since = 0;
+        let patience = self.patience_epochs(corpus.batches_per_epoch(self.batch_size));
         for epoch in 1..=self.epochs {
             let loss = trainer.epoch(&corpus).map_err(unfit)?;
             let checkpoints = ctx.observer.wants_checkpoints();
@@ -236,7 +258,7 @@ impl ModelParams for SasrecParams {
             } else {
                 ctx.report(MODEL, epoch, self.epochs, Some(loss))
             };
-            if stop || (self.patience > 0 && since >= self.patience) {
+            if stop || (patience > 0 && since >= patience) {
                 break;
             }
         }

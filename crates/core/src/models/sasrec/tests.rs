@@ -251,3 +251,18 @@ fn given_validation_cases_hold_no_step_out() {
         none.fit(&data, &FitContext::seeded(3)).unwrap()
     );
 }
+
+#[test]
+fn patience_counts_optimiser_steps_so_short_epochs_wait_longer() {
+    let p = SasrecParams { patience: 5, patience_steps: 1_000, ..SasrecParams::default() };
+    assert_eq!(p.patience_epochs(19), 53, "ML-100k's 19 batches an epoch: 1,000 steps are 53 epochs");
+    assert_eq!(p.patience_epochs(400), 5, "long epochs: the epoch floor");
+    assert_eq!(p.patience_epochs(0), 1_000, "no batch counts as one");
+    let never = SasrecParams { patience: 0, patience_steps: 0, ..p.clone() };
+    assert_eq!(never.patience_epochs(19), 0, "both 0: never stop early");
+    let epochs_only = SasrecParams { patience: 30, patience_steps: 0, ..p.clone() };
+    assert_eq!(epochs_only.patience_epochs(1), 30);
+    let too_many = SasrecParams { patience_steps: MAX_PATIENCE_STEPS + 1, ..p };
+    let err = too_many.validate().unwrap_err().to_string();
+    assert!(err.contains("patience_steps"), "{err}");
+}

@@ -3,21 +3,24 @@
 //! softmax cross-entropy (one fused op), and AdamW.
 //!
 //! Deterministic: every random draw (initial weights, batch order, dropout masks, negatives)
-//! comes from streams of the fit's seed, and the graph's only parallel parts are candle's GEMM
-//! (which splits rows and columns of the output, never the sum over the inner dimension) and
-//! the fused cross-entropy (one row per task, the loss summed in row order).
+//! comes from streams of the fit's seed, and the parallel parts never change a sum's order:
+//! candle's GEMM splits rows and columns of the output, never the sum over the inner dimension;
+//! the fused cross-entropy runs one row per task and sums the loss in row order; and a batch's
+//! [`PARTS`] run at once but their gradients are added in part order.
 
 use std::sync::Arc;
 
+use candle_core::backprop::GradStore;
 use candle_core::{D, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
 
 use super::loss::{FullSoftmax, SoftmaxCrossEntropy, collisions};
 use super::net::{Block, LN_EPS, Linear, Net, Norm};
-use crate::rng::SeededRng;
+use crate::rng::{self, SeededRng};
 
 pub(crate) type CResult<T> = candle_core::Result<T>;
 
@@ -79,6 +82,11 @@ impl Corpus {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.windows.is_empty()
+    }
+
+    /// Optimiser steps in an epoch (at least 1).
+    pub(crate) fn batches_per_epoch(&self, batch_size: usize) -> usize {
+        self.windows.len().div_ceil(batch_size.max(1)).max(1)
     }
 
     /// This epoch's batches: windows shuffled, runs of `BUCKET` batches sorted by length, the
@@ -361,35 +369,56 @@ impl Vars {
         (z + f)?.broadcast_mul(&batch.keep)
     }
 
-    /// The mean cross-entropy of `batch`'s targets (see [`Setup::negatives`]).
-    fn loss(&self, batch: &Batch, drop: &mut Option<Dropout>, rng: &mut SeededRng) -> CResult<Tensor> {
+    /// The mean cross-entropy of `batch`'s targets over the full softmax, or over the targets
+    /// and `negatives` (see [`Setup::negatives`]).
+    fn loss(&self, batch: &Batch, drop: &mut Option<Dropout>, negatives: &[u32]) -> CResult<Tensor> {
         let hidden = self.forward(batch, drop)?.index_select(&batch.valid, 0)?;
-        match self.setup.negatives {
-            None => hidden.apply_op2(&self.items, FullSoftmax { targets: batch.targets.clone() }),
-            Some(n) => {
-                let n_items = self.items.dim(0)? as u32;
-                let negs: Vec<u32> = (0..n).map(|_| rng.random_range(0..n_items)).collect();
-                let dev = &Device::Cpu;
-                let targets = Tensor::from_slice(&batch.targets, batch.targets.len(), dev)?;
-                let positive = (&hidden * self.items.index_select(&targets, 0)?)?.sum_keepdim(1)?;
-                let neg_emb = self.items.index_select(&Tensor::from_slice(&negs, n, dev)?, 0)?;
-                let mut negative = hidden.matmul(&neg_emb.t()?)?;
-                if let Some(collide) = collisions(&batch.targets, &negs) {
-                    negative = (negative + Tensor::from_vec(collide, (batch.targets.len(), n), dev)?)?;
-                }
-                let logits = Tensor::cat(&[positive, negative], 1)?;
-                let zeros = Arc::new(vec![0u32; batch.targets.len()]);
-                logits.apply_op1(SoftmaxCrossEntropy { targets: zeros })
-            }
+        if self.setup.negatives.is_none() {
+            return hidden.apply_op2(&self.items, FullSoftmax { targets: batch.targets.clone() });
         }
+        let (dev, n) = (&Device::Cpu, negatives.len());
+        let targets = Tensor::from_slice(&batch.targets, batch.targets.len(), dev)?;
+        let positive = (&hidden * self.items.index_select(&targets, 0)?)?.sum_keepdim(1)?;
+        let neg_emb = self.items.index_select(&Tensor::from_slice(negatives, n, dev)?, 0)?;
+        let mut negative = hidden.matmul(&neg_emb.t()?)?;
+        if let Some(collide) = collisions(&batch.targets, negatives) {
+            negative = (negative + Tensor::from_vec(collide, (batch.targets.len(), n), dev)?)?;
+        }
+        let logits = Tensor::cat(&[positive, negative], 1)?;
+        let zeros = Arc::new(vec![0u32; batch.targets.len()]);
+        logits.apply_op1(SoftmaxCrossEntropy { targets: zeros })
+    }
+
+    /// `part`'s loss summed over its targets, and the gradients of its share (`targets` of the
+    /// whole batch) of the batch's mean loss.
+    fn part_gradients(
+        &self,
+        part: &Batch,
+        targets: usize,
+        drop: Option<Dropout>,
+        negatives: &[u32],
+    ) -> CResult<(f64, GradStore)> {
+        let mut drop = drop;
+        let loss = self.loss(part, &mut drop, negatives)?;
+        let n = part.targets.len() as f64;
+        let sum = f64::from(loss.to_scalar::<f32>()?) * n;
+        Ok((sum, (loss * (n / targets as f64))?.backward()?))
     }
 }
+
+/// A batch is cut into this many parts, whose forward and backward passes run at once: candle
+/// runs most operations on one thread, so one graph keeps one core busy and the other mostly
+/// idle. The parts, their random streams and the order their gradients are summed in are fixed,
+/// so the fit stays deterministic for a seed.
+const PARTS: usize = 2;
 
 /// A fit in progress: the weights and their optimiser.
 pub(crate) struct Trainer {
     pub(crate) vars: Vars,
     opt: AdamW,
-    drop: Option<Dropout>,
+    /// Draws each batch's dropout seed.
+    drop: SeededRng,
+    /// Batch order and negatives.
     rng: SeededRng,
 }
 
@@ -410,7 +439,7 @@ impl Trainer {
             weight_decay: setup.weight_decay,
         };
         let opt = AdamW::new(vars.all(), params)?;
-        Ok(Self { vars, opt, drop: Some(Dropout::new(setup.dropout, drop)), rng })
+        Ok(Self { vars, opt, drop, rng })
     }
 
     /// One pass over `corpus`; the mean loss per target.
@@ -418,11 +447,55 @@ impl Trainer {
         let setup = self.vars.setup;
         let (mut total, mut n) = (0f64, 0usize);
         for windows in corpus.batches(setup.batch_size, &mut self.rng) {
-            let batch = Batch::new(corpus, &windows, setup.max_len)?;
-            let loss = self.vars.loss(&batch, &mut self.drop, &mut self.rng)?;
-            self.opt.backward_step(&loss)?;
-            total += f64::from(loss.to_scalar::<f32>()?) * batch.targets.len() as f64;
-            n += batch.targets.len();
+            // Every PARTS-th window of the length-sorted batch: parts of like lengths and sizes.
+            let parts = (0..PARTS.min(windows.len()))
+                .map(|p| {
+                    let mine: Vec<usize> = windows.iter().skip(p).step_by(PARTS).copied().collect();
+                    Batch::new(corpus, &mine, setup.max_len)
+                })
+                .collect::<CResult<Vec<_>>>()?;
+            let targets: usize = parts.iter().map(|b| b.targets.len()).sum();
+            let negatives: Vec<u32> = match setup.negatives {
+                None => Vec::new(),
+                Some(k) => {
+                    let n_items = self.vars.items.dim(0)? as u32;
+                    (0..k).map(|_| self.rng.random_range(0..n_items)).collect()
+                }
+            };
+            let drop_seed: u64 = self.drop.random();
+            let vars = &self.vars;
+            let results: Vec<CResult<(f64, GradStore)>> = parts
+                .par_iter()
+                .enumerate()
+                .map(|(p, part)| {
+                    let drop = Dropout::new(setup.dropout, rng::stream(drop_seed, p as u64));
+                    vars.part_gradients(part, targets, Some(drop), &negatives)
+                })
+                .collect();
+            let mut merged: Option<GradStore> = None;
+            for result in results {
+                let (sum, grads) = result?;
+                total += sum;
+                merged = Some(match merged {
+                    None => grads,
+                    Some(mut acc) => {
+                        for var in vars.all() {
+                            if let Some(g) = grads.get(&var) {
+                                let g = match acc.get(&var) {
+                                    Some(a) => (a + g)?,
+                                    None => g.clone(),
+                                };
+                                acc.insert(&var, g);
+                            }
+                        }
+                        acc
+                    }
+                });
+            }
+            if let Some(grads) = merged {
+                self.opt.step(&grads)?;
+            }
+            n += targets;
         }
         Ok(total / n.max(1) as f64)
     }
