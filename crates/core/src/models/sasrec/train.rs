@@ -395,10 +395,9 @@ impl Vars {
         &self,
         part: &Batch,
         targets: usize,
-        drop: Option<Dropout>,
+        mut drop: Option<Dropout>,
         negatives: &[u32],
     ) -> CResult<(f64, GradStore)> {
-        let mut drop = drop;
         let loss = self.loss(part, &mut drop, negatives)?;
         let n = part.targets.len() as f64;
         let sum = f64::from(loss.to_scalar::<f32>()?) * n;
