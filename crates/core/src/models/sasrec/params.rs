@@ -47,7 +47,8 @@ pub enum SasrecValidation {
     /// Hold out each user's last step (users with at least two): train on the steps before
     /// it, rank the full catalog minus the user's other items for it after every epoch
     /// (NDCG@10), keep the best epoch's weights and stop after `patience` epochs (or
-    /// `patience_steps` optimiser steps, whichever is longer) without improvement. The model still scores users from their whole sequence, last step included.
+    /// `patience_steps` optimiser steps, whichever is longer) without improvement. The model
+    /// still scores users from their whole sequence, last step included.
     /// When the context carries next-item validation cases ([`FitContext::validation`]), they
     /// are ranked instead and no step is held out.
     #[default]
@@ -128,6 +129,11 @@ impl Default for SasrecParams {
 }
 
 impl SasrecParams {
+    /// Epochs without improvement the fit waits for, at `batches` optimiser steps an epoch.
+    pub(crate) fn patience_epochs(&self, batches: usize) -> usize {
+        self.patience.max(self.patience_steps.div_ceil(batches.max(1)))
+    }
+
     fn setup(&self, n_items: usize) -> Setup {
         let full = match self.loss {
             SasrecLoss::Full => true,
@@ -145,13 +151,6 @@ impl SasrecParams {
             batch_size: self.batch_size,
             negatives: (!full).then_some(self.negatives),
         }
-    }
-}
-
-impl SasrecParams {
-    /// Epochs without improvement the fit waits for, at `batches` optimiser steps an epoch.
-    pub(crate) fn patience_epochs(&self, batches: usize) -> usize {
-        self.patience.max(self.patience_steps.div_ceil(batches.max(1)))
     }
 }
 

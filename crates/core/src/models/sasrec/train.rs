@@ -471,29 +471,25 @@ impl Trainer {
                     vars.part_gradients(part, targets, Some(drop), &negatives)
                 })
                 .collect();
-            let mut merged: Option<GradStore> = None;
+            // Part 0's gradients, then each later part's added in order.
+            let mut results = results.into_iter();
+            let Some(first) = results.next() else { continue };
+            let (sum, mut grads) = first?;
+            total += sum;
             for result in results {
-                let (sum, grads) = result?;
+                let (sum, more) = result?;
                 total += sum;
-                merged = Some(match merged {
-                    None => grads,
-                    Some(mut acc) => {
-                        for var in vars.all() {
-                            if let Some(g) = grads.get(&var) {
-                                let g = match acc.get(&var) {
-                                    Some(a) => (a + g)?,
-                                    None => g.clone(),
-                                };
-                                acc.insert(&var, g);
-                            }
-                        }
-                        acc
+                for var in vars.all() {
+                    if let Some(g) = more.get(&var) {
+                        let g = match grads.get(&var) {
+                            Some(acc) => (acc + g)?,
+                            None => g.clone(),
+                        };
+                        grads.insert(&var, g);
                     }
-                });
+                }
             }
-            if let Some(grads) = merged {
-                self.opt.step(&grads)?;
-            }
+            self.opt.step(&grads)?;
             n += targets;
         }
         Ok(total / n.max(1) as f64)
