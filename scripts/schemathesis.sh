@@ -29,6 +29,9 @@ export AISLE_AUTH__PRIVATE_KEYS='["st-private-key-000001"]'
 export AISLE_AUTH__WRITE_KEYS='["st-write-key-00000001"]'
 export AISLE_AUTH__ADMIN_KEYS='["st-admin-key-00000001"]'
 export AISLE_TRAINING__INTERVAL_S=0 AISLE_LOG__LEVEL=warn
+# No SASRec follow-up: in a debug build it would take both cores for the whole run (the
+# follow-up itself is tested in crates/engine/tests/it/main.rs).
+export AISLE_MODEL__SLOW_CANDIDATES='[]'
 "$BIN" serve --demo --demo-users 300 --demo-items 400 --demo-events 20000 --data-dir "$DIR/data" \
   --listen "127.0.0.1:$PORT" > "$DIR/serve.log" 2>&1 &
 PID=$!

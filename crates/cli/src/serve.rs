@@ -261,6 +261,23 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             out.reason,
             serde_json::to_string(&m.model.metrics)?
         ));
+        if !out.follow_up.is_empty() {
+            // What a server does in the background, this command waits for.
+            report::note(&format!(
+                "follow-up: fitting {} against version {}'s setting (model.slow_candidates; [] turns it off)",
+                out.follow_up.join(", "),
+                m.version
+            ));
+            engine.training_finished().await;
+            if let Some(f) = engine.training_status().follow_up {
+                let stored = match (f.version, f.published) {
+                    (Some(v), true) => format!("version {v} published"),
+                    (Some(v), false) => format!("version {v} stored, not published"),
+                    (None, _) => "nothing stored".to_owned(),
+                };
+                report::print(&format!("follow-up: {stored} — {} ({:.1} s)\n", f.reason, f.seconds));
+            }
+        }
         engine.flush().await?;
         anyhow::Ok(())
     })

@@ -83,9 +83,15 @@ pub struct ModelConfig {
     /// `auto`).
     pub params: serde_json::Map<String, serde_json::Value>,
     /// With `auto`: the models tried, by name, at most [`MAX_CANDIDATES`]. Default a neighbour
-    /// model, a factor model and the two session models: `item-knn`, `ials`, `sknn`, `sr`
-    /// (`sasrec` is left to be added: it fits in minutes where these fit in seconds).
+    /// model, a factor model and the two session models: `item-knn`, `ials`, `sknn`, `sr`.
     pub candidates: Vec<String>,
+    /// With `auto`: models that fit in minutes where the `candidates` fit in seconds, by name, at
+    /// most [`MAX_CANDIDATES`]. Default `sasrec`; `[]` turns them off. They do not hold up the
+    /// training: once the `candidates`' winner is stored, a follow-up job (holding the training
+    /// slot) fits each of them with its defaults beside that winner's setting on a fresh
+    /// snapshot's validation split, and trains and publishes the best of them only if it
+    /// scores higher there. Not run when nothing could be validated.
+    pub slow_candidates: Vec<String>,
     /// With `auto`: settings tried per candidate, 1..=[`MAX_TRIALS`]: its defaults, then draws
     /// (seeded by `training.seed`) from the search space `aisle tune` uses for it. Default 4.
     pub trials: usize,
@@ -109,6 +115,7 @@ impl Default for ModelConfig {
             name: "auto".to_owned(),
             params: serde_json::Map::new(),
             candidates: ["item-knn", "ials", "sknn", "sr"].map(str::to_owned).to_vec(),
+            slow_candidates: vec!["sasrec".to_owned()],
             trials: 4,
             validation_steps: 2,
         }
@@ -124,6 +131,8 @@ pub enum ModelChoice {
     Auto {
         /// Each candidate's name and spec, in the configured order (which breaks ties).
         candidates: Vec<(String, ModelSpec)>,
+        /// The slow candidates, tried by a follow-up job against the winner.
+        slow: Vec<(String, ModelSpec)>,
         /// Settings per candidate.
         trials: usize,
         /// Validation steps per shopper.
@@ -152,6 +161,12 @@ impl ModelConfig {
         if self.candidates.is_empty() || self.candidates.len() > MAX_CANDIDATES {
             return Err(bad("model.candidates".into(), format!("give 1 to {MAX_CANDIDATES} model names")));
         }
+        if self.slow_candidates.len() > MAX_CANDIDATES {
+            return Err(bad(
+                "model.slow_candidates".into(),
+                format!("give at most {MAX_CANDIDATES} model names"),
+            ));
+        }
         if !(1..=MAX_TRIALS).contains(&self.trials) {
             return Err(bad("model.trials".into(), format!("must be from 1 to {MAX_TRIALS}")));
         }
@@ -161,18 +176,12 @@ impl ModelConfig {
                 format!("must be from 1 to {MAX_VALIDATION_STEPS}"),
             ));
         }
-        let candidates = self
-            .candidates
-            .iter()
-            .enumerate()
-            .map(|(k, name)| {
-                let spec: ModelSpec = name
-                    .parse()
-                    .map_err(|e: UnknownModel| bad(format!("model.candidates[{k}]"), e.to_string()))?;
-                Ok((name.trim().to_ascii_lowercase(), spec))
-            })
-            .collect::<Result<Vec<_>, EngineError>>()?;
-        Ok(ModelChoice::Auto { candidates, trials: self.trials, validation_steps: self.validation_steps })
+        Ok(ModelChoice::Auto {
+            candidates: parse_names("model.candidates", &self.candidates)?,
+            slow: parse_names("model.slow_candidates", &self.slow_candidates)?,
+            trials: self.trials,
+            validation_steps: self.validation_steps,
+        })
     }
 
     /// The validated spec of a named model (an error for `auto`, which names none).
@@ -191,6 +200,21 @@ impl ModelConfig {
         })?;
         Ok(spec)
     }
+}
+
+/// Model names as registry specs with their defaults, lowercased; `key[k]` names a bad one.
+fn parse_names(key: &str, names: &[String]) -> Result<Vec<(String, ModelSpec)>, EngineError> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let spec: ModelSpec = name.parse().map_err(|e: UnknownModel| EngineError::Config {
+                key: format!("{key}[{k}]"),
+                reason: e.to_string(),
+            })?;
+            Ok((name.trim().to_ascii_lowercase(), spec))
+        })
+        .collect()
 }
 
 /// Whether a newly trained model replaces the serving one.

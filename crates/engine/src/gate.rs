@@ -59,6 +59,18 @@ pub enum Comparison {
         /// The serving configuration's NDCG@10 on the same split.
         serving_ndcg: f64,
     },
+    /// A slow candidate of `auto` (a follow-up job) and the setting it followed, both fitted on
+    /// every shopper's steps but their newest few and scored on the next-item validation cases.
+    Validation {
+        /// The version the follow-up came after.
+        version: u64,
+        /// Next-item validation cases scored.
+        cases: u64,
+        /// The candidate's NDCG@10.
+        candidate_ndcg: f64,
+        /// The followed setting's NDCG@10 on the same cases.
+        serving_ndcg: f64,
+    },
     /// Nothing could be evaluated.
     Unevaluable {
         /// Why.
@@ -73,6 +85,7 @@ impl Comparison {
             Comparison::NothingServing => "nothing_serving",
             Comparison::ServingModel { .. } => "serving_model",
             Comparison::ServingConfiguration { .. } => "serving_configuration",
+            Comparison::Validation { .. } => "validation",
             Comparison::Unevaluable { .. } => "unevaluable",
         }
     }
@@ -81,7 +94,8 @@ impl Comparison {
     pub fn serving_ndcg(&self) -> Option<f64> {
         match self {
             Comparison::ServingModel { serving_ndcg, .. }
-            | Comparison::ServingConfiguration { serving_ndcg, .. } => Some(*serving_ndcg),
+            | Comparison::ServingConfiguration { serving_ndcg, .. }
+            | Comparison::Validation { serving_ndcg, .. } => Some(*serving_ndcg),
             Comparison::NothingServing | Comparison::Unevaluable { .. } => None,
         }
     }
@@ -105,6 +119,13 @@ pub(crate) fn decide(
         Comparison::NothingServing => (true, "no model was serving".to_owned()),
         Comparison::ServingModel { .. } => against_serving_model(t, comparison),
         Comparison::ServingConfiguration { .. } => against_configuration(t, comparison),
+        Comparison::Validation { version, cases, candidate_ndcg, serving_ndcg } => {
+            let why = format!(
+                "validation NDCG@10 {candidate_ndcg:.4} vs {serving_ndcg:.4} of v{version}'s setting, both fitted \
+                 on the same split and scored on its {cases} next-item cases"
+            );
+            (candidate_ndcg + t.tolerance >= *serving_ndcg, why)
+        }
         Comparison::Unevaluable { reason } => {
             let in_a_row = unevaluated_before + 1;
             if in_a_row >= MAX_UNEVALUATED {
@@ -235,6 +256,22 @@ mod tests {
         };
         let (ok, why) = decide(&t, false, &other, 0);
         assert!(!ok && why.contains("serving configuration"), "{why}");
+    }
+
+    #[test]
+    fn a_follow_up_is_judged_on_its_validation_cases() {
+        let t = TrainingConfig::default();
+        let c = |candidate| Comparison::Validation {
+            version: 4,
+            cases: 1886,
+            candidate_ndcg: candidate,
+            serving_ndcg: 0.10,
+        };
+        let (ok, why) = decide(&t, false, &c(0.11), 0);
+        assert!(ok && why.contains("v4's setting") && why.contains("1886 next-item cases"), "{why}");
+        assert!(!decide(&t, false, &c(0.09), 0).0);
+        assert_eq!(c(0.11).kind(), "validation");
+        assert_eq!(c(0.11).serving_ndcg(), Some(0.10));
     }
 
     #[test]

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use aisle_core::models::registry::ModelSpec;
 use aisle_store::{ModelRecord, NewModel, Store};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{ModelChoice, ModelConfig};
 use crate::gate::{Comparison, decide};
 use crate::published::{Artifact, Published};
 use crate::select::{Budget, Selection, select};
-use crate::train::{GateInput, fit};
+use crate::train::{Fitted, GateInput, fit, fit_all};
 use crate::{Engine, EngineError, now_ms};
 
 /// What to train.
@@ -42,8 +42,31 @@ pub struct TrainOutcome {
     pub serving_ndcg: Option<f64>,
     /// With `model.name = "auto"`: every candidate's figure and which was trained.
     pub selection: Option<Selection>,
+    /// The slow candidates (`model.slow_candidates`) a follow-up job now fits against this
+    /// version's setting, in the background; empty when none follows.
+    pub follow_up: Vec<String>,
     /// Wall time of the whole job, seconds.
     pub seconds: f64,
+}
+
+/// What the follow-up of an `auto` training did: its slow candidates against the setting that
+/// training chose, on a fresh snapshot's validation split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FollowUp {
+    /// The version whose setting the slow candidates were compared with.
+    pub after_version: u64,
+    /// Every candidate's figure, that setting's among them; `None` when the job failed before.
+    pub selection: Option<Selection>,
+    /// The version it stored, when a slow candidate scored higher.
+    pub version: Option<u64>,
+    /// Whether that version now serves.
+    pub published: bool,
+    /// What happened, in words (the error, when it failed).
+    pub reason: String,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// When it ended, Unix ms.
+    pub finished_at_ms: i64,
 }
 
 /// The state of training, for `GET /v1/models`.
@@ -59,6 +82,17 @@ pub struct TrainingStatus {
     pub jobs: u64,
     /// Trainings in a row whose gate could not evaluate.
     pub unevaluated_in_a_row: u32,
+    /// The last follow-up of an `auto` training, when one has ended.
+    pub follow_up: Option<FollowUp>,
+}
+
+/// A trained model on its way to the store: what [`Engine::finish`] stores and publishes.
+struct Trained {
+    name: String,
+    spec: ModelSpec,
+    selection: Option<Selection>,
+    fitted: Fitted,
+    last_seq: u64,
 }
 
 /// Releases the training slot however the job ends.
@@ -110,21 +144,124 @@ impl Engine {
         let (force, candidate) = (req.force, req.candidate);
         tokio::spawn(async move {
             let engine = Arc::clone(&slot.0);
-            let result = engine.run_job(choice, force, candidate).await;
-            let mut t = engine.lock_training();
-            t.jobs += 1;
-            match &result {
-                Ok(o) => {
-                    t.last = Some(o.clone());
-                    t.last_error = None;
+            let result = engine.run_job(choice.clone(), force, candidate).await;
+            engine.record(&result);
+            match (&result, choice) {
+                (Ok(o), ModelChoice::Auto { slow, validation_steps, .. }) if !o.follow_up.is_empty() => {
+                    let slow = slow.into_iter().filter(|(name, _)| o.follow_up.contains(name)).collect();
+                    let after = o.model.clone();
+                    // The follow-up keeps the slot: no other training starts until it ends.
+                    tokio::spawn(async move {
+                        let engine = Arc::clone(&slot.0);
+                        engine.follow_up(after, slow, validation_steps).await;
+                        drop(slot);
+                    });
                 }
-                Err(e) => t.last_error = Some(e.to_string()),
+                _ => drop(slot),
             }
-            drop(t);
-            drop(slot);
             result
         })
         .await?
+    }
+
+    /// Records a finished job in the training state.
+    fn record(&self, result: &Result<TrainOutcome, EngineError>) {
+        let mut t = self.lock_training();
+        t.jobs += 1;
+        match result {
+            Ok(o) => {
+                t.last = Some(o.clone());
+                t.last_error = None;
+            }
+            Err(e) => t.last_error = Some(e.to_string()),
+        }
+    }
+
+    /// Waits until no training job (nor follow-up) runs.
+    pub async fn training_finished(&self) {
+        while self.lock_training().running_since_ms.is_some() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The follow-up of an `auto` training: `slow` fitted with their defaults beside `after`'s
+    /// setting on a fresh snapshot's validation split; the best trained on everything and
+    /// published (gate: its validation figure not below the setting's) if a slow one wins.
+    async fn follow_up(&self, after: ModelRecord, slow: Vec<(String, ModelSpec)>, validation_steps: usize) {
+        let started = Instant::now();
+        let version = after.version;
+        let names: Vec<&str> = slow.iter().map(|(n, _)| n.as_str()).collect();
+        tracing::info!(after = version, candidates = ?names, "follow-up: slow candidates against the chosen setting");
+        let (selection, result) = self.run_follow_up(after, slow, validation_steps).await;
+        let (stored, published, reason) = match result {
+            Ok(Some(o)) => {
+                let out = (Some(o.model.version), o.published, o.reason.clone());
+                self.record(&Ok(o));
+                out
+            }
+            Ok(None) => {
+                let why = selection.as_ref().map_or_else(String::new, |s| s.reason.clone());
+                (None, false, format!("no slow candidate scored higher, nothing stored: {why}"))
+            }
+            Err(e) => (None, false, format!("the follow-up failed: {e}")),
+        };
+        tracing::info!(after = version, ?stored, published, %reason, "follow-up finished");
+        self.lock_training().follow_up = Some(FollowUp {
+            after_version: version,
+            selection,
+            version: stored,
+            published,
+            reason,
+            seconds: started.elapsed().as_secs_f64(),
+            finished_at_ms: now_ms(),
+        });
+    }
+
+    async fn run_follow_up(
+        &self,
+        after: ModelRecord,
+        slow: Vec<(String, ModelSpec)>,
+        validation_steps: usize,
+    ) -> (Option<Selection>, Result<Option<TrainOutcome>, EngineError>) {
+        let started = Instant::now();
+        let Some(spec) = spec_of(&after) else {
+            let e = EngineError::Training(format!("version {}'s setting no longer parses", after.version));
+            return (None, Err(e));
+        };
+        let snapshot = match self.snapshot().await {
+            Ok(s) => s,
+            Err(e) => return (None, Err(e)),
+        };
+        let (weights, t) = (self.config.weights, self.config.training.clone());
+        let (name, version) = (after.model.name.clone(), after.version);
+        let job = tokio::task::spawn_blocking(move || {
+            let mut candidates = vec![(name.clone(), spec)];
+            candidates.extend(slow);
+            let budget = Budget { trials: 1, validation_steps };
+            let (chosen, spec, selection) = select(&snapshot, &candidates, budget, &weights, &t)?;
+            let score = |n: &str| selection.candidates.iter().find(|c| c.name == n).and_then(|c| c.ndcg);
+            let (Some(candidate_ndcg), false) = (score(&chosen), chosen == name) else {
+                return Ok((selection, None));
+            };
+            let comparison = Comparison::Validation {
+                version,
+                cases: selection.cases,
+                candidate_ndcg,
+                serving_ndcg: score(&name).unwrap_or(0.0),
+            };
+            let fitted = fit_all(&snapshot, &spec, &weights, &t, Default::default(), comparison)?;
+            let last_seq = snapshot.last_seq;
+            let trained =
+                Trained { name: chosen, spec, selection: Some(selection.clone()), fitted, last_seq };
+            Ok::<_, EngineError>((selection, Some(trained)))
+        });
+        let (selection, trained) = match job.await.map_err(EngineError::from).and_then(|r| r) {
+            Ok(done) => done,
+            Err(e) => return (None, Err(e)),
+        };
+        let Some(trained) = trained else { return (Some(selection), Ok(None)) };
+        let outcome = self.finish(trained, false, false, Vec::new(), started).await;
+        (Some(selection), outcome.map(Some))
     }
 
     /// What the gate needs of the serving version.
@@ -151,10 +288,14 @@ impl Engine {
         }
         let gate = self.gate_input(&snapshot);
         let (weights, t) = (self.config.weights, self.config.training.clone());
-        let (name, spec, selection, mut fitted, last_seq) = tokio::task::spawn_blocking(move || {
+        let slow: Vec<String> = match &choice {
+            ModelChoice::Auto { slow, .. } if !candidate => slow.iter().map(|(n, _)| n.clone()).collect(),
+            _ => Vec::new(),
+        };
+        let trained = tokio::task::spawn_blocking(move || {
             let (name, spec, selection) = match choice {
                 ModelChoice::Fixed(name, spec) => (name, spec, None),
-                ModelChoice::Auto { candidates, trials, validation_steps } => {
+                ModelChoice::Auto { candidates, trials, validation_steps, .. } => {
                     let (name, spec, selection) =
                         select(&snapshot, &candidates, Budget { trials, validation_steps }, &weights, &t)?;
                     tracing::info!(reason = %selection.reason, "model selection");
@@ -162,9 +303,25 @@ impl Engine {
                 }
             };
             let fitted = fit(&snapshot, &spec, gate.as_ref(), &weights, &t)?;
-            Ok::<_, EngineError>((name, spec, selection, fitted, snapshot.last_seq))
+            Ok::<_, EngineError>(Trained { name, spec, selection, fitted, last_seq: snapshot.last_seq })
         })
         .await??;
+        // Slow candidates follow when the choice was validated, except the chosen one itself.
+        let validated = trained.selection.as_ref().is_some_and(|s| s.cases > 0);
+        let follow_up = slow.into_iter().filter(|n| validated && *n != trained.name).collect();
+        self.finish(trained, force, candidate, follow_up, started).await
+    }
+
+    /// Stores a trained model, and publishes it if the gate (or `force`) lets it.
+    async fn finish(
+        &self,
+        trained: Trained,
+        force: bool,
+        candidate: bool,
+        follow_up: Vec<String>,
+        started: Instant,
+    ) -> Result<TrainOutcome, EngineError> {
+        let Trained { name, spec, selection, mut fitted, last_seq } = trained;
         if let Some(sel) = &selection {
             fitted.metrics.extend(sel.metrics());
         }
@@ -233,6 +390,7 @@ impl Engine {
             serving_ndcg: comparison.serving_ndcg(),
             comparison,
             selection,
+            follow_up,
             seconds: started.elapsed().as_secs_f64(),
         })
     }

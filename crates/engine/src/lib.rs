@@ -53,7 +53,7 @@ pub use data::{Ingested, ItemPatch};
 pub use error::EngineError;
 pub use gate::{Comparison, MAX_UNEVALUATED, MIN_DRIFT_USERS, MIN_GATE_EVENTS};
 pub use history::{HistoryCache, Recent, RecentEvent};
-pub use jobs::{TrainOutcome, TrainRequest, TrainingStatus};
+pub use jobs::{FollowUp, TrainOutcome, TrainRequest, TrainingStatus};
 pub use kafka::{KafkaSink, run_kafka};
 pub use popular::{Popularity, Window};
 pub use published::{ARTIFACT_FORMAT, Artifact, Published};

@@ -334,7 +334,20 @@ pub(crate) fn fit(
     weights: &EventWeights,
     t: &TrainingConfig,
 ) -> Result<Fitted, EngineError> {
-    let (mut metrics, comparison) = compare(s, spec, gate, weights, t)?;
+    let (metrics, comparison) = compare(s, spec, gate, weights, t)?;
+    fit_all(s, spec, weights, t, metrics, comparison)
+}
+
+/// Fits `spec` on everything, judged by a `comparison` made elsewhere (the follow-up of `auto`
+/// compares on its validation split). Pure CPU; runs on the blocking pool.
+pub(crate) fn fit_all(
+    s: &Snapshot,
+    spec: &ModelSpec,
+    weights: &EventWeights,
+    t: &TrainingConfig,
+    mut metrics: BTreeMap<String, f64>,
+    comparison: Comparison,
+) -> Result<Fitted, EngineError> {
     let data = interactions(s, &s.events, weights, t.max_pair_weight)?;
     let started = std::time::Instant::now();
     let seqs = sequences(s, &s.events, spec, weights)?;

@@ -410,12 +410,14 @@ function modelsTab() {
     drawModels(m, sel.value);
     const status = m.training_since_ms ? `<p class="note">Training since ${local(m.training_since_ms)}…</p>` : '';
     const failed = m.last_training_error ? `<p class="error">The last training failed: ${esc(m.last_training_error)}</p>` : '';
+    const f = m.follow_up;
+    const follow = f ? `<p class="note">Slow candidates after v${f.after_version}: ${esc(f.reason)}</p>` : '';
     $('models-table').innerHTML = '<tr><th>v</th><th>model</th><th>parameters</th><th class="n">NDCG@10</th><th>trained</th><th class="n">events</th><th></th></tr>'
       + (m.models.length ? '' : '<tr><td colspan="7" class="muted">no stored versions yet</td></tr>')
       + m.models.map(v => `<tr><td>${v.version}</td><td>${esc(v.name)}</td><td class="reason">${params(v.params)}</td><td class="n">${fin(v.metrics['ndcg@10']) ? v.metrics['ndcg@10'].toFixed(4) : '—'}</td>
       <td>${local(v.created_at_ms)}</td><td class="n">${int(v.trained_on_seq)}</td><td>${v.serving ? '<b>serving</b>'
         : `<button type="button" data-activate="${v.version}">activate</button>`}</td></tr>`).join('');
-    $('trainmsg').innerHTML = status + failed;
+    $('trainmsg').innerHTML = status + failed + follow;
   });
 }
 

@@ -165,6 +165,7 @@ async fn auto_trains_the_best_candidate_by_validation_and_says_why() {
     let e = engine(dir.path(), true).await;
     let model = ModelConfig {
         candidates: ["pop", "item-knn", "sr"].map(String::from).to_vec(),
+        slow_candidates: Vec::new(),
         trials: 2,
         ..ModelConfig::default()
     };
@@ -192,6 +193,64 @@ async fn auto_trains_the_best_candidate_by_validation_and_says_why() {
     assert!(out.reason.contains(&format!("{} NDCG@10", sel.chosen)), "{}", out.reason);
     // The stored name and parameters are the winning setting's.
     assert_eq!(out.model.model.params, sel.candidates[0].params);
+    assert!(out.follow_up.is_empty(), "no slow candidates, no follow-up");
+}
+
+/// `auto`'s slow candidates do not hold up the training: a follow-up job fits them against the
+/// chosen setting once it is published, and publishes one only if it scores higher.
+#[tokio::test]
+async fn slow_candidates_follow_the_chosen_setting_and_replace_it_only_if_better() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), true).await;
+    let auto = |quick: &[&str], slow: &[&str]| ModelConfig {
+        candidates: quick.iter().map(|s| (*s).to_owned()).collect(),
+        slow_candidates: slow.iter().map(|s| (*s).to_owned()).collect(),
+        trials: 1,
+        ..ModelConfig::default()
+    };
+    let train = |model: ModelConfig, candidate: bool| {
+        let e = Arc::clone(&e);
+        async move { e.train(&TrainRequest { model: Some(model), force: false, candidate }).await.unwrap() }
+    };
+    // Popularity wins alone and serves at once; the personalised models follow and replace it.
+    let first = train(auto(&["pop"], &["sr", "item-knn"]), false).await;
+    assert!(first.published && first.model.model.name == "pop", "{}", first.reason);
+    assert_eq!(first.follow_up, ["sr", "item-knn"]);
+    e.training_finished().await;
+    let status = e.training_status();
+    let f = status.follow_up.clone().expect("the follow-up ended");
+    assert_eq!(f.after_version, first.model.version);
+    let sel = f.selection.expect("it compared");
+    let names: Vec<&str> = sel.candidates.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_ne!(sel.chosen, "pop", "{sel:?}");
+    assert!(sel.candidates.iter().all(|c| c.settings == 1), "slow candidates try their defaults: {sel:?}");
+    let v = f.version.expect("a slow candidate scored higher and was stored");
+    assert!(f.published && v > first.model.version, "{}", f.reason);
+    assert!(f.reason.contains("validation NDCG@10"), "{}", f.reason);
+    let serving = e.serving().expect("a model serves");
+    assert_eq!((serving.version(), serving.record.model.name.as_str()), (v, sel.chosen.as_str()));
+    let last = status.last.expect("the follow-up's version is the last job");
+    assert_eq!(last.model.version, v);
+    assert_eq!(last.comparison.kind(), "validation");
+    for c in &sel.candidates {
+        assert_eq!(last.model.model.metrics[&format!("selection:{}", c.name)], c.ndcg.unwrap());
+    }
+    assert!(status.running_since_ms.is_none());
+
+    // A slow candidate that scores lower stores nothing; the chosen one is not tried again.
+    let second = train(auto(&["sr"], &["pop", "sr"]), false).await;
+    assert_eq!(second.follow_up, ["pop"], "sr was chosen, so only pop follows");
+    e.training_finished().await;
+    let f = e.training_status().follow_up.expect("the follow-up ended");
+    assert_eq!(f.after_version, second.model.version);
+    assert!(f.version.is_none() && !f.published, "{}", f.reason);
+    assert!(f.reason.starts_with("no slow candidate scored higher"), "{}", f.reason);
+    assert_eq!(e.training_status().last.unwrap().model.version, second.model.version);
+
+    // A stored-only candidate has no follow-up.
+    let stored = train(auto(&["pop"], &["sr"]), true).await;
+    assert!(!stored.published && stored.follow_up.is_empty());
 }
 
 #[test]
@@ -203,6 +262,13 @@ fn auto_configuration_is_checked_field_by_field() {
     assert!(err(m.clone()).contains("model.candidates[1]"), "{}", err(m.clone()));
     m.candidates = Vec::new();
     assert!(err(m.clone()).contains("model.candidates"), "{}", err(m.clone()));
+    let mut m =
+        ModelConfig { slow_candidates: vec!["sasrec".into(), "gru".into()], ..ModelConfig::default() };
+    assert!(err(m.clone()).contains("model.slow_candidates[1]"), "{}", err(m.clone()));
+    m.slow_candidates = vec!["sr".into(); 13];
+    assert!(err(m.clone()).contains("model.slow_candidates"), "{}", err(m.clone()));
+    m.slow_candidates = Vec::new();
+    assert!(m.choice().is_ok(), "no slow candidates is fine");
     let mut m = ModelConfig { trials: 0, ..ModelConfig::default() };
     assert!(err(m.clone()).contains("model.trials"), "{}", err(m.clone()));
     m.trials = 4;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use aisle_engine::{ModelConfig, Selection, TrainOutcome, TrainRequest};
+use aisle_engine::{FollowUp, ModelConfig, Selection, TrainOutcome, TrainRequest};
 use aisle_store::ModelRecord;
 use axum::Json;
 use axum::extract::State;
@@ -63,13 +63,19 @@ pub struct TrainOut {
     pub reason: String,
     /// What the gate compared the candidate with: `nothing_serving`, `serving_model` (the serving
     /// version scored on events neither was trained on), `serving_configuration` (too few new
-    /// events: the serving configuration refitted on the same split) or `unevaluable`.
+    /// events: the serving configuration refitted on the same split), `validation` (a slow
+    /// candidate's follow-up: both settings on the selection's validation cases) or
+    /// `unevaluable`.
     pub comparison: String,
     /// The NDCG@10 of what it was compared with.
     pub serving_ndcg: Option<f64>,
     /// With `auto`: every candidate's NDCG@10 on the time split, best first, and which was
     /// trained (the version's metrics keep each as `selection:NAME`).
     pub selection: Option<Selection>,
+    /// With `auto`: the slow candidates (`model.slow_candidates`) a follow-up job now fits
+    /// against this version's setting in the background (`GET /v1/models` shows it running as
+    /// `training_since_ms`, and what it did as `follow_up`); empty when none follows.
+    pub follow_up: Vec<String>,
     /// Wall time, seconds.
     pub seconds: f64,
 }
@@ -83,6 +89,7 @@ impl From<TrainOutcome> for TrainOut {
             comparison: o.comparison.kind().to_owned(),
             serving_ndcg: o.serving_ndcg,
             selection: o.selection,
+            follow_up: o.follow_up,
             seconds: o.seconds,
         }
     }
@@ -97,6 +104,9 @@ pub struct ModelsOut {
     pub training_since_ms: Option<i64>,
     /// The last training error, if the last job failed.
     pub last_training_error: Option<String>,
+    /// The last follow-up of an `auto` training (its slow candidates against the chosen
+    /// setting), when one has ended.
+    pub follow_up: Option<FollowUp>,
     /// Every stored version, newest first.
     pub models: Vec<ModelOut>,
 }
@@ -110,6 +120,7 @@ pub async fn list_models(State(s): State<AppState>) -> Result<Json<ModelsOut>, A
         serving_version: s.engine.serving().map(|p| p.version()),
         training_since_ms: t.running_since_ms,
         last_training_error: t.last_error,
+        follow_up: t.follow_up,
         models: models.into_iter().map(ModelOut::from).collect(),
     }))
 }

@@ -72,8 +72,11 @@ pub struct SasrecParams {
     pub heads: usize,
     /// Steps the model reads: the newest `max_len` of a sequence (1..=4096).
     pub max_len: usize,
-    /// Windows of `max_len` steps trained per user, newest first (≥ 1): 1 trains on the newest
-    /// `max_len` steps only, as the paper; more also cover older steps of long sequences.
+    /// Windows of `max_len` steps trained per user and epoch (≥ 1): the newest, and the rest
+    /// drawn afresh each epoch from the user's older windows, so a long history is covered over
+    /// the epochs at the cost of `max_windows` windows an epoch. 1 trains on the newest
+    /// `max_len` steps only, as the paper. (Always the newest 8 cost ml-latest-small 12% of its
+    /// NDCG@10: they covered 80% of its training targets.)
     pub max_windows: usize,
     /// Dropout rate on embeddings, attention outputs and the feed-forward layers (in [0, 1)).
     pub dropout: f32,

@@ -72,6 +72,27 @@ fn the_written_out_forward_pass_is_the_graphs() {
     }
 }
 
+#[test]
+fn an_epoch_trains_the_newest_window_and_draws_older_ones_afresh() {
+    // 40 inputs in windows of 5: 8 windows, newest first (0..8); a short sequence's one (8).
+    let long: Vec<u32> = (0..41).collect();
+    let corpus = Corpus::new([&long[..], &[1, 2, 3]].into_iter(), 5, 3);
+    assert_eq!(corpus.batches_per_epoch(1), 4);
+    let mut r = rng::seeded(3);
+    let mut seen = [0usize; 9];
+    for _ in 0..40 {
+        let chosen = corpus.epoch_windows(&mut r);
+        assert_eq!(chosen.len(), 4);
+        assert!(chosen.contains(&0) && chosen.contains(&8), "{chosen:?}");
+        for w in chosen {
+            seen[w] += 1;
+        }
+    }
+    assert_eq!((seen[0], seen[8]), (40, 40));
+    // Every older window is drawn over the epochs, and none every time.
+    assert!(seen[1..8].iter().all(|&n| n > 0 && n < 40), "{seen:?}");
+}
+
 /// Users walking a fixed cycle over `n` items (`i → i + 7 mod n`) from random starts.
 fn cycle_data(users: u32, n: u32, seed: u64) -> Interactions {
     let mut r = rng::seeded(seed);

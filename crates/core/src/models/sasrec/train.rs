@@ -52,30 +52,35 @@ pub(crate) struct Setup {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Corpus {
     tokens: Vec<u32>,
-    /// `(start, len)`: inputs `tokens[start..start + len]`, targets one step later.
+    /// `(start, len)`: inputs `tokens[start..start + len]`, targets one step later; each
+    /// sequence's windows together, newest first.
     windows: Vec<(usize, usize)>,
+    /// Each sequence's windows: `(first, count)` in `windows`.
+    sequences: Vec<(usize, usize)>,
+    /// Windows an epoch trains per sequence.
+    max_windows: usize,
 }
 
 impl Corpus {
-    /// Windows over each sequence, newest first, at most `max_windows` per sequence.
+    /// Every sequence cut into windows from its newest step back; an epoch trains at most
+    /// `max_windows` of them per sequence (see [`Corpus::batches`]).
     pub(crate) fn new<'a>(
         sequences: impl Iterator<Item = &'a [u32]>,
         max_len: usize,
         max_windows: usize,
     ) -> Self {
-        let mut c = Self::default();
+        let mut c = Self { max_windows: max_windows.max(1), ..Self::default() };
         for seq in sequences.filter(|s| s.len() >= 2) {
             let base = c.tokens.len();
             c.tokens.extend_from_slice(seq);
+            let first = c.windows.len();
             let mut end = base + seq.len() - 1;
-            for _ in 0..max_windows {
-                if end == base {
-                    break;
-                }
+            while end > base {
                 let start = end.saturating_sub(max_len).max(base);
                 c.windows.push((start, end - start));
                 end = start;
             }
+            c.sequences.push((first, c.windows.len() - first));
         }
         c
     }
@@ -84,15 +89,37 @@ impl Corpus {
         self.windows.is_empty()
     }
 
-    /// Optimiser steps in an epoch (at least 1).
-    pub(crate) fn batches_per_epoch(&self, batch_size: usize) -> usize {
-        self.windows.len().div_ceil(batch_size.max(1)).max(1)
+    /// Windows an epoch trains.
+    fn per_epoch(&self) -> usize {
+        self.sequences.iter().map(|&(_, n)| n.min(self.max_windows)).sum()
     }
 
-    /// This epoch's batches: windows shuffled, runs of `BUCKET` batches sorted by length, the
-    /// batches shuffled again.
+    /// Optimiser steps in an epoch (at least 1).
+    pub(crate) fn batches_per_epoch(&self, batch_size: usize) -> usize {
+        self.per_epoch().div_ceil(batch_size.max(1)).max(1)
+    }
+
+    /// This epoch's windows: each sequence's newest, and up to `max_windows − 1` of its older
+    /// ones drawn afresh every epoch, so a long history is covered over the epochs at the cost
+    /// of `max_windows` windows an epoch.
+    pub(crate) fn epoch_windows(&self, rng: &mut SeededRng) -> Vec<usize> {
+        let mut chosen = Vec::with_capacity(self.per_epoch());
+        for &(first, n) in &self.sequences {
+            if n <= self.max_windows {
+                chosen.extend(first..first + n);
+            } else {
+                chosen.push(first);
+                let older = rand::seq::index::sample(rng, n - 1, self.max_windows - 1);
+                chosen.extend(older.into_iter().map(|i| first + 1 + i));
+            }
+        }
+        chosen
+    }
+
+    /// This epoch's batches: its windows shuffled, runs of `BUCKET` batches sorted by length,
+    /// the batches shuffled again.
     fn batches(&self, batch_size: usize, rng: &mut SeededRng) -> Vec<Vec<usize>> {
-        let mut order: Vec<usize> = (0..self.windows.len()).collect();
+        let mut order = self.epoch_windows(rng);
         order.shuffle(rng);
         let mut batches = Vec::with_capacity(order.len().div_ceil(batch_size));
         for run in order.chunks_mut(batch_size * BUCKET) {
