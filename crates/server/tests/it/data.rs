@@ -107,6 +107,41 @@ async fn models_train_list_and_activate_roll_back() {
     crate::common::assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
 
+/// `auto` over the API: the answer names the slow candidates that follow, and `GET /v1/models`
+/// then says what the follow-up did.
+#[tokio::test]
+async fn auto_answers_at_once_and_its_follow_up_shows_in_the_model_list() {
+    let mut config = config();
+    config.model = aisle_engine::ModelConfig {
+        candidates: vec!["pop".into()],
+        slow_candidates: vec!["sr".into()],
+        trials: 1,
+        ..aisle_engine::ModelConfig::default()
+    };
+    let a = app_with(config, false).await;
+    let shop = aisle_ingest::synth::generate(
+        &aisle_ingest::synth::ShopParams { users: 150, items: 200, events: 8_000, ..Default::default() },
+        7,
+    )
+    .unwrap();
+    let (items, users, events) = aisle_engine::shop_records(&shop, 0);
+    a.engine.load(items, users, events).await.unwrap();
+    let r = a.post("/v1/admin/train", json!({"wait": true})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["model"]["name"], "pop");
+    assert_eq!(r.body["follow_up"], json!(["sr"]));
+    a.engine.training_finished().await;
+    let m = a.get("/v1/models").await;
+    assert_eq!(m.status, StatusCode::OK, "{}", m.text);
+    let f = &m.body["follow_up"];
+    assert_eq!(f["after_version"], 1, "{f}");
+    assert_eq!(f["version"], 2, "sr beats popularity on the shop's next steps: {f}");
+    assert_eq!(f["published"], true);
+    assert_eq!(f["selection"]["chosen"], "sr");
+    assert_eq!(m.body["serving_version"], 2);
+    assert!(m.body["training_since_ms"].is_null());
+}
+
 #[tokio::test]
 async fn health_metrics_docs_and_dashboard_answer() {
     let a = app().await;
