@@ -75,8 +75,8 @@ pub struct SasrecParams {
     /// Windows of `max_len` steps trained per user and epoch (≥ 1): the newest, and the rest
     /// drawn afresh each epoch from the user's older windows, so a long history is covered over
     /// the epochs at the cost of `max_windows` windows an epoch. 1 trains on the newest
-    /// `max_len` steps only, as the paper. (Always the newest 8 cost ml-latest-small 12% of its
-    /// NDCG@10: they covered 80% of its training targets.)
+    /// `max_len` steps only, as the paper. (The newest 8 alone, every epoch, covered 80% of
+    /// ml-latest-small's training targets; see `docs/benchmarks.md`.)
     pub max_windows: usize,
     /// Dropout rate on embeddings, attention outputs and the feed-forward layers (in [0, 1)).
     pub dropout: f32,
