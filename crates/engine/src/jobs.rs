@@ -128,7 +128,9 @@ impl Engine {
     /// Trains, evaluates, stores and (gate permitting) publishes a model. One job at a time.
     ///
     /// The job runs in a task of its own and holds the training slot until it ends, also when
-    /// the caller stops waiting (a client that hung up on `"wait": true`).
+    /// the caller stops waiting (a client that hung up on `"wait": true`). With `auto`'s slow
+    /// candidates the answer comes when the quick winner is stored, and the slot stays held
+    /// until their follow-up ends ([`Engine::training_finished`]).
     pub async fn train(self: &Arc<Self>, req: &TrainRequest) -> Result<TrainOutcome, EngineError> {
         self.check_leader()?;
         let model_cfg = req.model.clone().unwrap_or_else(|| self.config.model.clone());
