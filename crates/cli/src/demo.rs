@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use aisle_ingest::synth::{ShopParams, generate, write_shop};
+use aisle_ingest::synth::{ShopParams, write_shop};
 use anyhow::Context;
 use clap::Args;
 
@@ -44,7 +44,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "generating a shop of {} users, {} items, {} events",
         args.users, args.items, args.events
     ));
-    let shop = generate(&params, args.seed)?;
+    let shop = crate::generate::generate_reporting(&params, args.seed)?;
     let files = write_shop(&shop, &args.dir).with_context(|| format!("writing {}", args.dir.display()))?;
     report::note(&crate::generate::describe(&shop, &files));
     let eval_args = EvalArgs {

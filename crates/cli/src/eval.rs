@@ -1,6 +1,5 @@
 //! `aisle eval`: fit each model on each training split, time it, and score it on the test split.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,7 +11,7 @@ use aisle_core::models::registry::{Model, ModelSpec};
 use aisle_core::{Control, Feedback, FitContext, Observer, Progress, SideInfo};
 use anyhow::{Context, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
 
 use crate::load::{DataArgs, load};
@@ -177,7 +176,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             (Some(n), false) => Candidates::SampledNegatives { n, seed: args.seed },
         },
     };
-    let progress = progress_bar(args.no_progress, (splits.len() * specs.len()) as u64);
+    let progress = report::progress_bar(args.no_progress, (splits.len() * specs.len()) as u64);
     let mut results = Vec::with_capacity(specs.len());
     for (name, added, spec) in &specs {
         let mut folds = Vec::with_capacity(splits.len());
@@ -360,17 +359,6 @@ pub fn evaluate_one(
     let ranking = evaluate_ranking(&model, &s.train, &s.test, options)?;
     let rank_s = t.elapsed().as_secs_f64();
     Ok(FoldResult { fit_s, predict_s, rank_s, rating, ranking })
-}
-
-fn progress_bar(hidden: bool, len: u64) -> ProgressBar {
-    if hidden || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use aisle_ingest::synth::{Shop, ShopFiles, ShopParams, generate, write_shop};
+use aisle_ingest::synth::{Shop, ShopFiles, ShopParams, generate_with_progress, write_shop};
 use anyhow::Context;
 use clap::Args;
 
@@ -38,10 +38,19 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         ratings: args.ratings,
         ..ShopParams::default()
     };
-    let shop = generate(&params, args.seed)?;
+    let shop = generate_reporting(&params, args.seed)?;
     let files = write_shop(&shop, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
     crate::report::note(&describe(&shop, &files));
     Ok(())
+}
+
+/// Generates a shop with a progress bar of the users simulated (on a terminal).
+pub fn generate_reporting(params: &ShopParams, seed: u64) -> anyhow::Result<Shop> {
+    let bar = crate::report::progress_bar(false, params.users as u64);
+    bar.set_message("shoppers simulated");
+    let shop = generate_with_progress(params, seed, &mut |users| bar.set_position(users as u64))?;
+    bar.finish_and_clear();
+    Ok(shop)
 }
 
 /// One line per file written, with what it holds.

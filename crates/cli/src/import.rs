@@ -107,6 +107,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     }
     report::import_summary(&reports);
     let user_attrs = importer.user_attributes().to_vec();
+    let sessions = importer.sessions().clone();
     let (users, items, catalog) = importer.into_parts();
     let item_records: Vec<ItemRecord> =
         (0..items.len() as u32).filter_map(|i| catalog.get(ItemIdx(i)).cloned()).collect();
@@ -134,13 +135,13 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
             kind: e.kind,
             value: Some(e.value),
             ts_ms: e.ts.saturating_mul(1000),
-            session_id: None,
+            session_id: e.session.map(|s| id_of(&sessions, s)),
             recommendation_id: None,
         })
         .collect();
     tokio::runtime::Runtime::new()?.block_on(async {
         let engine = open(&config).await?;
-        let loaded = engine.load(item_records, user_records, event_records).await?;
+        let loaded = crate::serve::load_reporting(&engine, item_records, user_records, event_records).await?;
         engine.flush().await?;
         report::note(&format!(
             "stored {} items, {} users, {} new events ({} stored before) into {}",

@@ -2,10 +2,12 @@
 //! Reports go to stdout; notes and import summaries go to stderr so `--output json` stays parseable.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 
 use aisle_core::eval::{MeanStd, RankingSummary};
 use aisle_ingest::ImportReport;
 use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::eval::{EvalReport, ModelResult};
 
@@ -26,6 +28,19 @@ pub fn note(text: &str) {
     {
         eprintln!("{text}");
     }
+}
+
+/// A progress bar of `len` steps on stderr, hidden when asked or when stderr is not a terminal
+/// (so logs and pipes get the notes only).
+pub fn progress_bar(hidden: bool, len: u64) -> ProgressBar {
+    if hidden || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
 }
 
 /// What the importer accepted and rejected, per file.

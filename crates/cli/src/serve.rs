@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aisle_engine::{Engine, RecommendRequest, Subject, TrainRequest, shop_records};
-use aisle_ingest::synth::{ShopParams, generate};
+use aisle_ingest::synth::ShopParams;
 use aisle_server::config::AisleConfig;
 use aisle_store::{AnyStore, Store};
 use anyhow::Context;
@@ -96,6 +96,24 @@ fn init_logs(config: &AisleConfig) {
     let _ = if config.log.json { builder.json().try_init() } else { builder.try_init() };
 }
 
+/// [`Engine::load`] with a progress bar of the records stored (on a terminal).
+pub async fn load_reporting(
+    engine: &Arc<Engine>,
+    items: Vec<aisle_store::ItemRecord>,
+    users: Vec<aisle_store::UserRecord>,
+    events: Vec<aisle_store::EventRecord>,
+) -> anyhow::Result<aisle_engine::Loaded> {
+    let bar = report::progress_bar(false, (items.len() + users.len() + events.len()) as u64);
+    bar.set_message("records stored");
+    let loaded = engine
+        .load_with_progress(items, users, events, |l| {
+            bar.set_position((l.items + l.users + l.events + l.duplicates) as u64);
+        })
+        .await?;
+    bar.finish_and_clear();
+    Ok(loaded)
+}
+
 async fn seed_demo(engine: &Arc<Engine>, args: &ServeArgs) -> anyhow::Result<()> {
     if engine.store().counts().await?.events > 0 {
         report::note("the store already holds events: the demo shop is not generated again");
@@ -112,11 +130,12 @@ async fn seed_demo(engine: &Arc<Engine>, args: &ServeArgs) -> anyhow::Result<()>
         "generating a demo shop: {} shoppers, {} items, {} events",
         params.users, params.items, params.events
     ));
-    let shop = tokio::task::spawn_blocking(move || generate(&params, 42)).await??;
+    let shop =
+        tokio::task::spawn_blocking(move || crate::generate::generate_reporting(&params, 42)).await??;
     // Shift the log so that it ends now: popular windows (1h, 24h, 7d) then mean something.
     let end_ms = shop.events.last().map_or(0, |e| e.ts * 1000);
     let (items, users, events) = shop_records(&shop, aisle_engine::now_ms() - end_ms);
-    let loaded = engine.load(items, users, events).await?;
+    let loaded = load_reporting(engine, items, users, events).await?;
     report::note(&format!(
         "imported {} items, {} users, {} events",
         loaded.items, loaded.users, loaded.events

@@ -68,8 +68,9 @@ pub enum Comparison {
         cases: u64,
         /// The candidate's NDCG@10.
         candidate_ndcg: f64,
-        /// The followed setting's NDCG@10 on the same cases.
-        serving_ndcg: f64,
+        /// The followed setting's NDCG@10 on the same cases (`None`: it could not be scored on
+        /// this snapshot, while the candidate could).
+        serving_ndcg: Option<f64>,
     },
     /// Nothing could be evaluated.
     Unevaluable {
@@ -94,8 +95,8 @@ impl Comparison {
     pub fn serving_ndcg(&self) -> Option<f64> {
         match self {
             Comparison::ServingModel { serving_ndcg, .. }
-            | Comparison::ServingConfiguration { serving_ndcg, .. }
-            | Comparison::Validation { serving_ndcg, .. } => Some(*serving_ndcg),
+            | Comparison::ServingConfiguration { serving_ndcg, .. } => Some(*serving_ndcg),
+            Comparison::Validation { serving_ndcg, .. } => *serving_ndcg,
             Comparison::NothingServing | Comparison::Unevaluable { .. } => None,
         }
     }
@@ -119,13 +120,22 @@ pub(crate) fn decide(
         Comparison::NothingServing => (true, "no model was serving".to_owned()),
         Comparison::ServingModel { .. } => against_serving_model(t, comparison),
         Comparison::ServingConfiguration { .. } => against_configuration(t, comparison),
-        Comparison::Validation { version, cases, candidate_ndcg, serving_ndcg } => {
-            let why = format!(
-                "validation NDCG@10 {candidate_ndcg:.4} vs {serving_ndcg:.4} of v{version}'s setting, both fitted \
-                 on the same split and scored on its {cases} next-item cases"
-            );
-            (candidate_ndcg + t.tolerance >= *serving_ndcg, why)
-        }
+        Comparison::Validation { version, cases, candidate_ndcg, serving_ndcg } => match serving_ndcg {
+            Some(serving) => {
+                let why = format!(
+                    "validation NDCG@10 {candidate_ndcg:.4} vs {serving:.4} of v{version}'s setting, both fitted \
+                     on the same split and scored on its {cases} next-item cases"
+                );
+                (candidate_ndcg + t.tolerance >= *serving, why)
+            }
+            None => {
+                let why = format!(
+                    "validation NDCG@10 {candidate_ndcg:.4} on {cases} next-item cases; v{version}'s setting could not \
+                     be scored on the same split"
+                );
+                (true, why)
+            }
+        },
         Comparison::Unevaluable { reason } => {
             let in_a_row = unevaluated_before + 1;
             if in_a_row >= MAX_UNEVALUATED {
@@ -265,13 +275,19 @@ mod tests {
             version: 4,
             cases: 1886,
             candidate_ndcg: candidate,
-            serving_ndcg: 0.10,
+            serving_ndcg: Some(0.10),
         };
         let (ok, why) = decide(&t, false, &c(0.11), 0);
         assert!(ok && why.contains("v4's setting") && why.contains("1886 next-item cases"), "{why}");
         assert!(!decide(&t, false, &c(0.09), 0).0);
         assert_eq!(c(0.11).kind(), "validation");
         assert_eq!(c(0.11).serving_ndcg(), Some(0.10));
+        // A followed setting that could not be scored is said so, not read as 0.
+        let unscored =
+            Comparison::Validation { version: 4, cases: 1886, candidate_ndcg: 0.09, serving_ndcg: None };
+        let (ok, why) = decide(&t, false, &unscored, 0);
+        assert!(ok && why.contains("could not be scored") && !why.contains("0.0000"), "{why}");
+        assert_eq!(unscored.serving_ndcg(), None);
     }
 
     #[test]

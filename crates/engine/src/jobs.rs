@@ -249,7 +249,7 @@ impl Engine {
                 version,
                 cases: selection.cases,
                 candidate_ndcg,
-                serving_ndcg: score(&name).unwrap_or(0.0),
+                serving_ndcg: score(&name),
             };
             let fitted = fit_all(&snapshot, &spec, &weights, &t, Default::default(), comparison)?;
             let last_seq = snapshot.last_seq;

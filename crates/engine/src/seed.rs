@@ -43,7 +43,16 @@ pub fn shop_records(shop: &Shop, shift_ms: i64) -> (Vec<ItemRecord>, Vec<UserRec
     (items, users, events)
 }
 
-const BATCH: usize = 10_000;
+const BATCH: usize = 100_000;
+
+/// `records` in batches of at most [`BATCH`], in order, each moved out once (no copy of the rest).
+fn batches<T>(records: Vec<T>) -> impl Iterator<Item = Vec<T>> {
+    let mut rest = records.into_iter();
+    std::iter::from_fn(move || {
+        let batch: Vec<T> = rest.by_ref().take(BATCH).collect();
+        (!batch.is_empty()).then_some(batch)
+    })
+}
 
 impl Engine {
     /// Writes items, users and events in batches (events in order).
@@ -53,22 +62,48 @@ impl Engine {
         users: Vec<UserRecord>,
         events: Vec<EventRecord>,
     ) -> Result<Loaded, EngineError> {
-        let mut out = Loaded { items: items.len(), users: users.len(), ..Loaded::default() };
-        let mut items = items;
-        while !items.is_empty() {
-            let rest = items.split_off(items.len().min(BATCH));
-            self.put_items(std::mem::replace(&mut items, rest)).await?;
+        self.load_with_progress(items, users, events, |_| {}).await
+    }
+
+    /// [`Engine::load`], calling `progress` with what is written so far after every batch of
+    /// items, users or events (its `events + duplicates` count the events done).
+    pub async fn load_with_progress(
+        self: &std::sync::Arc<Self>,
+        items: Vec<ItemRecord>,
+        users: Vec<UserRecord>,
+        events: Vec<EventRecord>,
+        mut progress: impl FnMut(&Loaded) + Send,
+    ) -> Result<Loaded, EngineError> {
+        let mut out = Loaded::default();
+        for batch in batches(items) {
+            out.items += batch.len();
+            self.put_items(batch).await?;
+            progress(&out);
         }
-        for chunk in users.chunks(BATCH) {
-            self.put_users(chunk.to_vec()).await?;
+        for batch in batches(users) {
+            out.users += batch.len();
+            self.put_users(batch).await?;
+            progress(&out);
         }
-        let mut events = events;
-        while !events.is_empty() {
-            let rest = events.split_off(events.len().min(BATCH));
-            let r = self.ingest(std::mem::replace(&mut events, rest)).await?;
+        for batch in batches(events) {
+            let r = self.ingest(batch).await?;
             out.events += r.inserted;
             out.duplicates += r.duplicates;
+            progress(&out);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_keep_every_record_in_order() {
+        let cut: Vec<Vec<usize>> = batches((0..2 * BATCH + 3).collect()).collect();
+        assert_eq!(cut.iter().map(Vec::len).collect::<Vec<_>>(), [BATCH, BATCH, 3]);
+        assert!(cut.concat().into_iter().eq(0..2 * BATCH + 3));
+        assert_eq!(batches(Vec::<u8>::new()).count(), 0);
     }
 }

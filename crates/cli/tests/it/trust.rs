@@ -51,6 +51,35 @@ fn an_import_run_twice_stores_each_event_once_and_refuses_control_characters() {
     assert_eq!(event_count(&data), 3, "{third}");
 }
 
+/// A file's `session_id` column reaches the store: sequential models and the session split read
+/// it back from there.
+#[test]
+fn an_import_keeps_each_events_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.csv");
+    std::fs::write(
+        &file,
+        "user_id,item_id,type,timestamp,session_id\nu1,i1,view,1700000000,s-a\nu1,i2,view,1700000060,s-a\n\
+         u1,i3,view,1700090000,s-b\nu2,i1,view,1700000100,\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let out = aisle(&["import", "--data-dir", data.to_str().unwrap(), "--events", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let url = format!("sqlite:{}", data.join("aisle.db").display());
+    let events = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { AnyStore::open(&url).await.unwrap().events_after(0, 10).await.unwrap() });
+    let sessions: Vec<(&str, &str, Option<&str>)> = events
+        .iter()
+        .map(|e| (e.event.user_id.as_str(), e.event.item_id.as_str(), e.event.session_id.as_deref()))
+        .collect();
+    assert_eq!(
+        sessions,
+        [("u1", "i1", Some("s-a")), ("u1", "i2", Some("s-a")), ("u1", "i3", Some("s-b")), ("u2", "i1", None)]
+    );
+}
+
 #[test]
 fn a_store_url_never_shows_its_password() {
     let dir = tempfile::tempdir().unwrap();

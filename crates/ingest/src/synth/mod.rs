@@ -160,6 +160,16 @@ pub struct Shop {
 
 /// Generates a shop; pure and deterministic per seed.
 pub fn generate(params: &ShopParams, seed: u64) -> Result<Shop, SynthError> {
+    generate_with_progress(params, seed, &mut |_| {})
+}
+
+/// [`generate`], calling `progress` with the number of users whose events are simulated so far
+/// (every few thousand users, and once at the end with `params.users`).
+pub fn generate_with_progress(
+    params: &ShopParams,
+    seed: u64,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Shop, SynthError> {
     params.validate()?;
     let categories = shop::categories(params.categories);
     let brands = (0..params.brands).map(vocab::brand_name).collect();
@@ -176,7 +186,7 @@ pub fn generate(params: &ShopParams, seed: u64) -> Result<Shop, SynthError> {
         user_latent,
         item_latent,
     };
-    shop.events = sessions::simulate(&shop, &mut rng::stream(seed, 3));
+    shop.events = sessions::simulate(&shop, &mut rng::stream(seed, 3), progress);
     Ok(shop)
 }
 

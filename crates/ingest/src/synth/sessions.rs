@@ -168,8 +168,12 @@ fn place_sessions(shop: &Shop, events: &mut [ShopEvent], starts: &[usize], rng: 
     }
 }
 
-/// The whole event log, in time order (ties by user).
-pub(crate) fn simulate(shop: &Shop, rng: &mut SeededRng) -> Vec<ShopEvent> {
+/// Users between two calls of `simulate`'s progress callback.
+const PROGRESS_USERS: usize = 4096;
+
+/// The whole event log, in time order (ties by user); `progress` is called with the number of
+/// users simulated so far, every [`PROGRESS_USERS`] users and at the end.
+pub(crate) fn simulate(shop: &Shop, rng: &mut SeededRng, progress: &mut dyn FnMut(usize)) -> Vec<ShopEvent> {
     let catalog = Catalog::new(shop);
     let budgets = budgets(shop, rng);
     let mut events = Vec::with_capacity(shop.params.events);
@@ -188,7 +192,11 @@ pub(crate) fn simulate(shop: &Shop, rng: &mut SeededRng) -> Vec<ShopEvent> {
             session += 1;
         }
         place_sessions(shop, &mut events[first..], &starts, rng);
+        if (user + 1) % PROGRESS_USERS == 0 {
+            progress(user + 1);
+        }
     }
+    progress(budgets.len());
     events.sort_unstable_by_key(|e| (e.ts, e.user));
     events
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use aisle_core::EventKind;
-use aisle_ingest::synth::{Shop, ShopParams, generate, write_shop};
+use aisle_ingest::synth::{Shop, ShopParams, generate, generate_with_progress, write_shop};
 use aisle_ingest::{EventFormat, ImportOptions, Importer, ItemFormat};
 
 fn small() -> ShopParams {
@@ -56,6 +56,15 @@ fn same_seed_same_files_other_seed_other_files() {
     for k in 0..4 {
         assert_ne!(a[k], c[k], "file {k} should depend on the seed");
     }
+}
+
+#[test]
+fn progress_counts_users_up_to_all_and_changes_nothing() {
+    let params = ShopParams { users: 9_000, items: 500, events: 20_000, ..ShopParams::default() };
+    let mut seen = Vec::new();
+    let shop = generate_with_progress(&params, 5, &mut |users| seen.push(users)).unwrap();
+    assert_eq!(seen, [4096, 8192, 9000]);
+    assert_eq!(shop, generate(&params, 5).unwrap(), "reporting progress changes nothing generated");
 }
 
 #[test]
