@@ -6,14 +6,15 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use aisle_core::models::registry::Model;
-use aisle_core::{EventKind, ItemIdx, UserIdx};
+use aisle_core::{EventKind, ItemIdx, Scored, UserIdx};
 use aisle_store::{ItemRecord, ModelRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
 
-/// The artifact format this build writes and reads.
-pub const ARTIFACT_FORMAT: u32 = 1;
+/// The artifact format this build writes; it reads this one and format 1 (which had no
+/// precomputed similar-item lists: such a version ranks similar items on demand).
+pub const ARTIFACT_FORMAT: u32 = 2;
 
 /// Compressed rows: row `r` is `offsets[r]..offsets[r + 1]` of the parallel value vectors.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -62,6 +63,9 @@ impl Rows {
         if !offsets || self.values.len() != n || self.kinds.len() != n {
             return Err("offsets do not match the entries".to_owned());
         }
+        if let Some(v) = self.values.iter().find(|v| !v.is_finite()) {
+            return Err(format!("a value of {v}"));
+        }
         if self.len() > max_rows {
             return Err(format!("{} rows, more than {max_rows}", self.len()));
         }
@@ -69,6 +73,19 @@ impl Rows {
             Some(&c) if c as usize >= n_cols => Err(format!("column {c} of {n_cols}")),
             _ => Ok(()),
         }
+    }
+
+    /// The length of row `r` (0 past the end).
+    pub fn row_len(&self, r: usize) -> usize {
+        match (self.offsets.get(r), self.offsets.get(r + 1)) {
+            (Some(&a), Some(&b)) => b.saturating_sub(a) as usize,
+            _ => 0,
+        }
+    }
+
+    /// Row `r` as ranked items: its columns and values.
+    pub fn scored(&self, r: usize) -> Vec<Scored> {
+        self.row(r).map(|(i, score, _)| Scored { item: ItemIdx(i), score }).collect()
     }
 
     /// Row `r` as `(col, value, kinds)`; empty past the end.
@@ -116,6 +133,20 @@ pub struct Artifact {
     pub history: Rows,
     /// Per item, the items most often bought in the same basket, with their counts.
     pub bought_together: Rows,
+    /// Per item, the model's most similar items with their scores (`similar_items`, computed at
+    /// training, `training.similar_depth` deep); no rows when none were computed.
+    pub similar: Rows,
+}
+
+/// Format 1: an [`Artifact`] without `similar` (postcard encodes fields in order, no names).
+#[derive(Deserialize)]
+struct ArtifactV1 {
+    format: u32,
+    model: Model,
+    users: Vec<String>,
+    items: Vec<String>,
+    history: Rows,
+    bought_together: Rows,
 }
 
 impl Artifact {
@@ -130,10 +161,23 @@ impl Artifact {
     /// them), so that nothing it holds can panic serving.
     pub fn decode(version: u64, bytes: &[u8]) -> Result<Self, EngineError> {
         let bad = |reason: String| EngineError::Artifact { version, reason };
-        let a: Artifact = postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
-        if a.format != ARTIFACT_FORMAT {
-            return Err(bad(format!("format {} but this build reads format {ARTIFACT_FORMAT}", a.format)));
-        }
+        let (format, _) = postcard::take_from_bytes::<u32>(bytes).map_err(|e| bad(e.to_string()))?;
+        let a: Artifact = match format {
+            ARTIFACT_FORMAT => postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))?,
+            1 => {
+                let v1: ArtifactV1 = postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
+                Artifact {
+                    format: v1.format,
+                    model: v1.model,
+                    users: v1.users,
+                    items: v1.items,
+                    history: v1.history,
+                    bought_together: v1.bought_together,
+                    similar: Rows::default(),
+                }
+            }
+            f => return Err(bad(format!("format {f} but this build reads formats 1 and {ARTIFACT_FORMAT}"))),
+        };
         a.check().map_err(bad)?;
         Ok(a)
     }
@@ -151,7 +195,8 @@ impl Artifact {
             ));
         }
         self.history.check(n_users, n_items).map_err(|e| format!("histories: {e}"))?;
-        self.bought_together.check(n_items, n_items).map_err(|e| format!("bought together: {e}"))
+        self.bought_together.check(n_items, n_items).map_err(|e| format!("bought together: {e}"))?;
+        self.similar.check(n_items, n_items).map_err(|e| format!("similar items: {e}"))
     }
 }
 
@@ -165,6 +210,8 @@ pub struct Published {
     user_index: HashMap<String, u32>,
     item_index: HashMap<String, u32>,
     categories: RwLock<HashMap<String, Vec<ItemIdx>>>,
+    /// The longest precomputed similar-item list: the depth they were computed to.
+    similar_depth: usize,
 }
 
 impl Published {
@@ -189,7 +236,21 @@ impl Published {
             list.sort_unstable();
             list.dedup();
         }
-        Self { record, artifact, user_index, item_index, categories: RwLock::new(categories) }
+        let similar_depth =
+            (0..artifact.similar.len()).map(|i| artifact.similar.row_len(i)).max().unwrap_or(0);
+        Self { record, artifact, user_index, item_index, categories: RwLock::new(categories), similar_depth }
+    }
+
+    /// The items similar to `item` computed at training, best first; `None` when this version
+    /// has no precomputed lists (see [`Published::similar_depth`] for whether one is cut short).
+    pub fn similar_list(&self, item: ItemIdx) -> Option<Vec<Scored>> {
+        (item.index() < self.artifact.similar.len()).then(|| self.artifact.similar.scored(item.index()))
+    }
+
+    /// The depth of the precomputed similar-item lists: a list this long may have been cut;
+    /// a shorter one holds every similar item there is.
+    pub fn similar_depth(&self) -> usize {
+        self.similar_depth
     }
 
     /// The version number.

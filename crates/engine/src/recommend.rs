@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aisle_core::recommender::Recommender;
 use aisle_core::{EventKind, ItemIdx, Scored};
-use aisle_store::Store;
+use aisle_store::{ItemRecord, Store};
 
+use crate::catalog::CatalogRead;
 use crate::history::{Recent, RecentEvent};
 use crate::published::{Published, kind_bit};
 use crate::query::{
@@ -271,6 +272,9 @@ impl Engine {
             return Err(EngineError::NotFound { what: "model", id: "serving".to_owned() });
         };
         let item = self.model_item(&p, id)?;
+        if let Some(answer) = self.similar_precomputed(&p, item, id, n, filters, explain) {
+            return Ok(answer);
+        }
         let depth = self.config.cache.similar_depth.max(n);
         let key = (p.version(), item.0);
         let cached =
@@ -287,6 +291,34 @@ impl Engine {
         let engine = Arc::clone(self);
         let ask = SimilarAsk { item, id: id.to_owned(), n, depth, filters: filters.clone(), explain };
         self.cpu(move || engine.similar_rows(&p, &ask, &list)).await?
+    }
+
+    /// The answer from the list computed when the version was trained, on the calling thread (a
+    /// lookup and the rules); `None` when the version has no lists, or when the request needs
+    /// more than the list holds: then it is ranked on demand.
+    fn similar_precomputed(
+        &self,
+        p: &Published,
+        item: ItemIdx,
+        id: &str,
+        n: usize,
+        filters: &Filters,
+        explain: bool,
+    ) -> Option<Recommendations> {
+        let list = p.similar_list(item)?;
+        // A list shorter than the depth holds every similar item there is.
+        let cut = list.len() >= p.similar_depth();
+        if cut && list.len() < n {
+            return None;
+        }
+        let catalog = self.catalog.read();
+        let mut rules = Rules::new(&catalog, filters);
+        rules.exclude.insert(id);
+        let picked = admit_list(p, &list, &rules, n);
+        if cut && picked.len() < n {
+            return None;
+        }
+        Some(similar_answer(p, &catalog, id, picked, explain))
     }
 
     /// The rows of a similar-items answer from a ranked `list` (deeper when the rules need it).
@@ -306,26 +338,7 @@ impl Engine {
             let deep = similar_list(p, item, p.model().n_items())?;
             picked = admit_list(p, &deep, &rules, n);
         }
-        let title = catalog
-            .get(id.as_str())
-            .map(|r| r.title.clone())
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| id.clone());
-        let items = picked
-            .into_iter()
-            .map(|(i, s, r)| {
-                let mut row = item_row(p.item_id(i), s, r);
-                if explain {
-                    row.reasons = Some(vec![Reason {
-                        kind: "similar_to".to_owned(),
-                        item_id: Some(id.clone()),
-                        text: format!("similar to {title}"),
-                    }]);
-                }
-                row
-            })
-            .collect();
-        Ok(response(Source::Item, Some(p), items))
+        Ok(similar_answer(p, &catalog, id, picked, explain))
     }
 
     /// Items most often bought in the same basket as `id`, with business rules.
@@ -376,6 +389,32 @@ struct SimilarAsk {
     depth: usize,
     filters: Filters,
     explain: bool,
+}
+
+/// A similar-items answer of the `picked` items, explained by `id` when asked.
+fn similar_answer(
+    p: &Published,
+    catalog: &CatalogRead<'_>,
+    id: &str,
+    picked: Vec<(ItemIdx, f32, Option<&Arc<ItemRecord>>)>,
+    explain: bool,
+) -> Recommendations {
+    let title = catalog.get(id).map(|r| r.title.as_str()).filter(|t| !t.is_empty()).unwrap_or(id);
+    let items = picked
+        .into_iter()
+        .map(|(i, s, r)| {
+            let mut row = item_row(p.item_id(i), s, r);
+            if explain {
+                row.reasons = Some(vec![Reason {
+                    kind: "similar_to".to_owned(),
+                    item_id: Some(id.to_owned()),
+                    text: format!("similar to {title}"),
+                }]);
+            }
+            row
+        })
+        .collect();
+    response(Source::Item, Some(p), items)
 }
 
 fn similar_list(p: &Published, item: ItemIdx, n: usize) -> Result<Vec<Scored>, EngineError> {

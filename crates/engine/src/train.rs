@@ -359,6 +359,11 @@ pub(crate) fn fit_all(
     metrics.insert("fit_seconds".to_owned(), started.elapsed().as_secs_f64());
     metrics.insert("events".to_owned(), s.events.len() as f64);
     metrics.insert("skipped_events".to_owned(), s.skipped as f64);
+    let started = std::time::Instant::now();
+    let similar = similar_lists(&model, t);
+    if !similar.is_empty() {
+        metrics.insert("similar_seconds".to_owned(), started.elapsed().as_secs_f64());
+    }
     let artifact = Artifact {
         format: ARTIFACT_FORMAT,
         model,
@@ -366,8 +371,30 @@ pub(crate) fn fit_all(
         items: (0..s.items.len() as u32).map(|i| s.items.id(i).unwrap_or_default().to_owned()).collect(),
         history: history(s, weights, t.max_pair_weight),
         bought_together: bought_together(s),
+        similar,
     };
     Ok(Fitted { artifact, metrics, comparison })
+}
+
+/// Every item's similar items, `training.similar_depth` deep, when the model has them and the
+/// catalog is within `training.similar_max_items`; no rows otherwise (serving then ranks on
+/// demand). Lists keep only finite scores, as serving would.
+fn similar_lists(model: &Model, t: &TrainingConfig) -> Rows {
+    use aisle_core::Recommender;
+    if t.similar_depth == 0 || model.n_items() > t.similar_max_items {
+        return Rows::default();
+    }
+    match model.similar_lists(t.similar_depth) {
+        Ok(lists) => Rows::from_rows(
+            lists
+                .into_iter()
+                .map(|l| {
+                    l.into_iter().filter(|s| s.score.is_finite()).map(|s| (s.item.0, s.score, 0)).collect()
+                })
+                .collect(),
+        ),
+        Err(_) => Rows::default(),
+    }
 }
 
 /// The serving version as a [`Recommender`] over a snapshot's ids, so that it is scored on the

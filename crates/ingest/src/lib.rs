@@ -5,9 +5,10 @@
 //! through one [`Importer`] that maps external string ids to dense indexes shared across files
 //! and reports every row it rejects or drops ([`ImportReport`]). Also owns the synthetic demo
 //! shop ([`synth`]): a seeded generator of a catalog, shoppers and their event log, with the
-//! ground-truth preferences that produced them. And the Kafka event source ([`kafka`]): a
-//! consumer group that hands decoded batches to a [`kafka::Sink`] and commits offsets only after
-//! the sink's durable write (at-least-once, malformed messages as dead letters).
+//! ground-truth preferences that produced them. And, with the `kafka` feature, the Kafka event
+//! source (`kafka`): a consumer group that hands decoded batches to a `kafka::Sink` and commits
+//! offsets only after the sink's durable write (at-least-once, malformed messages as dead
+//! letters). Without it the parsers and the generator build with no rdkafka and no tokio.
 //!
 //! Does not own: models, evaluation or splits (aisle-core), storage or what an event means to the
 //! engine (the engine implements the sink), the REST API, or argument parsing (the CLI). It never
@@ -22,6 +23,7 @@ mod format;
 mod importer;
 mod items;
 mod jsonl;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 mod lines;
 mod report;

@@ -217,6 +217,16 @@ impl FactorCore {
         top_excluding(&mut scores, n, exclude)
     }
 
+    /// [`FactorCore::similar`] of every item at once, `depth` deep (see [`super::neighbours`]).
+    pub(crate) fn similar_lists(&self, depth: usize) -> Vec<Vec<Scored>> {
+        super::neighbours::cosine_lists(&self.item_norms, depth, |q, tile, out| {
+            let q = self.item(q);
+            for (o, j) in out.iter_mut().zip(tile) {
+                *o = dot(q, self.item(j));
+            }
+        })
+    }
+
     /// The cosine [`FactorCore::similar`] gives `b` as a neighbour of `a`, by the same
     /// arithmetic; `None` for a never-rated (zero) item or an index out of range.
     pub(crate) fn affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {

@@ -277,6 +277,14 @@ impl Latent {
         top_excluding(&mut scores, n, exclude)
     }
 
+    /// [`Latent::similar`] of every item at once, `depth` deep (see [`super::neighbours`]).
+    pub(crate) fn similar_lists(&self, depth: usize) -> Vec<Vec<Scored>> {
+        let k = self.k;
+        super::neighbours::cosine_lists(&self.item_norms, depth, |q, tile, out| {
+            score_rows(&self.items[tile.start * k..tile.end * k], self.item(q), None, out);
+        })
+    }
+
     /// The cosine [`Latent::similar`] gives `b` as a neighbour of `a` (same kernel, same
     /// rounding); `None` when either vector is zero or an index is out of range.
     pub(crate) fn affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
@@ -353,6 +361,10 @@ impl<T: LatentModel> Recommender for T {
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {
         check_item(self, item)?;
         Ok(self.latent().similar(item, n, exclude))
+    }
+
+    fn similar_lists(&self, depth: usize) -> Result<Vec<Vec<Scored>>, ModelError> {
+        Ok(self.latent().similar_lists(depth))
     }
 
     fn predict(&self, _: UserIdx, _: ItemIdx) -> Result<f32, ModelError> {

@@ -14,6 +14,7 @@ pub(crate) mod invariant;
 pub mod knn;
 pub mod latent;
 pub mod linalg;
+mod neighbours;
 pub mod popularity;
 pub mod registry;
 pub mod sasrec;

@@ -350,6 +350,10 @@ impl Recommender for Model {
         self.inner().similar_items(item, n, exclude)
     }
 
+    fn similar_lists(&self, depth: usize) -> Result<Vec<Vec<Scored>>, ModelError> {
+        self.inner().similar_lists(depth)
+    }
+
     fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
         self.inner().item_affinity(a, b)
     }

@@ -403,6 +403,10 @@ impl Recommender for SvdModel {
         Ok(self.core.similar(item, n, exclude))
     }
 
+    fn similar_lists(&self, depth: usize) -> Result<Vec<Vec<Scored>>, ModelError> {
+        Ok(self.core.similar_lists(depth))
+    }
+
     fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
         self.core.affinity(a, b)
     }

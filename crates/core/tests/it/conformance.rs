@@ -579,6 +579,28 @@ fn subset_scoring_checks_its_buffer_its_items_and_its_user() {
 }
 
 #[test]
+fn similar_lists_are_each_items_similar_items_bit_for_bit() {
+    let data = checkerboard();
+    let n = data.n_items() as u32;
+    for case in cases() {
+        let model = fit(&case, &data, 5);
+        let lists = model.similar_lists(4);
+        if !case.similar {
+            assert!(matches!(lists, Err(ModelError::Unsupported { .. })), "{}", case.name);
+            continue;
+        }
+        let lists = lists.unwrap();
+        assert_eq!(lists.len(), n as usize, "{}", case.name);
+        for (a, list) in (0..n).map(ItemIdx).zip(&lists) {
+            let one = model.similar_items(a, 4, &[]).unwrap();
+            let key =
+                |l: &[aisle_core::Scored]| l.iter().map(|s| (s.item, s.score.to_bits())).collect::<Vec<_>>();
+            assert_eq!(key(list), key(&one), "{}: item {}", case.name, a.0);
+        }
+    }
+}
+
+#[test]
 fn item_affinity_is_the_score_similar_items_reports() {
     let data = checkerboard();
     let n = data.n_items() as u32;

@@ -82,6 +82,70 @@ async fn artifacts_round_trip_through_postcard_and_survive_a_restart() {
     assert_eq!(scores(&p), before);
 }
 
+/// A version's similar-item lists are computed when it is trained and stored in its artifact:
+/// answers looked up from them are those ranked on demand (a version of format 1, which had
+/// none), filtered or not, explained or not.
+#[tokio::test]
+async fn similar_items_are_looked_up_from_lists_computed_at_training() {
+    use aisle_engine::{Filters, Published};
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), true).await;
+    assert!(e.train(&TrainRequest::default()).await.unwrap().published);
+    let p = e.serving().unwrap();
+    let n_items = p.model().n_items();
+    assert_eq!(p.artifact.similar.len(), n_items, "a list per item");
+    assert_eq!(p.similar_depth(), 50, "training.similar_depth");
+    assert!(p.record.model.metrics.contains_key("similar_seconds"));
+
+    // The same version re-encoded as format 1 (no lists), decoded and served beside it.
+    #[derive(serde::Serialize)]
+    struct V1<'a, M, R> {
+        format: u32,
+        model: &'a M,
+        users: &'a [String],
+        items: &'a [String],
+        history: &'a R,
+        bought_together: &'a R,
+    }
+    let a = &p.artifact;
+    let v1 = V1 {
+        format: 1,
+        model: &a.model,
+        users: &a.users,
+        items: &a.items,
+        history: &a.history,
+        bought_together: &a.bought_together,
+    };
+    let old = Artifact::decode(p.version(), &postcard::to_allocvec(&v1).unwrap()).unwrap();
+    assert!(old.similar.is_empty(), "format 1 has no lists");
+    let records = e.catalog().snapshot();
+    let old = Arc::new(Published::new(p.record.clone(), old, records.iter().map(|r| r.as_ref())));
+    assert_eq!(old.similar_list(aisle_core::ItemIdx(0)), None);
+
+    let category = records.iter().find_map(|r| r.categories.first().cloned()).expect("categorised");
+    let filtered = Filters { category: Some(category), ..Filters::default() };
+    let mut differ = 0;
+    for item in p.artifact.items.iter().step_by(7) {
+        for (n, filters, explain) in
+            [(10, &Filters::default(), false), (5, &filtered, true), (60, &Filters::default(), false)]
+        {
+            let looked_up = e.similar_with(Some(Arc::clone(&p)), item, n, filters, explain).await.unwrap();
+            let ranked = e.similar_with(Some(Arc::clone(&old)), item, n, filters, explain).await.unwrap();
+            let key = |r: &aisle_engine::Recommendations| {
+                r.items
+                    .iter()
+                    .map(|i| (i.id.clone(), i.score.to_bits(), i.reasons.clone()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(key(&looked_up), key(&ranked), "item {item}, n {n}");
+            differ += usize::from(
+                key(&looked_up) != key(&e.similar(item, 10, &Filters::default(), false).await.unwrap()),
+            );
+        }
+    }
+    assert!(differ > 0, "the filtered and longer answers are not the plain one");
+}
+
 #[tokio::test]
 async fn the_gate_keeps_a_worse_model_out_and_force_lets_it_in() {
     let dir = tempfile::tempdir().unwrap();

@@ -185,6 +185,13 @@ impl Recommender for SasrecModel {
         Ok(top_excluding(&mut scores, n, exclude))
     }
 
+    fn similar_lists(&self, depth: usize) -> Result<Vec<Vec<Scored>>, ModelError> {
+        let k = self.net.hidden;
+        Ok(crate::models::neighbours::cosine_lists(&self.item_norms, depth, |q, tile, out| {
+            score_rows(&self.net.items[tile.start * k..tile.end * k], self.net.item(q), None, out);
+        }))
+    }
+
     fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
         let (na, nb) = (*self.item_norms.get(a.index())?, *self.item_norms.get(b.index())?);
         if !(na > 0.0 && nb > 0.0) {
