@@ -45,6 +45,9 @@ if [ -n "${SIMILAR_ONLY:-}" ]; then   # SIMILAR_ONLY=1: similar items (and paced
     echo "== GET recommendations (n=10, category filter), paced, 12 connections, run $r"; wrk -t2 -c12 -d$DUR --latency -s "$DIR/recs-paced.lua" http://127.0.0.1:$PORT
   done
   grep -o '"similar_seconds":[0-9.]*' <(curl -s localhost:$PORT/v1/models) || true
+  echo "server-side time of the similar-items route (cumulative buckets, all runs):"
+  curl -s localhost:$PORT/metrics | grep 'aisle_http_request_duration_seconds_bucket' | grep similar || true
+  echo "server peak RSS: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}'); store on disk: $(du -sh "$DIR" | cut -f1)"
   exit 0
 fi
 echo "== GET similar items (n=10), 2 connections"; wrk -t1 -c2 -d$DUR --latency -s "$DIR/similar.lua" http://127.0.0.1:$PORT

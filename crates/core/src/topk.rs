@@ -43,37 +43,63 @@ const BLOCK: usize = 64;
 /// few blocks most of the catalog costs one vector compare per 8 or 16 scores. O(n + m log k) for
 /// `m` heap updates.
 pub fn top_k(scores: &[f32], k: usize) -> Vec<Scored> {
-    if k == 0 {
-        return Vec::new();
+    let mut top = TopK::new(k);
+    top.push(scores, 0);
+    top.into_sorted()
+}
+
+/// [`top_k`] over scores that arrive in parts: the `k` best of everything pushed, with the same
+/// order, ties and skipping, whatever the parts (a part scanned whole, or in pieces at their
+/// offsets, gives the same list).
+pub(crate) struct TopK {
+    k: usize,
+    heap: BinaryHeap<Worst>,
+}
+
+impl TopK {
+    /// An empty selection of the `k` best.
+    pub(crate) fn new(k: usize) -> Self {
+        Self { k, heap: BinaryHeap::with_capacity(k + 1) }
     }
-    let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(k + 1);
-    for (b, block) in scores.chunks(BLOCK).enumerate() {
-        if heap.len() == k
-            && let Some(worst) = heap.peek()
-        {
-            let threshold = worst.0.score;
-            let above: u32 = block.iter().map(|&s| u32::from(s > threshold)).sum();
-            if above == 0 {
-                continue;
-            }
+
+    /// Offers `scores`, the scores of items `offset..offset + scores.len()`.
+    pub(crate) fn push(&mut self, scores: &[f32], offset: usize) {
+        let (k, heap) = (self.k, &mut self.heap);
+        if k == 0 {
+            return;
         }
-        for (j, &score) in block.iter().enumerate() {
-            if !score.is_finite() {
-                continue;
-            }
-            let cand = Scored { item: ItemIdx((b * BLOCK + j) as u32), score };
-            if heap.len() < k {
-                heap.push(Worst(cand));
-            } else if let Some(mut worst) = heap.peek_mut()
-                && better(&cand, &worst.0) == Ordering::Less
+        for (b, block) in scores.chunks(BLOCK).enumerate() {
+            if heap.len() == k
+                && let Some(worst) = heap.peek()
             {
-                *worst = Worst(cand);
+                let threshold = worst.0.score;
+                let above: u32 = block.iter().map(|&s| u32::from(s > threshold)).sum();
+                if above == 0 {
+                    continue;
+                }
+            }
+            for (j, &score) in block.iter().enumerate() {
+                if !score.is_finite() {
+                    continue;
+                }
+                let cand = Scored { item: ItemIdx((offset + b * BLOCK + j) as u32), score };
+                if heap.len() < k {
+                    heap.push(Worst(cand));
+                } else if let Some(mut worst) = heap.peek_mut()
+                    && better(&cand, &worst.0) == Ordering::Less
+                {
+                    *worst = Worst(cand);
+                }
             }
         }
     }
-    let mut out: Vec<Scored> = heap.into_iter().map(|w| w.0).collect();
-    out.sort_by(better);
-    out
+
+    /// The selection, best first.
+    pub(crate) fn into_sorted(self) -> Vec<Scored> {
+        let mut out: Vec<Scored> = self.heap.into_iter().map(|w| w.0).collect();
+        out.sort_by(better);
+        out
+    }
 }
 
 #[cfg(test)]
@@ -88,6 +114,21 @@ mod tests {
         assert_eq!(items, [1, 3, 6]);
         assert_eq!(top_k(&s, 0), vec![]);
         assert_eq!(top_k(&s, 100).len(), 5);
+    }
+
+    #[test]
+    fn pushed_in_parts_the_selection_is_the_same() {
+        let s: Vec<f32> =
+            (0..5000).map(|i| ((i * 7919) % 613) as f32 * if i % 11 == 0 { f32::NAN } else { 1.0 }).collect();
+        for k in [0, 1, 10, 50, 700] {
+            for part in [1, 63, 64, 2048, 5000] {
+                let mut top = TopK::new(k);
+                for (c, chunk) in s.chunks(part).enumerate() {
+                    top.push(chunk, c * part);
+                }
+                assert_eq!(top.into_sorted(), top_k(&s, k), "k {k}, parts of {part}");
+            }
+        }
     }
 
     #[test]
