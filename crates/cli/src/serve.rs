@@ -173,7 +173,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let config = args.store.config(extra)?;
     init_logs(&config);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async {
+    let served = rt.block_on(async {
         let engine = open(&config).await?;
         // On a shared store only the leader trains; the lease taken here (if no other replica
         // holds it) passes to the replication task, which keeps it or elects another.
@@ -232,7 +232,13 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         }
         report::note("stopped; the store is flushed");
         anyhow::Ok(())
-    })
+    });
+    // A training still running on the blocking pool (a scheduled one, one asked for over the
+    // API, `auto`'s slow follow-up) holds nothing that must be written: its version is stored
+    // only when it ends. Dropping the runtime would wait for it, minutes or hours after the stop
+    // signal; the process ends instead (the next start trains on schedule again).
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
 /// Arguments of `aisle train`.

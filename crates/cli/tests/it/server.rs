@@ -85,6 +85,56 @@ fn every_acknowledged_event_survives_a_kill_and_the_store_reopens() {
     child.wait().unwrap();
 }
 
+/// A stop signal ends the server while a training runs on the blocking pool: the training holds
+/// nothing that must be written (its version is stored when it ends), so shutdown does not wait
+/// for it. Here the training is a SASRec fit of a million epochs, which would run for hours.
+#[test]
+fn a_stop_signal_ends_the_server_while_a_training_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = start(dir.path(), port);
+    for batch in 0..4 {
+        let events: Vec<String> = (0..500)
+            .map(|k| {
+                let (u, i) = (k % 100, (k * 7 + batch) % 50);
+                format!(r#"{{"event_id":"e{batch}-{k}","user_id":"u{u}","item_id":"i{i}","type":"view"}}"#)
+            })
+            .collect();
+        let (status, body) = http(port, "POST", "/v1/events", &format!("[{}]", events.join(","))).unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    let train = r#"{"model":"sasrec","params":{"epochs":1000000,"validation":"none","hidden":16,"blocks":1},"force":true}"#;
+    let (status, body) = http(port, "POST", "/v1/admin/train", train).unwrap();
+    assert_eq!(status, 202, "{body}");
+    let running = || {
+        let (_, body) = http(port, "GET", "/v1/models", "").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        (v["training_since_ms"].is_i64(), v["last_training_error"].clone())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !running().0 {
+        assert!(Instant::now() < deadline, "the training never started: {:?}", running().1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(running().0, "the training is still running when the signal is sent: {:?}", running().1);
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("aisle serve was still running 60 s after SIGTERM, waiting for the training");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "a stop signal is a clean exit: {status}");
+}
+
 /// The impact report's totals for placement `home`: (impressions, clicks).
 fn home_totals(port: u16) -> (u64, u64) {
     let (status, body) = http(port, "GET", "/v1/analytics/impact?placement=home", "").unwrap();
