@@ -262,7 +262,7 @@ pub struct TrainingConfig {
     /// filters leave fewer, ranks on demand). 0 computes none. Default 50.
     pub similar_depth: usize,
     /// Catalogs of more items than this get no precomputed lists (the all-pairs cost grows with
-    /// the square of the catalog: about 20 s of two cores at 100,000 items and 64 factors).
+    /// the square of the catalog: about 30 s of two cores at 100,000 items and 64 factors).
     /// Default 250,000.
     pub similar_max_items: usize,
 }

@@ -380,7 +380,6 @@ pub(crate) fn fit_all(
 /// catalog is within `training.similar_max_items`; no rows otherwise (serving then ranks on
 /// demand). Lists keep only finite scores, as serving would.
 fn similar_lists(model: &Model, t: &TrainingConfig) -> Rows {
-    use aisle_core::Recommender;
     if t.similar_depth == 0 || model.n_items() > t.similar_max_items {
         return Rows::default();
     }
@@ -393,7 +392,11 @@ fn similar_lists(model: &Model, t: &TrainingConfig) -> Rows {
                 })
                 .collect(),
         ),
-        Err(_) => Rows::default(),
+        Err(ModelError::Unsupported { .. }) => Rows::default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "no similar-item lists for this version: they will be ranked on demand");
+            Rows::default()
+        }
     }
 }
 

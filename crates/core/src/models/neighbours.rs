@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn lists_are_the_nearest_by_cosine_across_blocks_and_tiles() {
-        // Items on a circle at angle i degrees (item 0 has a zero vector): the nearest items of
+        // Items on a circle at i tenths of a degree (item 0 has a zero vector): the nearest of
         // item i are i ± 1, i ± 2, … by angle. 3,000 items span six tiles and many blocks.
         let n = 3000;
         let rows: Vec<[f32; 2]> = (0..n)
