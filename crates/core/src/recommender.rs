@@ -303,8 +303,8 @@ pub trait Recommender: Send + Sync {
     /// for bit, so that a server can compute them once when it publishes a model and answer each
     /// similar-items request by a lookup. The default asks [`Recommender::similar_items`] item by
     /// item, in parallel; the models whose similarity is a cosine of vectors score blocks of items
-    /// together instead (several times faster than one at a time). `Unsupported` where
-    /// `similar_items` is.
+    /// together instead, reading each part of the catalog once per block rather than once per
+    /// item. `Unsupported` where `similar_items` is.
     fn similar_lists(&self, depth: usize) -> Result<Vec<Vec<Scored>>, ModelError> {
         use rayon::prelude::*;
         (0..self.n_items() as u32)

@@ -75,12 +75,17 @@ impl Rows {
         }
     }
 
+    /// The entries of row `r`, `offsets[r]..offsets[r + 1]`; empty past the end.
+    fn bounds(&self, r: usize) -> std::ops::Range<usize> {
+        match (self.offsets.get(r), self.offsets.get(r + 1)) {
+            (Some(&a), Some(&b)) => a as usize..b as usize,
+            _ => 0..0,
+        }
+    }
+
     /// The length of row `r` (0 past the end).
     pub fn row_len(&self, r: usize) -> usize {
-        match (self.offsets.get(r), self.offsets.get(r + 1)) {
-            (Some(&a), Some(&b)) => b.saturating_sub(a) as usize,
-            _ => 0,
-        }
+        self.bounds(r).len()
     }
 
     /// Row `r` as ranked items: its columns and values.
@@ -90,11 +95,7 @@ impl Rows {
 
     /// Row `r` as `(col, value, kinds)`; empty past the end.
     pub fn row(&self, r: usize) -> impl Iterator<Item = (u32, f32, u8)> + '_ {
-        let (a, b) = match (self.offsets.get(r), self.offsets.get(r + 1)) {
-            (Some(&a), Some(&b)) => (a as usize, b as usize),
-            _ => (0, 0),
-        };
-        (a..b).map(move |k| (self.cols[k], self.values[k], self.kinds[k]))
+        self.bounds(r).map(move |k| (self.cols[k], self.values[k], self.kinds[k]))
     }
 }
 

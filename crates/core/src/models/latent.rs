@@ -279,10 +279,7 @@ impl Latent {
 
     /// [`Latent::similar`] of every item at once, `depth` deep (see [`super::neighbours`]).
     pub(crate) fn similar_lists(&self, depth: usize) -> Vec<Vec<Scored>> {
-        let k = self.k;
-        super::neighbours::cosine_lists(&self.item_norms, depth, |q, tile, out| {
-            score_rows(&self.items[tile.start * k..tile.end * k], self.item(q), None, out);
-        })
+        super::neighbours::cosine_lists_of_rows(&self.items, self.k, &self.item_norms, depth)
     }
 
     /// The cosine [`Latent::similar`] gives `b` as a neighbour of `a` (same kernel, same

@@ -14,6 +14,7 @@
 
 use rayon::prelude::*;
 
+use super::simd::score_rows;
 use crate::recommender::Scored;
 use crate::topk::TopK;
 
@@ -63,6 +64,15 @@ pub(crate) fn cosine_lists(
         })
         .collect();
     blocks.into_iter().flatten().collect()
+}
+
+/// [`cosine_lists`] of the rows of a row-major `n × k` matrix, scored by the kernel every
+/// one-at-a-time scan of such a matrix uses ([`score_rows`]): the lists of the models that rank
+/// similar items that way (iALS, BPR and the hybrid through `Latent`, SASRec's embeddings).
+pub(crate) fn cosine_lists_of_rows(rows: &[f32], k: usize, norms: &[f32], depth: usize) -> Vec<Vec<Scored>> {
+    cosine_lists(norms, depth, |q, tile, out| {
+        score_rows(&rows[tile.start * k..tile.end * k], &rows[q * k..(q + 1) * k], None, out);
+    })
 }
 
 #[cfg(test)]

@@ -186,10 +186,12 @@ impl Recommender for SasrecModel {
     }
 
     fn similar_lists(&self, depth: usize) -> Result<Vec<Vec<Scored>>, ModelError> {
-        let k = self.net.hidden;
-        Ok(crate::models::neighbours::cosine_lists(&self.item_norms, depth, |q, tile, out| {
-            score_rows(&self.net.items[tile.start * k..tile.end * k], self.net.item(q), None, out);
-        }))
+        Ok(crate::models::neighbours::cosine_lists_of_rows(
+            &self.net.items,
+            self.net.hidden,
+            &self.item_norms,
+            depth,
+        ))
     }
 
     fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
