@@ -20,8 +20,10 @@ if [ -n "${STORE_URL:-}" ]; then STORE=(--store-url "$STORE_URL"); else STORE=(-
 $BIN serve --demo --demo-items "$ITEMS" --demo-users "$USERS" --demo-events "$EVENTS" --demo-categories 50 \
   "${STORE[@]}" --listen 127.0.0.1:$PORT 2> "$DIR/serve.log" &
 PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
+# KEEP=1 keeps the store directory (printed at the end), e.g. to time a restart on it.
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; if [ -n "${KEEP:-}" ]; then echo "store kept: $DIR"; else rm -rf "$DIR"; fi' EXIT
 until curl -sf localhost:$PORT/health/ready > /dev/null; do sleep 1; kill -0 $PID; done
+echo "ready after $SECONDS s; server RSS $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}') at peak so far"
 cat "$DIR/serve.log"
 cats=$(curl -s "localhost:$PORT/v1/items?limit=1000" | python3 -c '
 import json,sys,urllib.parse as u; d=json.load(sys.stdin)

@@ -26,9 +26,9 @@ pub use data::{DataError, Feedback, Interaction, Interactions, Row};
 pub use event::{EventKind, EventWeights, UnknownEventKind};
 pub use ids::{IdMap, ItemIdx, UserIdx};
 pub use recommender::{
-    Control, FitContext, FitError, ModelError, ModelParams, Observer, ParamError, Progress, Recommender,
-    Scored, Silent,
+    Block, Bounded, Control, FitContext, FitError, ModelError, ModelParams, Observer, ParamError, Progress,
+    Query, Recommender, Scored, Silent,
 };
 pub use seq::{DEFAULT_SESSION_GAP_S, SeqEvent, Sequences};
 pub use side::{ItemAttributes, SideInfo};
-pub use topk::top_k;
+pub use topk::{top_bounded, top_k};

@@ -313,6 +313,35 @@ pub trait Recommender: Send + Sync {
             .collect()
     }
 
+    /// A scorer of `query` that bounds scores cheaply from above and computes them exactly on
+    /// demand, for ranking a large catalog without scoring all of it exactly: a caller scores
+    /// exactly only the items whose bound can still beat its `n`-th best exact score, and gets
+    /// exactly the list a full exact scan gives. `None` (the default) when the model has no such
+    /// bound. The implicit factor models (iALS, BPR, the hybrid) bound by 8-bit copies of their
+    /// item vectors, built on the first call (or by [`Recommender::prepare`]): a quarter of the
+    /// vectors' memory, worth it for large catalogs only.
+    fn bounded(&self, query: Query<'_>) -> Result<Option<Box<dyn Bounded + '_>>, ModelError> {
+        let _ = query;
+        Ok(None)
+    }
+
+    /// A [`Block`] of `items` (a large category) for [`Bounded::upper_block`]: `None` (the
+    /// default) when the model has no bounded scorer.
+    fn block(&self, items: &[ItemIdx]) -> Result<Option<Block>, ModelError> {
+        let _ = items;
+        Ok(None)
+    }
+
+    /// Builds what [`Recommender::bounded`] computes lazily, so that the first request does not
+    /// pay for it. Deterministic; the default does nothing.
+    fn prepare(&self) {}
+
+    /// Bytes held by what [`Recommender::prepare`] (or a [`Recommender::bounded`] scorer) built
+    /// so far; 0 before, and for the models that build nothing.
+    fn prepared_bytes(&self) -> usize {
+        0
+    }
+
     /// How similar `b` is to `a` by this model, on the scale [`Recommender::similar_items`]
     /// reports: whenever `similar_items(a, ..)` lists `b`, with exactly that score (e.g. to
     /// explain a recommendation by an item the user viewed). `None` when the model has no
@@ -354,6 +383,72 @@ pub trait Recommender: Send + Sync {
         let mut scores = vec![0f32; self.n_items()];
         self.score_history(history, &mut scores)?;
         Ok(top_excluding(&mut scores, n, exclude))
+    }
+}
+
+/// Whom a [`Bounded`] scorer scores: a training user, or an unseen one by their history (as
+/// [`Recommender::score_history`] would fold it in).
+#[derive(Copy, Clone, Debug)]
+pub enum Query<'a> {
+    /// A training user.
+    User(UserIdx),
+    /// An unseen user's history of (item, value) pairs.
+    History(&'a [(ItemIdx, f32)]),
+}
+
+/// Upper bounds of one query's scores, cheap, and its exact scores (see
+/// [`Recommender::bounded`]).
+pub trait Bounded: Send + Sync {
+    /// `out[j] ≥` the exact score of `items[j]` (`items = None`: of item `j`, `out` as long as
+    /// the catalog); `f32::MAX` where nothing smaller is known.
+    fn upper(&self, items: Option<&[ItemIdx]>, out: &mut [f32]) -> Result<(), ModelError>;
+
+    /// `out[j]` = the exact score of `items[j]`: bit for bit what `score_user_items` or
+    /// `score_history_items` give.
+    fn exact(&self, items: &[ItemIdx], out: &mut [f32]) -> Result<(), ModelError>;
+
+    /// [`Bounded::upper`] of `block.items()`, the same bounds, from the block's contiguous rows
+    /// (`block` built by this scorer's model; an error when its shape is not the model's).
+    fn upper_block(&self, block: &Block, out: &mut [f32]) -> Result<(), ModelError>;
+}
+
+/// A fixed set of items (a large category) whose bound data a model copied side by side, so
+/// that ranking the set by bounds reads it in one pass instead of gathering it from the whole
+/// catalog's ([`Recommender::block`]).
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub(crate) items: Vec<ItemIdx>,
+    pub(crate) rows: crate::models::quantized::Quantized,
+    pub(crate) bias: Vec<f32>,
+}
+
+impl Block {
+    /// The items, in the order given.
+    pub fn items(&self) -> &[ItemIdx] {
+        &self.items
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.rows.bytes() + 4 * (self.items.len() + self.bias.len())
+    }
+}
+
+/// Checks `items` against a catalog of `n_items` and `out`'s length (`items = None`: the whole
+/// catalog), as every [`Bounded`] scorer must.
+pub fn check_slice(n_items: usize, items: Option<&[ItemIdx]>, out: &[f32]) -> Result<(), ModelError> {
+    let expected = items.map_or(n_items, <[ItemIdx]>::len);
+    if out.len() != expected {
+        return Err(ModelError::BufferLength { expected, got: out.len() });
+    }
+    items.map_or(Ok(()), |items| known_items(n_items, items.iter().copied()))
+}
+
+/// Checks a query's user index or history items against `model`.
+pub fn check_query(model: &dyn Recommender, query: Query<'_>) -> Result<(), ModelError> {
+    match query {
+        Query::User(user) => check_user_index(model, user),
+        Query::History(history) => known_items(model.n_items(), history.iter().map(|&(item, _)| item)),
     }
 }
 

@@ -102,6 +102,58 @@ impl TopK {
     }
 }
 
+/// The first `n` positions that `admit` accepts, in the order of their exact scores (higher
+/// first, ties to the lower position), when only upper bounds of the scores are at hand and exact
+/// scores cost more: exactly what scoring every position exactly, [`top_k`] over all of them and
+/// admitting in order would give, with exact scores computed only where they can matter.
+///
+/// `upper[j] ≥` the exact score of position `j` (not finite: never a candidate, as in [`top_k`]);
+/// `exact` writes the exact scores of the positions it is given, in their order. Rounds take the
+/// `m` best bounds (`m = 2n + 16`, then four times more each round), score them exactly and admit
+/// them in exact order; a round ends the search when its `n`-th admitted score is above every
+/// bound it left out, or when nothing is left out. `admit` sees each position once per round,
+/// with its exact score. Returns what `admit` returned and how many positions were scored exactly
+/// in the last round.
+pub fn top_bounded<R, E>(
+    upper: &[f32],
+    n: usize,
+    mut exact: impl FnMut(&[ItemIdx], &mut [f32]) -> Result<(), E>,
+    mut admit: impl FnMut(ItemIdx, f32) -> Option<R>,
+) -> Result<(Vec<R>, usize), E> {
+    let len = upper.len();
+    let mut m = (n * 2 + 16).min(len);
+    loop {
+        let top = top_k(upper, m);
+        let at: Vec<ItemIdx> = top.iter().map(|s| s.item).collect();
+        let mut scores = vec![0f32; at.len()];
+        exact(&at, &mut scores)?;
+        let mut ranked: Vec<Scored> = at
+            .iter()
+            .zip(&scores)
+            .filter(|(_, s)| s.is_finite())
+            .map(|(&item, &score)| Scored { item, score })
+            .collect();
+        ranked.sort_by(better);
+        let mut out = Vec::with_capacity(n.min(ranked.len()));
+        let mut nth = None;
+        for s in &ranked {
+            if out.len() == n {
+                break;
+            }
+            if let Some(r) = admit(s.item, s.score) {
+                out.push(r);
+                nth = Some(s.score);
+            }
+        }
+        let everything_scored = top.len() < m || m >= len;
+        let left_out_bound = top.last().map_or(f32::NEG_INFINITY, |s| s.score);
+        if n == 0 || everything_scored || (out.len() == n && nth.is_some_and(|t| t > left_out_bound)) {
+            return Ok((out, at.len()));
+        }
+        m = (m * 4).min(len);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +194,51 @@ mod tests {
         s[130] = 2.0;
         let items: Vec<u32> = top_k(&s, 5).iter().map(|x| x.item.0).collect();
         assert_eq!(items, [130, 700, 999, 0, 1]);
+    }
+
+    /// Exact scores, bounds above them by up to `slack` (some equal, some far), an admission rule:
+    /// the bounded search gives exactly the full scan's admitted list.
+    #[test]
+    fn the_bounded_search_is_the_full_scans_list() {
+        use crate::rng;
+        use rand::Rng;
+        let mut rng = rng::seeded(3);
+        for round in 0..200 {
+            let len = rng.random_range(0..3000);
+            let slack = [0.0, 0.01, 0.5, 10.0][round % 4];
+            let exact: Vec<f32> = (0..len)
+                .map(|j| match j % 50 {
+                    0 => f32::NEG_INFINITY,
+                    1 => f32::NAN,
+                    2 => 1.0,
+                    _ => (rng.random_range(0..200) as f32) / 20.0,
+                })
+                .collect();
+            let upper: Vec<f32> = exact
+                .iter()
+                .map(|&e| if e.is_nan() { f32::MAX } else { e + rng.random_range(0.0..=slack) })
+                .collect();
+            let n = rng.random_range(0..40);
+            let modulus = rng.random_range(1..5u32);
+            let admit = |i: ItemIdx, s: f32| (i.0 % modulus != 1).then_some((i, s));
+            let full: Vec<(ItemIdx, f32)> =
+                top_k(&exact, len).into_iter().filter_map(|s| admit(s.item, s.score)).take(n).collect();
+            let (bounded, scored) =
+                top_bounded(&upper, n, |at: &[ItemIdx], out: &mut [f32]| gather(&exact, at, out), admit)
+                    .unwrap();
+            assert_eq!(bounded, full, "round {round}: len {len}, n {n}, slack {slack}");
+            assert!(scored <= len);
+        }
+        // Distinct scores with exact bounds: one round of 2n + 16.
+        let exact: Vec<f32> = (0..5000).map(|j| ((j * 7919) % 5000) as f32).collect();
+        let (top, scored) =
+            top_bounded(&exact, 10, |at, out| gather(&exact, at, out), |i, _| Some(i)).unwrap();
+        assert_eq!(top, top_k(&exact, 10).iter().map(|s| s.item).collect::<Vec<_>>());
+        assert_eq!(scored, 36);
+    }
+
+    fn gather(all: &[f32], at: &[ItemIdx], out: &mut [f32]) -> Result<(), ()> {
+        at.iter().zip(out.iter_mut()).for_each(|(i, o)| *o = all[i.index()]);
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Training jobs and model versions: one job at a time, on a schedule or on demand; the gate;
 //! publication by atomic swap; activation of any stored version (rollback); pruning.
 
+use aisle_core::Recommender as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -354,7 +355,15 @@ impl Engine {
             tracing::warn!(%reason, "the gate keeps the serving model");
         }
         let artifact = fitted.artifact;
-        let bytes = tokio::task::spawn_blocking(move || artifact.encode().map(|b| (b, artifact))).await??;
+        let quantized_min = self.config.cache.quantized_min_items;
+        let bytes = tokio::task::spawn_blocking(move || {
+            let encoded = artifact.encode()?;
+            if artifact.model.n_items() >= quantized_min {
+                artifact.model.prepare();
+            }
+            Ok::<_, EngineError>((encoded, artifact))
+        })
+        .await??;
         let new = NewModel {
             name,
             params: spec.params(),
@@ -432,7 +441,15 @@ impl Engine {
             .model_artifact(version)
             .await?
             .ok_or_else(|| EngineError::NotFound { what: "model", id: version.to_string() })?;
-        tokio::task::spawn_blocking(move || Artifact::decode(version, &bytes)).await?
+        let quantized_min = self.config.cache.quantized_min_items;
+        tokio::task::spawn_blocking(move || {
+            let artifact = Artifact::decode(version, &bytes)?;
+            if artifact.model.n_items() >= quantized_min {
+                artifact.model.prepare();
+            }
+            Ok(artifact)
+        })
+        .await?
     }
 
     /// A stored version as a servable value, without publishing it (an experiment's pinned

@@ -3,10 +3,10 @@
 //! `Published` is immutable except for its category index, which follows catalog edits.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use aisle_core::models::registry::Model;
-use aisle_core::{EventKind, ItemIdx, Scored, UserIdx};
+use aisle_core::{Block, EventKind, ItemIdx, Recommender, Scored, UserIdx};
 use aisle_store::{ItemRecord, ModelRecord};
 use serde::{Deserialize, Serialize};
 
@@ -211,6 +211,10 @@ pub struct Published {
     user_index: HashMap<String, u32>,
     item_index: HashMap<String, u32>,
     categories: RwLock<HashMap<String, Vec<ItemIdx>>>,
+    /// The large categories' bound data side by side ([`Published::category_block`]), built on
+    /// first use and dropped when a catalog edit changes the category's items. Lock order:
+    /// `categories`, then `blocks`.
+    blocks: RwLock<HashMap<String, Arc<Block>>>,
     /// The longest precomputed similar-item list: the depth they were computed to.
     similar_depth: usize,
 }
@@ -239,7 +243,15 @@ impl Published {
         }
         let similar_depth =
             (0..artifact.similar.len()).map(|i| artifact.similar.row_len(i)).max().unwrap_or(0);
-        Self { record, artifact, user_index, item_index, categories: RwLock::new(categories), similar_depth }
+        Self {
+            record,
+            artifact,
+            user_index,
+            item_index,
+            categories: RwLock::new(categories),
+            blocks: RwLock::default(),
+            similar_depth,
+        }
     }
 
     /// The items similar to `item` computed at training, best first; `None` when this version
@@ -290,21 +302,54 @@ impl Published {
         cats.get(category).cloned().unwrap_or_default()
     }
 
-    /// Follows a catalog edit of item `id`: it leaves `old` categories and joins `new` ones.
+    /// The block of `category` ([`Recommender::block`]: its items' bound data side by side, its
+    /// items in the order of [`Published::category_items`]) when it has at least `min_items`
+    /// items and the model ranks by bounds; built on the first call (on the caller's thread).
+    pub fn category_block(&self, category: &str, min_items: usize) -> Option<Arc<Block>> {
+        let cats = self.categories.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let items = cats.get(category).filter(|l| l.len() >= min_items)?;
+        let read = |b: &RwLock<HashMap<String, Arc<Block>>>| {
+            b.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(category).cloned()
+        };
+        if let Some(block) = read(&self.blocks) {
+            return Some(block);
+        }
+        let block = Arc::new(self.model().block(items).ok()??);
+        let mut blocks = self.blocks.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(Arc::clone(blocks.entry(category.to_owned()).or_insert(block)))
+    }
+
+    /// Bytes held by the model's bound data and the categories' blocks built so far.
+    pub fn prepared_bytes(&self) -> usize {
+        let blocks = self.blocks.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.model().prepared_bytes() + blocks.values().map(|b| b.bytes()).sum::<usize>()
+    }
+
+    /// Follows a catalog edit of item `id`: it leaves `old` categories and joins `new` ones (and
+    /// the blocks of the categories it changed are dropped).
     pub fn recategorise(&self, id: &str, old: &[String], new: &[String]) {
         let Some(idx) = self.item(id) else { return };
         let mut cats = self.categories.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut changed = Vec::new();
         for c in old {
             if let Some(list) = cats.get_mut(c)
                 && let Ok(pos) = list.binary_search(&idx)
             {
                 list.remove(pos);
+                changed.push(c);
             }
         }
         for c in new {
             let list = cats.entry(c.clone()).or_default();
             if let Err(pos) = list.binary_search(&idx) {
                 list.insert(pos, idx);
+                changed.push(c);
+            }
+        }
+        if !changed.is_empty() {
+            let mut blocks = self.blocks.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for c in changed {
+                blocks.remove(c);
             }
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aisle_core::recommender::Recommender;
-use aisle_core::{EventKind, ItemIdx, Scored};
+use aisle_core::{EventKind, ItemIdx, ModelError, Query, Scored};
 use aisle_store::{ItemRecord, Store};
 
 use crate::catalog::CatalogRead;
@@ -16,7 +16,7 @@ use crate::published::{Published, kind_bit};
 use crate::query::{
     Filters, PopularRequest, Reason, RecommendRequest, Recommendations, RecommendedItem, Source, Subject,
 };
-use crate::serve::{Profile, Rules, admit_list, boost, explain, item_row, pick, score};
+use crate::serve::{Bounds, Profile, Rules, admit_list, boost, explain, item_row, pick, pick_bounded, score};
 use crate::{Engine, EngineError, Window, now_ms};
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
@@ -153,13 +153,16 @@ impl Engine {
         profile: &Profile,
         req: &RecommendRequest,
     ) -> Result<Recommendations, EngineError> {
-        let candidates = req.filters.category.as_ref().map(|c| p.category_items(c));
-        let Some(mut scores) =
-            score(p, profile, candidates.as_deref()).map_err(|e| EngineError::Invalid(e.to_string()))?
-        else {
-            return self.popular_fallback(Some(p), req.n, &req.filters);
+        let min = self.config.cache.quantized_min_items;
+        let block = req.filters.category.as_deref().and_then(|c| p.category_block(c, min));
+        let listed =
+            if block.is_none() { req.filters.category.as_ref().map(|c| p.category_items(c)) } else { None };
+        let candidates = block.as_ref().map(|b| b.items()).or(listed.as_deref());
+        let query = match profile.user {
+            Some(u) => Query::User(u),
+            None if profile.history.is_empty() => return self.popular_fallback(Some(p), req.n, &req.filters),
+            None => Query::History(&profile.history),
         };
-        boost(p, &mut scores, candidates.as_deref(), &req.boosts);
         let mut masked: HashSet<ItemIdx> = HashSet::new();
         if req.exclude_seen {
             masked.extend(profile.history.iter().map(|(i, _)| *i));
@@ -167,9 +170,33 @@ impl Engine {
         if !req.include_purchased {
             masked.extend(profile.purchased.iter().copied());
         }
+        let invalid = |e: ModelError| EngineError::Invalid(e.to_string());
+        let n_candidates = candidates.map_or(p.model().n_items(), <[ItemIdx]>::len);
+        let scorer = if n_candidates >= min { p.model().bounded(query).map_err(invalid)? } else { None };
+        // The scan runs before the catalog is locked; picking reads the catalog.
+        let scores = match scorer {
+            Some(scorer) => {
+                let bounds = Bounds::new(p, scorer, block.as_deref(), candidates, &req.boosts, &masked)
+                    .map_err(invalid)?;
+                Scores::Bounded(bounds)
+            }
+            None => {
+                let Some(mut scores) = score(p, profile, candidates).map_err(invalid)? else {
+                    return self.popular_fallback(Some(p), req.n, &req.filters);
+                };
+                boost(p, &mut scores, candidates, &req.boosts);
+                Scores::Exact(scores)
+            }
+        };
         let catalog = self.catalog.read();
         let rules = Rules::new(&catalog, &req.filters);
-        let picked = pick(p, &mut scores, candidates.as_deref(), &masked, &rules, req.n);
+        let c = candidates;
+        let picked = match scores {
+            Scores::Exact(mut scores) => pick(p, &mut scores, c, &masked, &rules, req.n),
+            Scores::Bounded(bounds) => {
+                pick_bounded(p, &bounds, c, &req.boosts, &rules, req.n).map_err(invalid)?
+            }
+        };
         if picked.is_empty() {
             drop(catalog);
             return self.popular_fallback(Some(p), req.n, &req.filters);
@@ -426,4 +453,10 @@ impl Recommendations {
         self.fallback = fallback;
         self
     }
+}
+
+/// A request's scores before picking: every candidate's, or bounds and a scorer of the rest.
+enum Scores<'m> {
+    Exact(Vec<f32>),
+    Bounded(Bounds<'m>),
 }

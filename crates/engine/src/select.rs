@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use aisle_core::eval::{NextError, evaluate_next, leave_last_split};
+use aisle_core::eval::{NextCase, NextError, evaluate_next, leave_last_split};
 use aisle_core::models::registry::ModelSpec;
 use aisle_core::tune::{self, Search};
 use aisle_core::{EventWeights, FitContext};
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
 use crate::config::TrainingConfig;
-use crate::train::{Snapshot, interactions, ordered};
+use crate::train::{Snapshot, interactions, ordered, sample_users};
 
 /// How much a selection fits and scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +54,8 @@ pub struct CandidateResult {
 pub struct Selection {
     /// The chosen candidate's name.
     pub chosen: String,
-    /// Shoppers validated on: those with three steps or more.
+    /// Shoppers validated on: those with three steps or more, at most `training.max_eval_users`
+    /// of them (a sample fixed by the seed).
     pub shoppers: u64,
     /// Validation cases scored: up to `model.validation_steps` per shopper.
     pub cases: u64,
@@ -107,7 +108,17 @@ pub(crate) fn select(
         Err(NextError::Empty(_)) => return unvalidated(candidates),
         Err(e) => return Err(training(e.to_string())),
     };
-    let cases = &split.validation;
+    // At most `training.max_eval_users` shoppers' cases: the same sample for every candidate.
+    let sampled: Vec<NextCase>;
+    let (cases, n_shoppers, shoppers) =
+        match sample_users(split.validation.iter().map(|c| c.user), t.max_eval_users, t.seed) {
+            Some(keep) => {
+                sampled = split.validation.iter().filter(|c| keep.contains(&c.user)).cloned().collect();
+                let words = format!("a sample of {} of {} shoppers", keep.len(), split.test.len());
+                (&sampled, keep.len(), words)
+            }
+            None => (&split.validation, split.test.len(), format!("{} shoppers", split.test.len())),
+        };
     let mut rows = Vec::with_capacity(candidates.len());
     let mut best: Option<(f64, usize, ModelSpec)> = None;
     for (k, (name, base)) in candidates.iter().enumerate() {
@@ -157,11 +168,10 @@ pub(crate) fn select(
                 })
                 .collect();
             let reason = format!(
-                "chosen by validation on {} next steps of {} shoppers (fitted without each one's last \
+                "chosen by validation on {} next steps of {shoppers} (fitted without each one's last \
                  {} steps, asked for {} from the steps before it): {} NDCG@10 {ndcg:.4} (best of {} \
                  settings){}",
                 cases.len(),
-                split.test.len(),
                 budget.validation_steps + 1,
                 if budget.validation_steps == 1 {
                     "the second-to-last".to_owned()
@@ -192,7 +202,7 @@ pub(crate) fn select(
     let ordered = order(&rows).into_iter().map(|j| rows[j].clone()).collect();
     let selection = Selection {
         chosen: name.clone(),
-        shoppers: split.test.len() as u64,
+        shoppers: n_shoppers as u64,
         cases: cases.len() as u64,
         candidates: ordered,
         reason,

@@ -190,11 +190,22 @@ struct Holdout {
 }
 
 impl Holdout {
-    fn at(s: &Snapshot, at: usize, weights: &EventWeights, cap: f32) -> Result<Holdout, EngineError> {
+    /// The events from `at` on are held out; of their users, at most `t.max_eval_users` (a
+    /// sample fixed by the seed) are evaluated.
+    fn at(
+        s: &Snapshot,
+        at: usize,
+        weights: &EventWeights,
+        t: &TrainingConfig,
+    ) -> Result<Holdout, EngineError> {
         let (before, after) = s.events.split_at(at);
-        let train = interactions(s, before, weights, cap)?;
-        let new: Vec<Event> = after.iter().filter(|e| train.get(e.user, e.item).is_none()).copied().collect();
-        Ok(Holdout { test: interactions(s, &new, weights, cap)?, train, at })
+        let train = interactions(s, before, weights, t.max_pair_weight)?;
+        let mut new: Vec<Event> =
+            after.iter().filter(|e| train.get(e.user, e.item).is_none()).copied().collect();
+        if let Some(keep) = sample_users(new.iter().map(|e| e.user), t.max_eval_users, t.seed) {
+            new.retain(|e| keep.contains(&e.user));
+        }
+        Ok(Holdout { test: interactions(s, &new, weights, t.max_pair_weight)?, train, at })
     }
 
     fn events(&self, s: &Snapshot) -> u64 {
@@ -249,6 +260,34 @@ fn metric_map(m: &RankingMetrics, holdout_events: u64) -> BTreeMap<String, f64> 
     ])
 }
 
+/// At most `max` of the distinct `users`, a sample fixed by `seed` (each user's rank is a hash of
+/// the seed and its index), or `None` when there are no more than `max`: evaluations on a large
+/// shop score a bounded number of shoppers against the whole catalog, not every one of them.
+pub(crate) fn sample_users(
+    users: impl Iterator<Item = UserIdx>,
+    max: usize,
+    seed: u64,
+) -> Option<HashSet<UserIdx>> {
+    let mut all: Vec<UserIdx> = users.collect();
+    all.sort_unstable();
+    all.dedup();
+    if all.len() <= max {
+        return None;
+    }
+    let mut ranked: Vec<(u64, UserIdx)> =
+        all.into_iter().map(|u| (splitmix(seed ^ u64::from(u.0)), u)).collect();
+    ranked.select_nth_unstable(max);
+    Some(ranked[..max].iter().map(|&(_, u)| u).collect())
+}
+
+/// SplitMix64's finaliser: a well-mixed 64-bit hash of `x`.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Where the newest `ratio` of `n` events start (at least one event held out when there are any).
 fn ratio_split(n: usize, ratio: f64) -> usize {
     let held = ((n as f64 * ratio).ceil() as usize).clamp(n.min(1), n);
@@ -264,11 +303,11 @@ fn compare(
     weights: &EventWeights,
     t: &TrainingConfig,
 ) -> Result<(BTreeMap<String, f64>, Comparison), EngineError> {
-    let (n, cap) = (s.events.len(), t.max_pair_weight);
+    let n = s.events.len();
     let by_ratio = ratio_split(n, t.holdout_ratio);
     let unevaluable = |reason: &str| Comparison::Unevaluable { reason: reason.to_owned() };
     let Some(g) = gate else {
-        let h = Holdout::at(s, by_ratio, weights, cap)?;
+        let h = Holdout::at(s, by_ratio, weights, t)?;
         let metrics = h.fit_and_evaluate(s, spec, weights, t.seed)?.map(|m| metric_map(&m, h.events(s)));
         return Ok((metrics.unwrap_or_default(), Comparison::NothingServing));
     };
@@ -276,7 +315,7 @@ fn compare(
     let new_from = s.seqs.partition_point(|&q| q <= g.serving.trained_on_seq());
     let at = by_ratio.max(new_from);
     if n - at >= MIN_GATE_EVENTS {
-        let h = Holdout::at(s, at, weights, cap)?;
+        let h = Holdout::at(s, at, weights, t)?;
         let Some(cand) = h.fit_and_evaluate(s, spec, weights, t.seed)? else {
             return Ok((BTreeMap::new(), unevaluable("no user of the holdout could be scored")));
         };
@@ -297,7 +336,7 @@ fn compare(
         };
         return Ok((metrics, comparison));
     }
-    let h = Holdout::at(s, by_ratio, weights, cap)?;
+    let h = Holdout::at(s, by_ratio, weights, t)?;
     let Some(cand) = h.fit_and_evaluate(s, spec, weights, t.seed)? else {
         return Ok((BTreeMap::new(), unevaluable("no user of the holdout could be scored")));
     };

@@ -18,15 +18,19 @@
 //! (`score_j > score_i − 1`) and the step is weighted `ln⌊(n − 1)/draws⌋`. Either way
 //! `p += lr·(g·(q_i − q_j) − reg·p)`, the rate decaying by `lr_decay` per pass.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::linalg::{implicit_solve, norm};
+use super::quantized::Quantized;
 use super::simd::{gram, row_dot, score_rows, score_rows_at};
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
-    ModelError, Recommender, Scored, check_history, check_history_items, check_item, check_user,
-    check_user_items, top_excluding,
+    Block, Bounded, ModelError, Query, Recommender, Scored, check_history, check_history_items, check_item,
+    check_query, check_slice, check_user, check_user_items, top_excluding,
 };
 use crate::rng;
 
@@ -110,6 +114,20 @@ pub struct Latent {
     /// `YᵀY`, `k × k`, for fold-in; set by [`Latent::finish`].
     #[serde(with = "crate::models::floats")]
     pub(crate) gram: Vec<f32>,
+    /// The item rows in 8 bits, for [`Recommender::bounded`]; built on first use from `items`.
+    #[serde(skip)]
+    quantized: QuantizedRows,
+}
+
+/// [`Latent`]'s cache of [`Quantized`] rows: derived from the vectors, so never stored and never
+/// compared (two models with the same vectors are equal whether or not either built it).
+#[derive(Clone, Debug, Default)]
+struct QuantizedRows(OnceLock<Quantized>);
+
+impl PartialEq for QuantizedRows {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl PairFoldIn {
@@ -137,13 +155,32 @@ impl Latent {
     }
 
     pub(crate) fn new(k: usize, users: Vec<f32>, items: Vec<f32>, item_bias: Vec<f32>) -> Self {
-        Self { k, users, items, item_bias, item_norms: Vec::new(), gram: Vec::new() }
+        Self {
+            k,
+            users,
+            items,
+            item_bias,
+            item_norms: Vec::new(),
+            gram: Vec::new(),
+            quantized: QuantizedRows::default(),
+        }
     }
 
     /// Caches what serving needs besides the vectors: item norms and the Gram matrix.
     pub(crate) fn finish(&mut self) {
         self.item_norms = self.items.chunks_exact(self.k).map(norm).collect();
         self.gram = gram(&self.items, self.k);
+        self.quantized = QuantizedRows::default();
+    }
+
+    /// The 8-bit item rows, built on first use.
+    fn quantized(&self) -> &Quantized {
+        self.quantized.0.get_or_init(|| Quantized::new(&self.items, self.k))
+    }
+
+    /// Bytes of the 8-bit rows, once built.
+    pub(crate) fn quantized_bytes(&self) -> usize {
+        self.quantized.0.get().map_or(0, Quantized::bytes)
     }
 
     /// The latent dimension.
@@ -293,6 +330,39 @@ impl Latent {
     }
 }
 
+/// A [`Latent`]'s [`Bounded`] scorer of one query vector.
+struct LatentBounded<'a> {
+    latent: &'a Latent,
+    quantized: &'a Quantized,
+    p: Cow<'a, [f32]>,
+}
+
+impl Bounded for LatentBounded<'_> {
+    fn upper(&self, items: Option<&[ItemIdx]>, out: &mut [f32]) -> Result<(), ModelError> {
+        check_slice(self.latent.n_items(), items, out)?;
+        self.quantized.upper(&self.p, self.latent.bias(), items, out);
+        Ok(())
+    }
+
+    fn exact(&self, items: &[ItemIdx], out: &mut [f32]) -> Result<(), ModelError> {
+        check_slice(self.latent.n_items(), Some(items), out)?;
+        self.latent.score_items(&self.p, items, out);
+        Ok(())
+    }
+
+    fn upper_block(&self, block: &Block, out: &mut [f32]) -> Result<(), ModelError> {
+        check_slice(self.latent.n_items(), Some(&block.items), out)?;
+        let bias = self.latent.bias().is_some().then_some(block.bias.as_slice());
+        if !block.rows.fits(block.items.len(), self.latent.k)
+            || bias.is_some_and(|b| b.len() != block.items.len())
+        {
+            return Err(ModelError::BufferLength { expected: block.items.len(), got: block.rows.bytes() });
+        }
+        block.rows.upper(&self.p, bias, None, out);
+        Ok(())
+    }
+}
+
 /// A model that serves from a [`Latent`]: implementing this gives it the whole [`Recommender`]
 /// contract. iALS, BPR and the hybrid differ only in how they fold an unseen user in.
 pub trait LatentModel: Send + Sync {
@@ -353,6 +423,32 @@ impl<T: LatentModel> Recommender for T {
 
     fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
         self.latent().affinity(a, b)
+    }
+
+    fn bounded(&self, query: Query<'_>) -> Result<Option<Box<dyn Bounded + '_>>, ModelError> {
+        check_query(self, query)?;
+        let latent = self.latent();
+        let quantized = latent.quantized();
+        let p = match query {
+            Query::User(user) => Cow::Borrowed(latent.user(user.index())),
+            Query::History(history) => Cow::Owned(self.fold_in(history)),
+        };
+        Ok(Some(Box::new(LatentBounded { latent, quantized, p })))
+    }
+
+    fn block(&self, items: &[ItemIdx]) -> Result<Option<Block>, ModelError> {
+        let latent = self.latent();
+        check_slice(latent.n_items(), Some(items), &vec![0f32; items.len()])?;
+        let bias = latent.bias().map_or_else(Vec::new, |b| items.iter().map(|i| b[i.index()]).collect());
+        Ok(Some(Block { items: items.to_vec(), rows: latent.quantized().gather(items), bias }))
+    }
+
+    fn prepare(&self) {
+        self.latent().quantized();
+    }
+
+    fn prepared_bytes(&self) -> usize {
+        self.latent().quantized_bytes()
     }
 
     fn similar_items(&self, item: ItemIdx, n: usize, exclude: &[ItemIdx]) -> Result<Vec<Scored>, ModelError> {

@@ -16,6 +16,7 @@ pub mod latent;
 pub mod linalg;
 mod neighbours;
 pub mod popularity;
+pub(crate) mod quantized;
 pub mod registry;
 pub mod sasrec;
 pub mod session;

@@ -23,7 +23,9 @@ use crate::models::session::rules::{RulesModel, RulesParams};
 use crate::models::session::sknn::{SknnModel, SknnParams};
 use crate::models::svd::{SvdModel, SvdParams};
 use crate::models::svdpp::{SvdPpModel, SvdPpParams};
-use crate::recommender::{FitContext, FitError, ModelError, ModelParams, ParamError, Recommender, Scored};
+use crate::recommender::{
+    Block, Bounded, FitContext, FitError, ModelError, ModelParams, ParamError, Query, Recommender, Scored,
+};
 
 /// Generates [`ModelSpec`], [`Model`] and their exhaustive dispatches from `Variant(Params =>
 /// Model, "label", "doc")` rows, and [`Component`] from the rows before the `;` (the kinds a blend
@@ -364,6 +366,22 @@ impl Recommender for Model {
 
     fn user_steps(&self, user: UserIdx) -> Option<&[u32]> {
         self.inner().user_steps(user)
+    }
+
+    fn bounded(&self, query: Query<'_>) -> Result<Option<Box<dyn Bounded + '_>>, ModelError> {
+        self.inner().bounded(query)
+    }
+
+    fn block(&self, items: &[ItemIdx]) -> Result<Option<Block>, ModelError> {
+        self.inner().block(items)
+    }
+
+    fn prepare(&self) {
+        self.inner().prepare();
+    }
+
+    fn prepared_bytes(&self) -> usize {
+        self.inner().prepared_bytes()
     }
 }
 

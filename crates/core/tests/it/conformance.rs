@@ -622,3 +622,88 @@ fn item_affinity_is_the_score_similar_items_reports() {
         }
     }
 }
+
+/// A model's bounded scorer, where it has one (iALS, BPR and the hybrid), bounds every exact
+/// score from above, gives the exact scores bit for bit, and the search by bounds gives the
+/// full scan's list, for training users and histories, over the catalog or a part of it; the
+/// others have none.
+#[test]
+fn bounded_scorers_bound_and_rank_exactly() {
+    use aisle_core::{Query, top_bounded, top_k};
+    let data = checkerboard();
+    let n = data.n_items();
+    let part: Vec<ItemIdx> = (0..n as u32).rev().step_by(2).map(ItemIdx).collect();
+    for case in cases() {
+        let model = fit(&case, &data, 8);
+        let expected_bounded = matches!(model.name(), "ials" | "bpr" | "hybrid");
+        assert_eq!(model.prepared_bytes(), 0, "{}: nothing built before the first call", case.name);
+        for u in (0..data.n_users() as u32).step_by(3).map(UserIdx) {
+            let h = history(&data, u);
+            for query in [Query::User(u), Query::History(&h)] {
+                let Some(scorer) = model.bounded(query).unwrap() else {
+                    assert!(!expected_bounded, "{} has a bounded scorer", case.name);
+                    continue;
+                };
+                assert!(expected_bounded, "{} has no bounded scorer", case.name);
+                for items in [None, Some(part.as_slice())] {
+                    let len = items.map_or(n, <[ItemIdx]>::len);
+                    let all: Vec<ItemIdx> =
+                        items.map_or_else(|| (0..n as u32).map(ItemIdx).collect(), <[_]>::to_vec);
+                    let (mut upper, mut exact, mut reference) =
+                        (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
+                    scorer.upper(items, &mut upper).unwrap();
+                    scorer.exact(&all, &mut exact).unwrap();
+                    match query {
+                        Query::User(u) => model.score_user_items(u, &all, &mut reference).unwrap(),
+                        Query::History(h) => model.score_history_items(h, &all, &mut reference).unwrap(),
+                    }
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&exact), bits(&reference), "{}: exact scores", case.name);
+                    assert!(upper.iter().zip(&exact).all(|(u, e)| u >= e), "{}: bounds", case.name);
+                    for k in [1, 3, len] {
+                        let (top, _) = top_bounded(
+                            &upper,
+                            k,
+                            |at, out| {
+                                scorer.exact(&at.iter().map(|p| all[p.index()]).collect::<Vec<_>>(), out)
+                            },
+                            |pos, s| Some((pos, s.to_bits())),
+                        )
+                        .unwrap();
+                        let full: Vec<_> =
+                            top_k(&exact, k).iter().map(|s| (s.item, s.score.to_bits())).collect();
+                        assert_eq!(top, full, "{}: top {k}", case.name);
+                    }
+                }
+                let mut short = vec![0f32; 1];
+                assert!(scorer.upper(None, &mut short).is_err(), "{}: a wrong buffer is an error", case.name);
+                assert!(
+                    scorer.exact(&[ItemIdx(n as u32)], &mut short).is_err(),
+                    "{}: an unknown item",
+                    case.name
+                );
+            }
+        }
+        if expected_bounded {
+            assert!(model.bounded(Query::User(UserIdx(data.n_users() as u32))).is_err(), "{}", case.name);
+            assert!(model.bounded(Query::History(&[(ItemIdx(n as u32), 1.0)])).is_err(), "{}", case.name);
+            let block = model.block(&part).unwrap().expect("a block");
+            assert_eq!(block.items(), part.as_slice());
+            let scorer = model.bounded(Query::User(UserIdx(1))).unwrap().unwrap();
+            let (mut from_block, mut gathered) = (vec![0f32; part.len()], vec![0f32; part.len()]);
+            scorer.upper_block(&block, &mut from_block).unwrap();
+            scorer.upper(Some(&part), &mut gathered).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&from_block),
+                bits(&gathered),
+                "{}: a block's bounds are the gathered ones",
+                case.name
+            );
+            assert!(model.block(&[ItemIdx(n as u32)]).is_err(), "{}: an unknown item", case.name);
+        } else {
+            assert!(model.block(&part).unwrap().is_none(), "{}", case.name);
+        }
+        assert_eq!(model.prepared_bytes() > 0, expected_bounded, "{}: the 8-bit rows are kept", case.name);
+    }
+}

@@ -1,6 +1,7 @@
 //! Engine integration tests over a real SQLite store file: artifacts, the publication gate,
 //! restart, freshness; `kafka` is the Kafka source against a real broker, when one is given.
 
+mod bounded;
 mod hostile;
 mod impact;
 mod kafka;
@@ -366,4 +367,42 @@ async fn a_session_is_scored_in_the_order_of_last_touch() {
     let back_to_first = list(&["i1", "i2", "i1"]).await;
     assert_eq!(back_to_first, list(&["i2", "i1"]).await);
     assert_ne!(back_to_first, list(&["i1", "i2"]).await, "the newest step decides");
+}
+
+/// Evaluations score at most `training.max_eval_users` shoppers, the same seeded sample for
+/// every model compared: the gate's holdout and `auto`'s validation alike.
+#[tokio::test]
+async fn evaluations_score_a_bounded_sample_of_shoppers() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), true).await;
+    let all = e.train(&TrainRequest::default()).await.unwrap();
+    let everyone = all.model.model.metrics["eval_users"];
+    assert!(everyone > 12.0, "the shop's holdout has more users than the sample: {everyone}");
+    drop(e);
+
+    let store = AnyStore::open(&format!("sqlite:{}", dir.path().join("aisle.db").display())).await.unwrap();
+    let mut config = EngineConfig::default();
+    config.training.max_eval_users = 12;
+    config.model.candidates = ["pop", "item-knn"].map(String::from).to_vec();
+    config.model.slow_candidates = Vec::new();
+    let e = Engine::open(store, config).await.unwrap();
+    let req = TrainRequest { model: None, force: true, candidate: false };
+    let (a, b) = (e.train(&req).await.unwrap(), e.train(&req).await.unwrap());
+    for out in [&a, &b] {
+        let users = out.model.model.metrics["eval_users"];
+        assert!(users > 0.0 && users <= 12.0, "the holdout's users: {users}");
+        let sel = out.selection.as_ref().expect("auto");
+        assert!(sel.shoppers == 12 && sel.cases >= 12 && sel.cases <= 24, "{sel:?}");
+        assert!(out.reason.contains("a sample of 12 of 150 shoppers"), "{}", out.reason);
+    }
+    let figures = |o: &aisle_engine::TrainOutcome| {
+        o.model
+            .model
+            .metrics
+            .iter()
+            .filter(|(k, _)| !k.ends_with("seconds"))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(figures(&a), figures(&b), "the same sample, the same figures");
 }
