@@ -201,7 +201,11 @@ impl<'m> Bounds<'m> {
         boosts: &[Boost],
         masked: &HashSet<ItemIdx>,
     ) -> Result<Self, ModelError> {
-        let mut upper = UPPER.with(|u| std::mem::take(&mut *u.borrow_mut()));
+        let mut upper = UPPER
+            .try_with(|u| u.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)).ok())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         upper.clear();
         upper.resize(candidates.map_or(p.model().n_items(), <[ItemIdx]>::len), 0.0);
         match block {
@@ -221,9 +225,11 @@ impl<'m> Bounds<'m> {
 impl Drop for Bounds<'_> {
     fn drop(&mut self) {
         let upper = std::mem::take(&mut self.upper);
-        UPPER.with(|u| {
-            let mut kept = u.borrow_mut();
-            if upper.capacity() > kept.capacity() {
+        // `try_with`: a thread that is ending has no buffer to keep.
+        let _ = UPPER.try_with(|u| {
+            if let Ok(mut kept) = u.try_borrow_mut()
+                && upper.capacity() > kept.capacity()
+            {
                 *kept = upper;
             }
         });

@@ -125,3 +125,20 @@ async fn a_category_block_follows_the_catalog() {
     assert_eq!(after.items(), p.category_items(&cat).as_slice());
     assert_eq!(p.category_block("elsewhere", 1).unwrap().items(), &[idx], "moved in");
 }
+
+#[test]
+fn the_new_settings_are_bounded() {
+    let check = |f: &dyn Fn(&mut EngineConfig)| {
+        let mut c = EngineConfig::default();
+        f(&mut c);
+        c.validate().err().map(|e| e.to_string())
+    };
+    assert_eq!(check(&|_| {}), None);
+    let e = check(&|c| c.cache.quantized_min_items = 100_000_001).expect("too many");
+    assert!(e.contains("cache.quantized_min_items"), "{e}");
+    assert_eq!(check(&|c| c.cache.quantized_min_items = 0), None, "0: every request by bounds");
+    for bad in [0, 10_000_001] {
+        let e = check(&|c| c.training.max_eval_users = bad).expect("out of range");
+        assert!(e.contains("training.max_eval_users"), "{e}");
+    }
+}
