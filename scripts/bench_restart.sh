@@ -12,7 +12,7 @@ $BIN serve --data-dir "$D" --listen 127.0.0.1:$PORT 2> /tmp/restart-serve.log &
 PID=$!
 until curl -sf localhost:$PORT/health/ready > /dev/null; do sleep 0.2; kill -0 $PID || exit 1; done
 t1=$(date +%s.%N)
-echo "== $1: ready after $(echo "$t1 - $t0" | bc) s; RSS $(grep VmRSS /proc/$PID/status | awk '{print $2}') kB"
+echo "== $1: ready after $(python3 -c "print(round($t1 - $t0, 1))") s; RSS $(grep VmRSS /proc/$PID/status | awk '{print $2}') kB"
 { cat "$D/recs.lua"; echo "delay = function() return ${PACE_MS:-6} end"; } > /tmp/recs-paced.lua
 wrk -t2 -c16 -d5s -s "$D/recs.lua" http://127.0.0.1:$PORT > /dev/null
 for r in 1 2 3; do
