@@ -2,17 +2,19 @@
 //!
 //! Each row `y` is stored as codes `c ∈ [−127, 127]ᵏ` and a scale `s = max|y| / 127`, so
 //! `y = s·c + e` with `|e_j| ≤ r` (the row's largest rounding residual, measured when the row is
-//! coded, about `s/2`). For a query `p`, `s·cᵀp` differs from `yᵀp` by at most `r·|p|₁`, and the
-//! rounding of either dot product in `f32` by at most about `k·ε·|p|₁·max|y|`. So
+//! coded, about `s/2`). A query `p` (a user's vector or a fold-in) is coded in 16 bits the same
+//! way, `p = s_q·c_q + e_q` with `|e_q,j| ≤ r_q`. Then `c_qᵀc` is an exact integer and
 //!
-//! `upper_i = s_i·c_iᵀp + |p|₁·slack_i (+ b_i + 16ε·|b_i|)`, with
-//! `slack_i = (r_i + 16(k + 2)·ε·max|y_i|)·(1 + 16ε)`,
+//! `pᵀy = s_q·s·(c_qᵀc) + s_q·c_qᵀe + e_qᵀy`, with `|s_q·c_qᵀe| ≤ (|p|₁ + k·r_q)·r` and
+//! `|e_qᵀy| ≤ r_q·k·max|y| ≤ 128·k·r_q·s`.
 //!
-//! is at least the exact kernel's computed score of every item: the margins are several times the
-//! worst-case rounding of both dot products and of the bound's own sums, all in `f32`. A scan reads a quarter of
-//! the bytes the `f32` rows take (64 bytes, one cache line, per 64-factor item), and a caller
-//! that scores exactly only the items whose upper bound can still beat its `n`-th best exact
-//! score gets exactly the exact scan's list: the bound makes the index exact, not approximate.
+//! So `upper = s_q·s·(c_qᵀc) + (|p|₁ + k·r_q)·slack + 128·k·r_q·s (+ b + 16ε·|b|)`, with
+//! `slack = (r + 16(k + 2)·ε·max|y|)·(1 + 16ε)` rounded up, is at least the exact `f32` kernel's
+//! computed score of every row: the margins are several times the worst-case rounding of the
+//! exact dot product and of the bound's own arithmetic. A scan reads a quarter of the bytes the
+//! `f32` rows take (64 bytes, one cache line, per 64-factor item), and a caller that scores
+//! exactly only the rows whose bound can still beat its `n`-th best exact score gets exactly the
+//! exact scan's list: the bound makes the index exact, not approximate.
 
 use pulp::Simd;
 
