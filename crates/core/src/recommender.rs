@@ -444,6 +444,11 @@ pub fn check_slice(n_items: usize, items: Option<&[ItemIdx]>, out: &[f32]) -> Re
     items.map_or(Ok(()), |items| known_items(n_items, items.iter().copied()))
 }
 
+/// Checks that every one of `items` is in a catalog of `n_items`.
+pub fn check_items_known(n_items: usize, items: &[ItemIdx]) -> Result<(), ModelError> {
+    known_items(n_items, items.iter().copied())
+}
+
 /// Checks a query's user index or history items against `model`.
 pub fn check_query(model: &dyn Recommender, query: Query<'_>) -> Result<(), ModelError> {
     match query {

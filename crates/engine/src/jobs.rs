@@ -1,7 +1,6 @@
 //! Training jobs and model versions: one job at a time, on a schedule or on demand; the gate;
 //! publication by atomic swap; activation of any stored version (rollback); pruning.
 
-use aisle_core::Recommender as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -358,9 +357,7 @@ impl Engine {
         let quantized_min = self.config.cache.quantized_min_items;
         let bytes = tokio::task::spawn_blocking(move || {
             let encoded = artifact.encode()?;
-            if artifact.model.n_items() >= quantized_min {
-                artifact.model.prepare();
-            }
+            artifact.prepare(quantized_min);
             Ok::<_, EngineError>((encoded, artifact))
         })
         .await??;
@@ -444,9 +441,7 @@ impl Engine {
         let quantized_min = self.config.cache.quantized_min_items;
         tokio::task::spawn_blocking(move || {
             let artifact = Artifact::decode(version, &bytes)?;
-            if artifact.model.n_items() >= quantized_min {
-                artifact.model.prepare();
-            }
+            artifact.prepare(quantized_min);
             Ok(artifact)
         })
         .await?

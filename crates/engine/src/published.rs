@@ -151,6 +151,14 @@ struct ArtifactV1 {
 }
 
 impl Artifact {
+    /// Builds what the model ranks large catalogs by ([`Recommender::prepare`]) when it has at
+    /// least `min_items` items (`cache.quantized_min_items`), so the first request does not.
+    pub fn prepare(&self, min_items: usize) {
+        if self.model.n_items() >= min_items {
+            self.model.prepare();
+        }
+    }
+
     /// The artifact as bytes.
     pub fn encode(&self) -> Result<Vec<u8>, EngineError> {
         postcard::to_allocvec(self)
@@ -308,11 +316,10 @@ impl Published {
     pub fn category_block(&self, category: &str, min_items: usize) -> Option<Arc<Block>> {
         let cats = self.categories.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let items = cats.get(category).filter(|l| l.len() >= min_items)?;
-        let read = |b: &RwLock<HashMap<String, Arc<Block>>>| {
-            b.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(category).cloned()
-        };
-        if let Some(block) = read(&self.blocks) {
-            return Some(block);
+        let built =
+            self.blocks.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(category).cloned();
+        if built.is_some() {
+            return built;
         }
         let block = Arc::new(self.model().block(items).ok()??);
         let mut blocks = self.blocks.write().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -30,7 +30,7 @@ use super::simd::{gram, row_dot, score_rows, score_rows_at};
 use crate::ids::{ItemIdx, UserIdx};
 use crate::recommender::{
     Block, Bounded, ModelError, Query, Recommender, Scored, check_history, check_history_items, check_item,
-    check_query, check_slice, check_user, check_user_items, top_excluding,
+    check_items_known, check_query, check_slice, check_user, check_user_items, top_excluding,
 };
 use crate::rng;
 
@@ -332,6 +332,8 @@ impl Latent {
 
 /// A [`Latent`]'s [`Bounded`] scorer of one query vector.
 struct LatentBounded<'a> {
+    /// The model's name, for errors.
+    name: &'static str,
     latent: &'a Latent,
     quantized: &'a Quantized,
     p: Cow<'a, [f32]>,
@@ -356,7 +358,7 @@ impl Bounded for LatentBounded<'_> {
         if !block.rows.fits(block.items.len(), self.latent.k)
             || bias.is_some_and(|b| b.len() != block.items.len())
         {
-            return Err(ModelError::BufferLength { expected: block.items.len(), got: block.rows.bytes() });
+            return Err(ModelError::Unsupported { model: self.name, operation: "a block of another shape" });
         }
         block.rows.upper(&self.p, bias, None, out);
         Ok(())
@@ -433,12 +435,12 @@ impl<T: LatentModel> Recommender for T {
             Query::User(user) => Cow::Borrowed(latent.user(user.index())),
             Query::History(history) => Cow::Owned(self.fold_in(history)),
         };
-        Ok(Some(Box::new(LatentBounded { latent, quantized, p })))
+        Ok(Some(Box::new(LatentBounded { name: T::NAME, latent, quantized, p })))
     }
 
     fn block(&self, items: &[ItemIdx]) -> Result<Option<Block>, ModelError> {
         let latent = self.latent();
-        check_slice(latent.n_items(), Some(items), &vec![0f32; items.len()])?;
+        check_items_known(latent.n_items(), items)?;
         let bias = latent.bias().map_or_else(Vec::new, |b| items.iter().map(|i| b[i.index()]).collect());
         Ok(Some(Block { items: items.to_vec(), rows: latent.quantized().gather(items), bias }))
     }

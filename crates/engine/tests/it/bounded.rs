@@ -9,16 +9,14 @@ use aisle_engine::{
     Boost, Engine, EngineConfig, Filters, RecommendRequest, Source, Subject, TrainRequest, shop_records,
 };
 use aisle_ingest::synth::{ShopParams, generate};
-use aisle_store::AnyStore;
 
 async fn open(dir: &std::path::Path, quantized_min_items: usize) -> Arc<Engine> {
-    let store = AnyStore::open(&format!("sqlite:{}", dir.join("aisle.db").display())).await.unwrap();
     let mut config = EngineConfig::default();
     config.model.name = "ials".into();
     config.model.params.insert("factors".into(), 24.into());
     config.model.params.insert("iterations".into(), 6.into());
     config.cache.quantized_min_items = quantized_min_items;
-    Engine::open(store, config).await.unwrap()
+    super::open_engine(dir, config).await
 }
 
 /// Requests of every kind of rule: users and sessions, categories, prices, stock, exclusions,

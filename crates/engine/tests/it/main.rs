@@ -29,13 +29,18 @@ pub fn service_url(var: &str) -> Option<String> {
     }
 }
 
-async fn engine(dir: &std::path::Path, seeded: bool) -> Arc<Engine> {
+/// An engine over the SQLite file in `dir` (created when new), configured by `config`.
+pub async fn open_engine(dir: &std::path::Path, config: EngineConfig) -> Arc<Engine> {
     let store = AnyStore::open(&format!("sqlite:{}", dir.join("aisle.db").display())).await.unwrap();
+    Engine::open(store, config).await.unwrap()
+}
+
+async fn engine(dir: &std::path::Path, seeded: bool) -> Arc<Engine> {
     let mut config = EngineConfig::default();
     config.model.name = "ials".into();
     config.model.params.insert("factors".into(), 16.into());
     config.model.params.insert("iterations".into(), 6.into());
-    let e = Engine::open(store, config).await.unwrap();
+    let e = open_engine(dir, config).await;
     if seeded {
         let shop =
             generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3)
@@ -380,12 +385,11 @@ async fn evaluations_score_a_bounded_sample_of_shoppers() {
     assert!(everyone > 12.0, "the shop's holdout has more users than the sample: {everyone}");
     drop(e);
 
-    let store = AnyStore::open(&format!("sqlite:{}", dir.path().join("aisle.db").display())).await.unwrap();
     let mut config = EngineConfig::default();
     config.training.max_eval_users = 12;
     config.model.candidates = ["pop", "item-knn"].map(String::from).to_vec();
     config.model.slow_candidates = Vec::new();
-    let e = Engine::open(store, config).await.unwrap();
+    let e = open_engine(dir.path(), config).await;
     let req = TrainRequest { model: None, force: true, candidate: false };
     let (a, b) = (e.train(&req).await.unwrap(), e.train(&req).await.unwrap());
     for out in [&a, &b] {
