@@ -46,7 +46,7 @@ if [ -n "${SIMILAR_ONLY:-}" ]; then   # SIMILAR_ONLY=1: similar items (and paced
     echo "== GET similar items (n=10), run $r"; wrk -t2 -c$CONN -d$DUR --latency -s "$DIR/similar.lua" http://127.0.0.1:$PORT
     echo "== GET recommendations (n=10, category filter), paced, 12 connections, run $r"; wrk -t2 -c12 -d$DUR --latency -s "$DIR/recs-paced.lua" http://127.0.0.1:$PORT
   done
-  grep -o '"similar_seconds":[0-9.]*' <(curl -s localhost:$PORT/v1/models) || true
+  grep -o '"similar_[a-z_0-9]*":[0-9.]*' <(curl -s localhost:$PORT/v1/models) || true
   echo "server-side time of the similar-items route (cumulative buckets, all runs):"
   curl -s localhost:$PORT/metrics | grep 'aisle_http_request_duration_seconds_bucket' | grep similar || true
   echo "server peak RSS: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}'); store on disk: $(du -sh "$DIR" | cut -f1)"

@@ -35,6 +35,45 @@ pub enum BenchCommand {
     /// The impact and experiment reports over a store filled with a shop's worth of events,
     /// impressions and experiment units.
     Impact(crate::bench_impact::ImpactBenchArgs),
+    /// Similar-item lists of the store's serving model from the cluster index, at each recall
+    /// asked for: clusters, probe, candidates per item, the recall reached and the time (what
+    /// `training.similar_min_recall` would cost on this catalog).
+    Lists(ListsArgs),
+}
+
+/// Arguments of `aisle bench lists`.
+#[derive(Debug, Args)]
+pub struct ListsArgs {
+    /// Config and store.
+    #[command(flatten)]
+    pub store: crate::serve::StoreArgs,
+    /// The recalls@10 to reach (comma-separated, each in [0, 1]).
+    #[arg(long, value_delimiter = ',', default_value = "0.95")]
+    pub min_recall: Vec<f64>,
+    /// List length.
+    #[arg(long, default_value_t = 50)]
+    pub depth: usize,
+    /// Items whose exact lists measure the recall.
+    #[arg(long, default_value_t = 256)]
+    pub sample: usize,
+    /// Seed of the sample and the index.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output form.
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: OutputArg,
+}
+
+/// One recall's figures in `aisle bench lists`.
+#[derive(Debug, Serialize)]
+struct ListFigures {
+    min_recall: f64,
+    clusters: usize,
+    probe: usize,
+    candidates: f64,
+    recall_at_10: f64,
+    recall_at_depth: f64,
+    seconds: f64,
 }
 
 /// Arguments of `aisle bench fit`.
@@ -96,7 +135,78 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Fit(a) => fit(a),
         BenchCommand::Topk(a) => topk(a),
         BenchCommand::Impact(a) => crate::bench_impact::run(a),
+        BenchCommand::Lists(a) => lists(a),
     }
+}
+
+fn lists(args: &ListsArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.min_recall.iter().all(|r| (0.0..=1.0).contains(r)),
+        "--min-recall: each must be a number from 0 to 1"
+    );
+    anyhow::ensure!((1..=1000).contains(&args.depth), "--depth must be 1..=1000");
+    anyhow::ensure!((1..=100_000).contains(&args.sample), "--sample must be 1..=100000");
+    let config = args.store.config(Vec::new())?;
+    let artifact = tokio::runtime::Runtime::new()?.block_on(async {
+        use aisle_store::Store;
+        let store = aisle_store::AnyStore::open(&config.store.url()).await?;
+        let active =
+            store.active_model().await?.context("the store has no serving model: train one first")?;
+        let bytes =
+            store.model_artifact(active.version).await?.context("the serving model's artifact is missing")?;
+        anyhow::Ok(aisle_engine::Artifact::decode(active.version, &bytes)?)
+    })?;
+    let model = &artifact.model;
+    let mut figures = Vec::new();
+    for &min_recall in &args.min_recall {
+        let index = aisle_core::ListIndex { min_recall, sample: args.sample, seed: args.seed };
+        let t = Instant::now();
+        let got = model
+            .similar_lists_indexed(args.depth, &index)?
+            .with_context(|| format!("model {} has no cluster index for similar items", model.name()))?;
+        figures.push(ListFigures {
+            min_recall,
+            clusters: got.clusters,
+            probe: got.probe,
+            candidates: got.candidates,
+            recall_at_10: got.recall_at_10,
+            recall_at_depth: got.recall_at_depth,
+            seconds: t.elapsed().as_secs_f64(),
+        });
+        let tried: Vec<String> = got.tried.iter().map(|(p, r)| format!("{p} → {r:.4}")).collect();
+        report::note(&format!(
+            "min recall {min_recall}: {:.1} s; recall@10 of the sample by probe: {}",
+            t.elapsed().as_secs_f64(),
+            tried.join(", ")
+        ));
+    }
+    let table = Table {
+        headers: ["min recall@10", "clusters", "probe", "candidates/item", "recall@10", "recall@depth", "s"]
+            .map(String::from)
+            .to_vec(),
+        rows: figures
+            .iter()
+            .map(|f| {
+                vec![
+                    format!("{}", f.min_recall),
+                    f.clusters.to_string(),
+                    f.probe.to_string(),
+                    format!("{:.0}", f.candidates),
+                    format!("{:.4}", f.recall_at_10),
+                    format!("{:.4}", f.recall_at_depth),
+                    format!("{:.1}", f.seconds),
+                ]
+            })
+            .collect(),
+    };
+    let title = format!(
+        "{} ({} items), lists {} deep, recall on {} items",
+        model.name(),
+        model.n_items(),
+        args.depth,
+        args.sample.min(model.n_items())
+    );
+    report::print_table(&title, &table, &figures, args.output)
 }
 
 fn fit(args: &FitArgs) -> anyhow::Result<()> {

@@ -25,6 +25,7 @@ pub mod tune;
 pub use data::{DataError, Feedback, Interaction, Interactions, Row};
 pub use event::{EventKind, EventWeights, UnknownEventKind};
 pub use ids::{IdMap, ItemIdx, UserIdx};
+pub use models::clustered::{IndexedLists, ListIndex};
 pub use recommender::{
     Block, Bounded, Control, FitContext, FitError, ModelError, ModelParams, Observer, ParamError, Progress,
     Query, Recommender, Scored, Silent,

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use crate::data::Interactions;
 use crate::eval::NextCase;
 use crate::ids::{ItemIdx, UserIdx};
+use crate::models::clustered::{IndexedLists, ListIndex};
 use crate::seq::{DEFAULT_SESSION_GAP_S, Sequences};
 use crate::side::{NO_SIDE_INFO, SideInfo};
 use crate::topk::top_k;
@@ -311,6 +312,20 @@ pub trait Recommender: Send + Sync {
             .into_par_iter()
             .map(|i| self.similar_items(ItemIdx(i), depth, &[]))
             .collect()
+    }
+
+    /// Every item's `depth` most similar items from a cluster index, for a catalog too large for
+    /// [`Recommender::similar_lists`]' all-pairs pass: each listed score is `similar_items`' for
+    /// that pair, bit for bit, but a list can miss a neighbour; the recall measured against exact
+    /// lists on a sample comes with them (see [`crate::models::clustered`]). `None` (the default)
+    /// for the models without one: those whose similar items are a cosine of vectors have it.
+    fn similar_lists_indexed(
+        &self,
+        depth: usize,
+        index: &ListIndex,
+    ) -> Result<Option<IndexedLists>, ModelError> {
+        let _ = (depth, index);
+        Ok(None)
     }
 
     /// A scorer of `query` that bounds scores cheaply from above and computes them exactly on

@@ -64,31 +64,48 @@ impl TopK {
 
     /// Offers `scores`, the scores of items `offset..offset + scores.len()`.
     pub(crate) fn push(&mut self, scores: &[f32], offset: usize) {
+        self.offer(scores, |j| ItemIdx((offset + j) as u32));
+    }
+
+    /// Offers `scores`, the scores of `items` (ascending, as in a scan of the whole catalog, so
+    /// that a tie with the threshold loses to the lower index already kept).
+    pub(crate) fn push_items(&mut self, scores: &[f32], items: &[ItemIdx]) {
+        debug_assert!(items.windows(2).all(|w| w[0] < w[1]));
+        self.offer(&scores[..items.len().min(scores.len())], |j| items[j]);
+    }
+
+    /// Offers `scores[j]` as the score of `item(j)`; items ascend with `j`.
+    fn offer(&mut self, scores: &[f32], item: impl Fn(usize) -> ItemIdx) {
         let (k, heap) = (self.k, &mut self.heap);
         if k == 0 {
             return;
         }
+        // The worst kept score once the selection is full: a score below it cannot enter, and is
+        // passed over with one compare (a tie, or ±0, still goes through `better`).
+        let mut threshold = (heap.len() == k).then(|| heap.peek().map(|w| w.0.score)).flatten();
         for (b, block) in scores.chunks(BLOCK).enumerate() {
-            if heap.len() == k
-                && let Some(worst) = heap.peek()
-            {
-                let threshold = worst.0.score;
-                let above: u32 = block.iter().map(|&s| u32::from(s > threshold)).sum();
+            if let Some(t) = threshold {
+                let above: u32 = block.iter().map(|&s| u32::from(s > t)).sum();
                 if above == 0 {
                     continue;
                 }
             }
             for (j, &score) in block.iter().enumerate() {
-                if !score.is_finite() {
+                if !score.is_finite() || threshold.is_some_and(|t| score < t) {
                     continue;
                 }
-                let cand = Scored { item: ItemIdx((offset + b * BLOCK + j) as u32), score };
+                let cand = Scored { item: item(b * BLOCK + j), score };
                 if heap.len() < k {
                     heap.push(Worst(cand));
                 } else if let Some(mut worst) = heap.peek_mut()
                     && better(&cand, &worst.0) == Ordering::Less
                 {
                     *worst = Worst(cand);
+                } else {
+                    continue;
+                }
+                if heap.len() == k {
+                    threshold = heap.peek().map(|w| w.0.score);
                 }
             }
         }

@@ -266,10 +266,17 @@ pub struct TrainingConfig {
     /// catalog. Default 10,000 (NDCG@10's standard error over 10,000 shoppers is at most about
     /// 0.003); 1..=10,000,000.
     pub max_eval_users: usize,
-    /// Catalogs of more items than this get no precomputed lists (the all-pairs cost grows with
-    /// the square of the catalog: about 30 s of two cores at 100,000 items and 64 factors).
-    /// Default 250,000.
+    /// Catalogs of up to this many items get exact lists (an all-pairs pass whose cost grows with
+    /// the square of the catalog: about 30 s of two cores at 100,000 items and 64 factors);
+    /// larger ones get lists from a cluster index, which can miss a neighbour (see
+    /// `similar_min_recall`). Default 250,000.
     pub similar_max_items: usize,
+    /// The recall@10 that lists from the cluster index must reach against exact lists, measured
+    /// on a sample of 256 items of the shop's own catalog at every training: the index scans
+    /// more of the catalog per item until it does (at most a sixteenth of its clusters, or 128).
+    /// The recall reached goes into the version's metrics (`similar_recall_at_10`). In [0, 1];
+    /// default 0.95.
+    pub similar_min_recall: f64,
 }
 
 impl Default for TrainingConfig {
@@ -288,6 +295,7 @@ impl Default for TrainingConfig {
             similar_depth: 50,
             max_eval_users: 10_000,
             similar_max_items: 250_000,
+            similar_min_recall: 0.95,
         }
     }
 }
@@ -404,6 +412,9 @@ impl EngineConfig {
         }
         if t.similar_max_items > 100_000_000 {
             return bad("training.similar_max_items", "must be at most 100000000");
+        }
+        if !(0.0..=1.0).contains(&t.similar_min_recall) {
+            return bad("training.similar_min_recall", "must be a number from 0 to 1");
         }
         let c = &self.cache;
         if !(1..=10_000_000).contains(&c.history_users) {

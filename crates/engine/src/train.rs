@@ -19,7 +19,7 @@ use aisle_core::models::registry::{Model, ModelSpec};
 use aisle_core::recommender::{ModelError, Recommender};
 use aisle_core::{
     DEFAULT_SESSION_GAP_S, EventKind, EventWeights, Feedback, FitContext, IdMap, Interactions, ItemIdx,
-    Scored, Sequences, SideInfo, UserIdx,
+    ListIndex, Scored, Sequences, SideInfo, UserIdx,
 };
 use aisle_ingest::{Event, to_interactions, to_sequences};
 use aisle_store::{ItemRecord, Store, UserRecord};
@@ -399,7 +399,7 @@ pub(crate) fn fit_all(
     metrics.insert("events".to_owned(), s.events.len() as f64);
     metrics.insert("skipped_events".to_owned(), s.skipped as f64);
     let started = std::time::Instant::now();
-    let similar = similar_lists(&model, t);
+    let similar = similar_lists(&model, t, &mut metrics);
     if !similar.is_empty() {
         metrics.insert("similar_seconds".to_owned(), started.elapsed().as_secs_f64());
     }
@@ -415,14 +415,48 @@ pub(crate) fn fit_all(
     Ok(Fitted { artifact, metrics, comparison })
 }
 
-/// Every item's similar items, `training.similar_depth` deep, when the model has them and the
-/// catalog is within `training.similar_max_items`; no rows otherwise (serving then ranks on
-/// demand). Lists keep only finite scores, as serving would.
-fn similar_lists(model: &Model, t: &TrainingConfig) -> Rows {
-    if t.similar_depth == 0 || model.n_items() > t.similar_max_items {
+/// Items whose exact lists measure the recall of lists from a cluster index.
+const RECALL_SAMPLE: usize = 256;
+
+/// Every item's similar items, `training.similar_depth` deep, when the model has them: exact up
+/// to `training.similar_max_items` items, from a cluster index past that (its recall on a sample
+/// of exact lists, its clusters, probe and candidates per item go into `metrics`); no rows
+/// otherwise (serving then ranks on demand). Lists keep only finite scores, as serving would.
+fn similar_lists(model: &Model, t: &TrainingConfig, metrics: &mut BTreeMap<String, f64>) -> Rows {
+    if t.similar_depth == 0 {
         return Rows::default();
     }
-    match model.similar_lists(t.similar_depth) {
+    let lists = if model.n_items() <= t.similar_max_items {
+        model.similar_lists(t.similar_depth)
+    } else {
+        let index = ListIndex { min_recall: t.similar_min_recall, sample: RECALL_SAMPLE, seed: t.seed };
+        match model.similar_lists_indexed(t.similar_depth, &index) {
+            Ok(Some(got)) => {
+                for (key, value) in [
+                    ("similar_clusters", got.clusters as f64),
+                    ("similar_probe", got.probe as f64),
+                    ("similar_candidates", got.candidates),
+                    ("similar_recall_sample", got.sampled as f64),
+                    ("similar_recall_at_10", got.recall_at_10),
+                    ("similar_recall_at_depth", got.recall_at_depth),
+                ] {
+                    metrics.insert(key.to_owned(), value);
+                }
+                if got.recall_at_10 < t.similar_min_recall {
+                    tracing::warn!(
+                        recall = got.recall_at_10,
+                        wanted = t.similar_min_recall,
+                        probe = got.probe,
+                        "the similar-item index did not reach training.similar_min_recall at its widest probe"
+                    );
+                }
+                Ok(got.lists)
+            }
+            Ok(None) => return Rows::default(),
+            Err(e) => Err(e),
+        }
+    };
+    match lists {
         Ok(lists) => Rows::from_rows(
             lists
                 .into_iter()

@@ -17,6 +17,11 @@ mod sqlite;
 use std::future::Future;
 
 pub use any::{AnyStore, Leadership};
+
+/// Bytes of each part a model artifact is stored in: a large shop's artifact (a million items and
+/// shoppers, with similar-item lists) passes the one-gigabyte limit of a single SQLite blob or
+/// PostgreSQL `bytea`.
+pub const ARTIFACT_PART_BYTES: usize = 16 * 1024 * 1024;
 pub use codec::redact_url;
 pub use error::StoreError;
 pub use impact::{

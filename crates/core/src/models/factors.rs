@@ -227,6 +227,27 @@ impl FactorCore {
         })
     }
 
+    /// [`FactorCore::similar_lists`] from a cluster index (see [`super::clustered`]).
+    pub(crate) fn similar_lists_indexed(
+        &self,
+        depth: usize,
+        index: &crate::ListIndex,
+    ) -> crate::IndexedLists {
+        super::clustered::cosine_lists_indexed(
+            self.k,
+            &self.item_norms,
+            |i| self.item(i),
+            depth,
+            index,
+            |q, rows, out| {
+                let q = self.item(q);
+                for (o, row) in out.iter_mut().zip(rows.chunks_exact(self.k.max(1))) {
+                    *o = dot(q, row);
+                }
+            },
+        )
+    }
+
     /// The cosine [`FactorCore::similar`] gives `b` as a neighbour of `a`, by the same
     /// arithmetic; `None` for a never-rated (zero) item or an index out of range.
     pub(crate) fn affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {

@@ -24,7 +24,9 @@ use std::sync::OnceLock;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::clustered::{IndexedLists, ListIndex};
 use super::linalg::{implicit_solve, norm};
+use super::neighbours::cosine;
 use super::quantized::Quantized;
 use super::simd::{gram, row_dot, score_rows, score_rows_at};
 use crate::ids::{ItemIdx, UserIdx};
@@ -308,7 +310,7 @@ impl Latent {
         let mut scores = vec![0f32; self.n_items()];
         score_rows(&self.items, q, None, &mut scores);
         for (s, &nr) in scores.iter_mut().zip(&self.item_norms) {
-            *s = if nq > 0.0 && nr > 0.0 { *s / (nq * nr) } else { f32::NEG_INFINITY };
+            *s = cosine(*s, nq, nr);
         }
         scores[item.index()] = f32::NEG_INFINITY;
         top_excluding(&mut scores, n, exclude)
@@ -317,6 +319,11 @@ impl Latent {
     /// [`Latent::similar`] of every item at once, `depth` deep (see [`super::neighbours`]).
     pub(crate) fn similar_lists(&self, depth: usize) -> Vec<Vec<Scored>> {
         super::neighbours::cosine_lists_of_rows(&self.items, self.k, &self.item_norms, depth)
+    }
+
+    /// [`Latent::similar_lists`] from a cluster index (see [`super::clustered`]).
+    pub(crate) fn similar_lists_indexed(&self, depth: usize, index: &ListIndex) -> IndexedLists {
+        super::clustered::cosine_lists_indexed_of_rows(&self.items, self.k, &self.item_norms, depth, index)
     }
 
     /// The cosine [`Latent::similar`] gives `b` as a neighbour of `a` (same kernel, same
@@ -460,6 +467,14 @@ impl<T: LatentModel> Recommender for T {
 
     fn similar_lists(&self, depth: usize) -> Result<Vec<Vec<Scored>>, ModelError> {
         Ok(self.latent().similar_lists(depth))
+    }
+
+    fn similar_lists_indexed(
+        &self,
+        depth: usize,
+        index: &ListIndex,
+    ) -> Result<Option<IndexedLists>, ModelError> {
+        Ok(Some(self.latent().similar_lists_indexed(depth, index)))
     }
 
     fn predict(&self, _: UserIdx, _: ItemIdx) -> Result<f32, ModelError> {

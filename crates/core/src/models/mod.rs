@@ -3,6 +3,7 @@
 pub mod baseline;
 pub mod blend;
 pub mod bpr;
+pub mod clustered;
 pub mod content;
 pub mod ease;
 pub mod factors;

@@ -25,6 +25,13 @@ const QUERIES: usize = 32;
 /// which also holds the block's selections; 2,048 was measured 10% slower).
 const TILE: usize = 512;
 
+/// The cosine of two vectors from their dot product and norms, as every similar-items path
+/// computes it: `−∞` (never similar) when either vector is zero.
+#[inline]
+pub(crate) fn cosine(dot: f32, nq: f32, nr: f32) -> f32 {
+    if nq > 0.0 && nr > 0.0 { dot / (nq * nr) } else { f32::NEG_INFINITY }
+}
+
 /// Row `i` is item `i`'s `depth` most similar items: cosine `dot(i, j) / (|i| |j|)` best first,
 /// never `i` itself nor an item with a zero norm (nor anything, for a zero item `i`).
 ///
@@ -52,7 +59,7 @@ pub(crate) fn cosine_lists(
                     dots(q, tile.clone(), row);
                     let nq = norms[q];
                     for (s, &nr) in row.iter_mut().zip(row_norms) {
-                        *s = if nq > 0.0 && nr > 0.0 { *s / (nq * nr) } else { f32::NEG_INFINITY };
+                        *s = cosine(*s, nq, nr);
                     }
                     if tile.contains(&q) {
                         row[q - start] = f32::NEG_INFINITY;

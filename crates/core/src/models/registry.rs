@@ -356,6 +356,14 @@ impl Recommender for Model {
         self.inner().similar_lists(depth)
     }
 
+    fn similar_lists_indexed(
+        &self,
+        depth: usize,
+        index: &crate::ListIndex,
+    ) -> Result<Option<crate::IndexedLists>, ModelError> {
+        self.inner().similar_lists_indexed(depth, index)
+    }
+
     fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
         self.inner().item_affinity(a, b)
     }

@@ -281,6 +281,14 @@ impl Recommender for SvdPpModel {
         Ok(self.core.similar_lists(depth))
     }
 
+    fn similar_lists_indexed(
+        &self,
+        depth: usize,
+        index: &crate::ListIndex,
+    ) -> Result<Option<crate::IndexedLists>, ModelError> {
+        Ok(Some(self.core.similar_lists_indexed(depth, index)))
+    }
+
     fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
         self.core.affinity(a, b)
     }

@@ -16,7 +16,7 @@
 use aisle_core::models::registry::{Model, ModelSpec};
 use aisle_core::{
     DEFAULT_SESSION_GAP_S, Feedback, FitContext, Interaction, Interactions, ItemAttributes, ItemIdx,
-    ModelError, Recommender, SeqEvent, Sequences, SideInfo, UserIdx,
+    ListIndex, ModelError, Recommender, SeqEvent, Sequences, SideInfo, UserIdx,
 };
 use rand::Rng;
 
@@ -597,6 +597,33 @@ fn similar_lists_are_each_items_similar_items_bit_for_bit() {
                 |l: &[aisle_core::Scored]| l.iter().map(|s| (s.item, s.score.to_bits())).collect::<Vec<_>>();
             assert_eq!(key(list), key(&one), "{}: item {}", case.name, a.0);
         }
+    }
+}
+
+#[test]
+fn indexed_similar_lists_hold_similar_items_scores_and_measure_their_recall() {
+    // A small catalog with every item in the sample: the probe widens until the sample's (the
+    // whole catalog's) recall is 1, so the indexed lists must be the exact lists, bit for bit.
+    let data = checkerboard();
+    let index = ListIndex { min_recall: 1.0, sample: 10_000, seed: 3 };
+    let key = |l: &[aisle_core::Scored]| l.iter().map(|s| (s.item, s.score.to_bits())).collect::<Vec<_>>();
+    let mut indexed = Vec::new();
+    for case in cases() {
+        let model = fit(&case, &data, 5);
+        let Some(got) = model.similar_lists_indexed(4, &index).unwrap() else { continue };
+        indexed.push(case.name);
+        assert!(case.similar, "{}", case.name);
+        assert_eq!(got.sampled, data.n_items(), "{}", case.name);
+        assert_eq!((got.recall_at_10, got.recall_at_depth), (1.0, 1.0), "{}", case.name);
+        assert_eq!(got.lists.len(), data.n_items(), "{}", case.name);
+        for (a, list) in (0..data.n_items() as u32).map(ItemIdx).zip(&got.lists) {
+            let one = model.similar_items(a, 4, &[]).unwrap();
+            assert_eq!(key(list), key(&one), "{}: item {}", case.name, a.0);
+        }
+    }
+    // Every model whose similar items are a cosine of vectors has an index.
+    for name in ["ials", "bpr", "svd", "svdpp", "hybrid", "sasrec"] {
+        assert!(indexed.iter().any(|n| n.starts_with(name)), "{name} in {indexed:?}");
     }
 }
 

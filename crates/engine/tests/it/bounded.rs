@@ -139,4 +139,9 @@ fn the_new_settings_are_bounded() {
         let e = check(&|c| c.training.max_eval_users = bad).expect("out of range");
         assert!(e.contains("training.max_eval_users"), "{e}");
     }
+    for bad in [-0.01, 1.01, f64::NAN, f64::INFINITY] {
+        let e = check(&|c| c.training.similar_min_recall = bad).expect("out of range");
+        assert!(e.contains("training.similar_min_recall"), "{e}");
+    }
+    assert_eq!(check(&|c| c.training.similar_min_recall = 1.0), None);
 }

@@ -91,6 +91,48 @@ async fn artifacts_round_trip_through_postcard_and_survive_a_restart() {
 /// A version's similar-item lists are computed when it is trained and stored in its artifact:
 /// answers looked up from them are those ranked on demand (a version of format 1, which had
 /// none), filtered or not, explained or not.
+/// Past `training.similar_max_items` the lists come from a cluster index, whose recall against
+/// exact lists on a sample is in the version's metrics; asked for a recall of 1 on a catalog no
+/// larger than the sample, its lists are the exact ones, so every lookup is `similar_items`' list.
+#[tokio::test]
+async fn lists_past_the_exact_limit_come_from_an_index_that_reports_its_recall() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::default();
+    config.model.name = "ials".into();
+    config.model.params.insert("factors".into(), 16.into());
+    config.training.similar_max_items = 10;
+    config.training.similar_min_recall = 1.0;
+    let e = open_engine(dir.path(), config).await;
+    let shop =
+        generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3).unwrap();
+    let (items, users, events) = shop_records(&shop, 0);
+    e.load(items, users, events).await.unwrap();
+    assert!(e.train(&TrainRequest::default()).await.unwrap().published);
+    let p = e.serving().unwrap();
+    let metrics = &p.record.model.metrics;
+    let n_items = p.model().n_items();
+    assert_eq!(metrics.get("similar_recall_at_10"), Some(&1.0), "{metrics:?}");
+    let listed = (0..n_items as u32)
+        .filter(|&i| !p.model().similar_items(aisle_core::ItemIdx(i), 1, &[]).unwrap().is_empty());
+    assert_eq!(
+        metrics.get("similar_recall_sample"),
+        Some(&(listed.count() as f64)),
+        "every item with a vector"
+    );
+    assert!(metrics.get("similar_clusters").is_some_and(|&c| c >= 2.0), "{metrics:?}");
+    assert!(metrics.get("similar_probe").is_some_and(|&c| c >= 1.0), "{metrics:?}");
+    assert!(metrics.get("similar_candidates").is_some_and(|&c| c > 0.0 && c < n_items as f64), "{metrics:?}");
+    assert_eq!(p.artifact.similar.len(), n_items, "a list per item");
+    for i in (0..n_items as u32).map(aisle_core::ItemIdx) {
+        let exact = p.model().similar_items(i, 50, &[]).unwrap();
+        let listed: Vec<_> =
+            p.similar_list(i).expect("a list").iter().map(|s| (s.item, s.score.to_bits())).collect();
+        let exact: Vec<_> =
+            exact.iter().filter(|s| s.score.is_finite()).map(|s| (s.item, s.score.to_bits())).collect();
+        assert_eq!(listed, exact, "item {}", i.0);
+    }
+}
+
 #[tokio::test]
 async fn similar_items_are_looked_up_from_lists_computed_at_training() {
     use aisle_engine::{Filters, Published};

@@ -6,7 +6,7 @@ use sqlx::postgres::{PgPool, PgRow};
 use super::feed::{self, Change};
 use super::{PgStore, corrupt, db, lock_key, sql_limit, stored_u64};
 use crate::codec;
-use crate::{ModelRecord, NewModel, StoreError, StoreResult};
+use crate::{ARTIFACT_PART_BYTES, ModelRecord, NewModel, StoreError, StoreResult};
 
 /// Every column but the artifact, which only [`artifact`] reads.
 macro_rules! columns {
@@ -25,6 +25,8 @@ pub(super) async fn put(pool: &PgPool, model: NewModel, artifact: Vec<u8>) -> St
         corrupt("model", format_args!("trained_on_seq {} is beyond any stored seq", model.trained_on_seq))
     })?;
     let artifact_bytes = artifact.len() as u64;
+    // The row and its parts in one transaction: a version is never seen with half an artifact.
+    let mut tx = pool.begin().await.map_err(db)?;
     let version: i64 = sqlx::query_scalar(INSERT)
         .bind(&model.name)
         .bind(params)
@@ -32,10 +34,20 @@ pub(super) async fn put(pool: &PgPool, model: NewModel, artifact: Vec<u8>) -> St
         .bind(metrics)
         .bind(model.created_at_ms)
         .bind(i64::try_from(artifact_bytes).unwrap_or(i64::MAX))
-        .bind(artifact)
-        .fetch_one(pool)
+        .bind(Vec::<u8>::new())
+        .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
+    for (part, bytes) in artifact.chunks(ARTIFACT_PART_BYTES).enumerate() {
+        sqlx::query("INSERT INTO model_parts (version, part, bytes) VALUES ($1, $2, $3)")
+            .bind(version)
+            .bind(i32::try_from(part).unwrap_or(i32::MAX))
+            .bind(bytes)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)?;
     Ok(ModelRecord { version: stored_u64("model version", version)?, active: false, artifact_bytes, model })
 }
 
@@ -48,14 +60,40 @@ pub(super) async fn all(pool: &PgPool) -> StoreResult<Vec<ModelRecord>> {
 }
 
 pub(super) async fn artifact(pool: &PgPool, version: u64) -> StoreResult<Option<Vec<u8>>> {
-    let Ok(version) = i64::try_from(version) else {
+    let Ok(key) = i64::try_from(version) else {
         return Ok(None);
     };
-    sqlx::query_scalar("SELECT artifact FROM models WHERE version = $1")
-        .bind(version)
-        .fetch_optional(pool)
+    // One snapshot for the row and its parts (a prune between two reads would lose the parts).
+    let mut tx = pool.begin().await.map_err(db)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
         .await
-        .map_err(db)
+        .map_err(db)?;
+    let row: Option<(Vec<u8>, i64)> =
+        sqlx::query_as("SELECT artifact, artifact_bytes FROM models WHERE version = $1")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+    let Some((column, bytes)) = row else {
+        return Ok(None);
+    };
+    let parts: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT bytes FROM model_parts WHERE version = $1 ORDER BY part")
+            .bind(key)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    // Versions written before artifacts were stored in parts keep theirs in the row.
+    let artifact = if parts.is_empty() { column } else { parts.concat() };
+    if i64::try_from(artifact.len()).ok() != Some(bytes) {
+        return Err(corrupt(
+            "model",
+            format_args!("version {version}: the artifact has {} bytes, {bytes} were stored", artifact.len()),
+        ));
+    }
+    Ok(Some(artifact))
 }
 
 /// Whether the leadership of epoch `fence` is the current one and its session still holds the
@@ -124,14 +162,20 @@ pub(super) async fn active(pool: &PgPool) -> StoreResult<Option<ModelRecord>> {
 }
 
 pub(super) async fn prune(pool: &PgPool, keep: usize) -> StoreResult<usize> {
+    let mut tx = pool.begin().await.map_err(db)?;
     let done = sqlx::query(
         "DELETE FROM models WHERE NOT active
             AND version NOT IN (SELECT version FROM models ORDER BY version DESC LIMIT $1)",
     )
     .bind(sql_limit(keep))
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db)?;
+    sqlx::query("DELETE FROM model_parts WHERE version NOT IN (SELECT version FROM models)")
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
     Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
 }
 

@@ -4,7 +4,11 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{corrupt, db, sql_limit, stored_u64};
 use crate::codec;
-use crate::{ModelRecord, NewModel, StoreError, StoreResult};
+use crate::{ARTIFACT_PART_BYTES, ModelRecord, NewModel, StoreError, StoreResult};
+
+/// The most bytes reserved up front for an artifact by its stored size (a corrupt size must not
+/// allocate without bound; a larger artifact still reads, growing as it goes).
+const MAX_ARTIFACT_RESERVE: usize = 1 << 30;
 
 /// Every column but the artifact, which only [`artifact`] reads (a macro so that `concat!` can
 /// build the statements at compile time).
@@ -24,7 +28,9 @@ pub(super) fn put(conn: &mut Connection, model: NewModel, artifact: &[u8]) -> St
         corrupt("model", format_args!("trained_on_seq {} is beyond any stored seq", model.trained_on_seq))
     })?;
     let artifact_bytes = artifact.len() as u64;
-    conn.prepare_cached(INSERT)
+    // The row and its parts in one transaction: a version is never seen with half an artifact.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    tx.prepare_cached(INSERT)
         .map_err(db)?
         .execute(params![
             model.name,
@@ -33,10 +39,20 @@ pub(super) fn put(conn: &mut Connection, model: NewModel, artifact: &[u8]) -> St
             metrics_json,
             model.created_at_ms,
             i64::try_from(artifact_bytes).unwrap_or(i64::MAX),
-            artifact,
+            &[] as &[u8],
         ])
         .map_err(db)?;
-    let version = stored_u64("model version", conn.last_insert_rowid())?;
+    let key = tx.last_insert_rowid();
+    {
+        let mut insert = tx
+            .prepare_cached("INSERT INTO model_parts (version, part, bytes) VALUES (?1, ?2, ?3)")
+            .map_err(db)?;
+        for (part, bytes) in artifact.chunks(ARTIFACT_PART_BYTES).enumerate() {
+            insert.execute(params![key, part as i64, bytes]).map_err(db)?;
+        }
+    }
+    tx.commit().map_err(db)?;
+    let version = stored_u64("model version", key)?;
     Ok(ModelRecord { version, active: false, artifact_bytes, model })
 }
 
@@ -53,14 +69,48 @@ pub(super) fn all(conn: &Connection) -> StoreResult<Vec<ModelRecord>> {
 }
 
 pub(super) fn artifact(conn: &Connection, version: u64) -> StoreResult<Option<Vec<u8>>> {
-    let Ok(version) = i64::try_from(version) else {
+    let Ok(key) = i64::try_from(version) else {
         return Ok(None);
     };
-    conn.prepare_cached("SELECT artifact FROM models WHERE version = ?1")
+    // One snapshot for the row and its parts (a prune between two reads would lose the parts).
+    let tx = conn.unchecked_transaction().map_err(db)?;
+    let row: Option<(Vec<u8>, i64)> = tx
+        .prepare_cached("SELECT artifact, artifact_bytes FROM models WHERE version = ?1")
         .map_err(db)?
-        .query_row([version], |row| row.get(0))
+        .query_row([key], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()
-        .map_err(db)
+        .map_err(db)?;
+    let Some((column, bytes)) = row else {
+        return Ok(None);
+    };
+    let (artifact, parts) = {
+        let mut stmt = tx
+            .prepare_cached("SELECT bytes FROM model_parts WHERE version = ?1 ORDER BY part")
+            .map_err(db)?;
+        let mut rows = stmt.query([key]).map_err(db)?;
+        let mut artifact = Vec::new();
+        let mut parts = 0usize;
+        while let Some(row) = rows.next().map_err(db)? {
+            let part =
+                row.get_ref(0).map_err(db)?.as_blob().map_err(|e| corrupt("model", format_args!("{e}")))?;
+            if parts == 0 {
+                artifact.reserve_exact(usize::try_from(bytes).unwrap_or(0).min(MAX_ARTIFACT_RESERVE));
+            }
+            artifact.extend_from_slice(part);
+            parts += 1;
+        }
+        (artifact, parts)
+    };
+    tx.finish().map_err(db)?;
+    // Versions written before artifacts were stored in parts keep theirs in the row.
+    let artifact = if parts == 0 { column } else { artifact };
+    if i64::try_from(artifact.len()).ok() != Some(bytes) {
+        return Err(corrupt(
+            "model",
+            format_args!("version {version}: the artifact has {} bytes, {bytes} were stored", artifact.len()),
+        ));
+    }
+    Ok(Some(artifact))
 }
 
 pub(super) fn activate(conn: &mut Connection, version: u64) -> StoreResult<ModelRecord> {
@@ -92,13 +142,21 @@ pub(super) fn active(conn: &Connection) -> StoreResult<Option<ModelRecord>> {
 }
 
 pub(super) fn prune(conn: &mut Connection, keep: usize) -> StoreResult<usize> {
-    conn.prepare_cached(
-        "DELETE FROM models WHERE active = 0
-            AND version NOT IN (SELECT version FROM models ORDER BY version DESC LIMIT ?1)",
-    )
-    .map_err(db)?
-    .execute([sql_limit(keep)])
-    .map_err(db)
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    let pruned = tx
+        .prepare_cached(
+            "DELETE FROM models WHERE active = 0
+                AND version NOT IN (SELECT version FROM models ORDER BY version DESC LIMIT ?1)",
+        )
+        .map_err(db)?
+        .execute([sql_limit(keep)])
+        .map_err(db)?;
+    tx.prepare_cached("DELETE FROM model_parts WHERE version NOT IN (SELECT version FROM models)")
+        .map_err(db)?
+        .execute([])
+        .map_err(db)?;
+    tx.commit().map_err(db)?;
+    Ok(pruned)
 }
 
 fn by_version(conn: &Connection, version: i64) -> StoreResult<Option<ModelRecord>> {

@@ -27,7 +27,7 @@ const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// The schema, one migration per version: `MIGRATIONS[i]` takes a database from version `i` to
 /// `i + 1` (`PRAGMA user_version`). Append only; never edit a released migration.
-const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_DEAD_LETTERS, V3_DELETED_USERS, V4_IMPACT];
+const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_DEAD_LETTERS, V3_DELETED_USERS, V4_IMPACT, V5_MODEL_PARTS];
 
 /// The initial schema. `models.artifact` is the last column because SQLite reads a row's columns
 /// in order: a column after a multi-megabyte blob would make listing models walk the blob's
@@ -163,6 +163,18 @@ CREATE TABLE attribution_cursor (
     seq INTEGER NOT NULL
 );
 INSERT INTO attribution_cursor (id, seq) VALUES (1, 0);
+";
+
+/// Artifacts in parts of at most [`crate::ARTIFACT_PART_BYTES`]: a large shop's artifact passes
+/// SQLite's one-gigabyte limit on a blob. A version's `models.artifact` is then empty; versions
+/// written before keep theirs there and have no parts.
+const V5_MODEL_PARTS: &str = "
+CREATE TABLE model_parts (
+    version INTEGER NOT NULL,
+    part INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (version, part)
+);
 ";
 
 /// The journal mode SQLite reported instead of WAL (an in-memory database, or a file system

@@ -476,10 +476,10 @@ pub async fn model_versions_and_activation<S: Store>(store: &S) {
     assert_eq!(listed[0].model.metrics["recall@20"], 0.5);
 }
 
-/// Artifacts read back byte for byte, large and empty alike.
+/// Artifacts read back byte for byte, large (stored in parts) and empty alike.
 pub async fn model_artifact_round_trip<S: Store>(store: &S) {
     let mut state = 0x2545_F491_4F6C_DD1D_u64;
-    let big: Vec<u8> = (0..5 * 1024 * 1024)
+    let big: Vec<u8> = (0..2 * aisle_store::ARTIFACT_PART_BYTES + 13)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 7;

@@ -103,12 +103,12 @@ fn open_configures_and_versions_the_database() {
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("journal_mode");
     assert_eq!(mode, "wal");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     drop(store);
     // Reopening an up-to-date database runs no migration and keeps the version.
     drop(SqliteStore::open(&path).expect("reopen"));
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn a_newer_schema_is_refused() {
     match SqliteStore::open(&path) {
         Err(StoreError::Corrupt { reason, .. }) => {
             assert!(reason.contains("version 7"), "{reason}");
-            assert!(reason.contains("up to 4"), "{reason}");
+            assert!(reason.contains("up to 5"), "{reason}");
         }
         other => panic!("opening a newer schema gave {other:?}"),
     }
@@ -129,6 +129,44 @@ fn a_newer_schema_is_refused() {
 fn set_user_version(path: &Path, version: i64) {
     let conn = Connection::open(path).expect("side connection");
     conn.pragma_update(None, "user_version", version).expect("set user_version");
+}
+
+/// Artifacts are stored in parts (one blob holds at most a gigabyte); a version written before
+/// keeps its artifact in its row and still reads; pruning takes the parts with the versions, and a
+/// missing part is reported as corrupt, not read as a shorter artifact.
+#[tokio::test]
+async fn artifacts_are_stored_in_parts_and_old_rows_still_read() {
+    let (_dir, store) = fresh();
+    let artifact: Vec<u8> = (0..2 * aisle_store::ARTIFACT_PART_BYTES + 7).map(|i| (i % 251) as u8).collect();
+    let version = store.put_model(new_model(1), artifact.clone()).await.expect("put_model").version;
+    let conn = Connection::open(store.path()).expect("side connection");
+    let parts: Vec<(i64, i64)> = conn
+        .prepare("SELECT part, length(bytes) FROM model_parts WHERE version = ?1 ORDER BY part")
+        .unwrap()
+        .query_map([version as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let full = aisle_store::ARTIFACT_PART_BYTES as i64;
+    assert_eq!(parts, vec![(0, full), (1, full), (2, 7)]);
+    assert_eq!(store.model_artifact(version).await.expect("model_artifact"), Some(artifact));
+
+    // A row as versions before parts wrote them.
+    let old = store.put_model(new_model(2), Vec::new()).await.expect("put_model").version;
+    conn.execute(
+        "UPDATE models SET artifact = x'0102ff', artifact_bytes = 3 WHERE version = ?1",
+        [old as i64],
+    )
+    .unwrap();
+    assert_eq!(store.model_artifact(old).await.expect("model_artifact"), Some(vec![1, 2, 0xff]));
+
+    conn.execute("DELETE FROM model_parts WHERE version = ?1 AND part = 1", [version as i64]).unwrap();
+    assert!(matches!(store.model_artifact(version).await, Err(StoreError::Corrupt { what: "model", .. })));
+
+    store.activate_model(old, None).await.expect("activate_model");
+    assert_eq!(store.prune_models(0).await.expect("prune_models"), 1);
+    let left: i64 = conn.query_row("SELECT count(*) FROM model_parts", [], |r| r.get(0)).unwrap();
+    assert_eq!(left, 0, "the pruned version's parts went with it");
 }
 
 #[tokio::test]

@@ -194,6 +194,20 @@ impl Recommender for SasrecModel {
         ))
     }
 
+    fn similar_lists_indexed(
+        &self,
+        depth: usize,
+        index: &crate::ListIndex,
+    ) -> Result<Option<crate::IndexedLists>, ModelError> {
+        Ok(Some(crate::models::clustered::cosine_lists_indexed_of_rows(
+            &self.net.items,
+            self.net.hidden,
+            &self.item_norms,
+            depth,
+            index,
+        )))
+    }
+
     fn item_affinity(&self, a: ItemIdx, b: ItemIdx) -> Option<f32> {
         let (na, nb) = (*self.item_norms.get(a.index())?, *self.item_norms.get(b.index())?);
         if !(na > 0.0 && nb > 0.0) {
