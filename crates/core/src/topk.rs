@@ -50,7 +50,9 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<Scored> {
 
 /// [`top_k`] over scores that arrive in parts: the `k` best of everything pushed, with the same
 /// order, ties and skipping, whatever the parts (a part scanned whole, or in pieces at their
-/// offsets, gives the same list).
+/// offsets, gives the same list), as long as the parts arrive in ascending item order, as a scan
+/// of the whole catalog would see them: a score tied with the worst kept one is passed over
+/// because the kept one has the lower index.
 pub(crate) struct TopK {
     k: usize,
     heap: BinaryHeap<Worst>,

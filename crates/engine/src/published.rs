@@ -27,9 +27,11 @@ pub struct Rows {
 }
 
 impl Rows {
-    /// Rows from `(row, col, value, kinds)` lists per row, rows in order.
-    pub fn from_rows(rows: Vec<Vec<(u32, f32, u8)>>) -> Self {
-        let mut out = Rows { offsets: Vec::with_capacity(rows.len() + 1), ..Rows::default() };
+    /// Rows from `(col, value, kinds)` lists per row, rows in order (taken one row at a time: a
+    /// caller can stream them without holding a second copy).
+    pub fn from_rows<R: IntoIterator<Item = (u32, f32, u8)>>(rows: impl IntoIterator<Item = R>) -> Self {
+        let rows = rows.into_iter();
+        let mut out = Rows { offsets: Vec::with_capacity(rows.size_hint().0 + 1), ..Rows::default() };
         out.offsets.push(0);
         for row in rows {
             for (c, v, k) in row {

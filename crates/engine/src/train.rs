@@ -460,10 +460,7 @@ fn similar_lists(model: &Model, t: &TrainingConfig, metrics: &mut BTreeMap<Strin
         Ok(lists) => Rows::from_rows(
             lists
                 .into_iter()
-                .map(|l| {
-                    l.into_iter().filter(|s| s.score.is_finite()).map(|s| (s.item.0, s.score, 0)).collect()
-                })
-                .collect(),
+                .map(|l| l.into_iter().filter(|s| s.score.is_finite()).map(|s| (s.item.0, s.score, 0))),
         ),
         Err(ModelError::Unsupported { .. }) => Rows::default(),
         Err(e) => {
@@ -590,16 +587,12 @@ fn history(s: &Snapshot, weights: &EventWeights, cap: f32) -> Rows {
         slot.0 += w;
         slot.1 |= kind_bit(e.kind);
     }
-    Rows::from_rows(
-        rows.into_iter()
-            .map(|r| {
-                let mut v: Vec<(u32, f32, u8)> =
-                    r.into_iter().map(|(i, (w, k))| (i, w.clamp(-cap, cap), k)).collect();
-                v.sort_unstable_by_key(|x| x.0);
-                v
-            })
-            .collect(),
-    )
+    Rows::from_rows(rows.into_iter().map(|r| {
+        let mut v: Vec<(u32, f32, u8)> =
+            r.into_iter().map(|(i, (w, k))| (i, w.clamp(-cap, cap), k)).collect();
+        v.sort_unstable_by_key(|x| x.0);
+        v
+    }))
 }
 
 /// Most frequently bought together: items put in the cart or purchased in the same basket
@@ -624,14 +617,9 @@ fn bought_together(s: &Snapshot) -> Rows {
             }
         }
     }
-    Rows::from_rows(
-        pairs
-            .into_iter()
-            .map(|p| {
-                let mut v: Vec<(u32, u32)> = p.into_iter().collect();
-                v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-                v.into_iter().take(20).map(|(i, c)| (i, c as f32, 0)).collect()
-            })
-            .collect(),
-    )
+    Rows::from_rows(pairs.into_iter().map(|p| {
+        let mut v: Vec<(u32, u32)> = p.into_iter().collect();
+        v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.into_iter().take(20).map(|(i, c)| (i, c as f32, 0))
+    }))
 }
