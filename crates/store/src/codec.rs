@@ -41,6 +41,25 @@ pub(crate) fn corrupt(what: &'static str, reason: impl std::fmt::Display) -> Sto
     StoreError::Corrupt { what, reason: reason.to_string() }
 }
 
+/// A version's artifact from what a backend read: its parts, concatenated, or (for versions stored
+/// before artifacts were kept in parts, which have none) the row's own column; `Corrupt` when its
+/// length is not the `artifact_bytes` stored with it, so a lost part is never decoded short.
+pub(crate) fn artifact_from(
+    version: u64,
+    column: Vec<u8>,
+    parts: Option<Vec<u8>>,
+    bytes: i64,
+) -> StoreResult<Vec<u8>> {
+    let artifact = parts.unwrap_or(column);
+    if i64::try_from(artifact.len()).ok() != Some(bytes) {
+        return Err(corrupt(
+            "model",
+            format_args!("version {version}: the artifact has {} bytes, {bytes} were stored", artifact.len()),
+        ));
+    }
+    Ok(artifact)
+}
+
 /// A database (or any other backend) failure as a store error.
 pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     crate::error::classify(Box::new(e))

@@ -5,10 +5,9 @@
 use std::sync::Arc;
 
 use aisle_core::recommender::Recommender;
-use aisle_engine::{
-    Boost, Engine, EngineConfig, Filters, RecommendRequest, Source, Subject, TrainRequest, shop_records,
-};
-use aisle_ingest::synth::{ShopParams, generate};
+use aisle_engine::{Boost, Engine, EngineConfig, Filters, RecommendRequest, Source, Subject, TrainRequest};
+
+use crate::load_shop;
 
 async fn open(dir: &std::path::Path, quantized_min_items: usize) -> Arc<Engine> {
     let mut config = EngineConfig::default();
@@ -66,10 +65,7 @@ fn requests(engine: &Engine) -> Vec<RecommendRequest> {
 async fn lists_ranked_by_bounds_are_the_exact_scans_lists() {
     let dir = tempfile::tempdir().unwrap();
     let exact = open(dir.path(), usize::MAX >> 40).await;
-    let shop =
-        generate(&ShopParams { users: 150, items: 300, events: 9_000, ..ShopParams::default() }, 5).unwrap();
-    let (items, users, events) = shop_records(&shop, 0);
-    exact.load(items, users, events).await.unwrap();
+    load_shop(&exact, 150, 300, 9_000, 5).await;
     assert!(exact.train(&TrainRequest::default()).await.unwrap().published);
     let key = |r: &aisle_engine::Recommendations| {
         (r.source, r.items.iter().map(|i| (i.id.clone(), i.score.to_bits())).collect::<Vec<_>>())
@@ -100,10 +96,7 @@ async fn lists_ranked_by_bounds_are_the_exact_scans_lists() {
 async fn a_category_block_follows_the_catalog() {
     let dir = tempfile::tempdir().unwrap();
     let e = open(dir.path(), 1).await;
-    let shop =
-        generate(&ShopParams { users: 60, items: 120, events: 3_000, ..ShopParams::default() }, 9).unwrap();
-    let (items, users, events) = shop_records(&shop, 0);
-    e.load(items, users, events).await.unwrap();
+    load_shop(&e, 60, 120, 3_000, 9).await;
     assert!(e.train(&TrainRequest::default()).await.unwrap().published);
     let p = e.serving().unwrap();
     let before = p.prepared_bytes();

@@ -12,6 +12,8 @@ use aisle_engine::{
 };
 use aisle_ingest::kafka::{Rejected, Sink};
 use aisle_ingest::synth::{ShopParams, generate};
+
+use crate::load_shop;
 use aisle_store::{AnyStore, EventRecord, ItemRecord, NewModel, Store};
 
 /// A PostgreSQL URL with a schema of its own, when the tests have a server.
@@ -106,10 +108,7 @@ async fn an_event_whose_client_hung_up_is_still_applied_once_stored() {
 async fn a_training_whose_client_hung_up_keeps_its_slot_until_it_ends() {
     let dir = tempfile::tempdir().unwrap();
     let e = open(&sqlite(dir.path()), quick()).await;
-    let shop =
-        generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3).unwrap();
-    let (items, users, events) = shop_records(&shop, 0);
-    e.load(items, users, events).await.unwrap();
+    load_shop(&e, 150, 200, 8_000, 3).await;
     hang_up(e.train(&TrainRequest::default())).await;
     assert!(e.training_status().running_since_ms.is_some(), "the job runs on without its client");
     let second = e.train(&TrainRequest::default()).await;
@@ -122,10 +121,7 @@ async fn a_training_whose_client_hung_up_keeps_its_slot_until_it_ends() {
 async fn an_unreadable_active_artifact_falls_back_to_the_newest_readable_version() {
     let dir = tempfile::tempdir().unwrap();
     let e = open(&sqlite(dir.path()), quick()).await;
-    let shop =
-        generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3).unwrap();
-    let (items, users, events) = shop_records(&shop, 0);
-    e.load(items, users, events).await.unwrap();
+    load_shop(&e, 150, 200, 8_000, 3).await;
     e.train(&TrainRequest { model: None, force: true, candidate: false }).await.unwrap();
     e.train(&TrainRequest { model: None, force: true, candidate: false }).await.unwrap();
     // A version from a newer aisle (or a corrupted row) becomes the active one.
@@ -155,10 +151,7 @@ async fn rejected_versions_are_pruned_like_published_ones() {
     let mut config = quick();
     config.training.keep_versions = 2;
     let e = open(&sqlite(dir.path()), config).await;
-    let shop =
-        generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3).unwrap();
-    let (items, users, events) = shop_records(&shop, 0);
-    e.load(items, users, events).await.unwrap();
+    load_shop(&e, 150, 200, 8_000, 3).await;
     assert!(e.train(&TrainRequest::default()).await.unwrap().published);
     // A model that ranks at random: rejected every time.
     let mut bad = aisle_engine::ModelConfig { name: "bpr".into(), ..Default::default() };
@@ -330,10 +323,7 @@ async fn an_old_leader_cannot_publish_after_a_new_one_took_over() {
     let mut config = quick();
     config.training.interval_s = 0;
     let a = open(&url, config.clone()).await;
-    let shop =
-        generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3).unwrap();
-    let (items, users, events) = shop_records(&shop, 0);
-    a.load(items, users, events).await.unwrap();
+    load_shop(&a, 150, 200, 8_000, 3).await;
     let lease = a.try_lead().await.unwrap().expect("a leads");
     a.train(&TrainRequest { model: None, force: true, candidate: false }).await.unwrap();
     // A's database session ends (a partition, a killed backend): its lock is gone, but A has not

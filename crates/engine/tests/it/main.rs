@@ -35,6 +35,13 @@ pub async fn open_engine(dir: &std::path::Path, config: EngineConfig) -> Arc<Eng
     Engine::open(store, config).await.unwrap()
 }
 
+/// Loads a generated shop of `users`, `items` and `events` (with `seed`) into `e`.
+pub async fn load_shop(e: &Arc<Engine>, users: usize, items: usize, events: usize, seed: u64) {
+    let shop = generate(&ShopParams { users, items, events, ..ShopParams::default() }, seed).unwrap();
+    let (items, users, events) = shop_records(&shop, 0);
+    e.load(items, users, events).await.unwrap();
+}
+
 async fn engine(dir: &std::path::Path, seeded: bool) -> Arc<Engine> {
     let mut config = EngineConfig::default();
     config.model.name = "ials".into();
@@ -42,11 +49,7 @@ async fn engine(dir: &std::path::Path, seeded: bool) -> Arc<Engine> {
     config.model.params.insert("iterations".into(), 6.into());
     let e = open_engine(dir, config).await;
     if seeded {
-        let shop =
-            generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3)
-                .unwrap();
-        let (items, users, events) = shop_records(&shop, 0);
-        e.load(items, users, events).await.unwrap();
+        load_shop(&e, 150, 200, 8_000, 3).await;
     }
     e
 }
@@ -104,10 +107,7 @@ async fn lists_past_the_exact_limit_come_from_an_index_that_reports_its_recall()
     config.training.similar_max_items = 10;
     config.training.similar_min_recall = 1.0;
     let e = open_engine(dir.path(), config).await;
-    let shop =
-        generate(&ShopParams { users: 150, items: 200, events: 8_000, ..ShopParams::default() }, 3).unwrap();
-    let (items, users, events) = shop_records(&shop, 0);
-    e.load(items, users, events).await.unwrap();
+    load_shop(&e, 150, 200, 8_000, 3).await;
     assert!(e.train(&TrainRequest::default()).await.unwrap().published);
     let p = e.serving().unwrap();
     let metrics = &p.record.model.metrics;

@@ -85,15 +85,7 @@ pub(super) async fn artifact(pool: &PgPool, version: u64) -> StoreResult<Option<
             .await
             .map_err(db)?;
     tx.commit().await.map_err(db)?;
-    // Versions written before artifacts were stored in parts keep theirs in the row.
-    let artifact = if parts.is_empty() { column } else { parts.concat() };
-    if i64::try_from(artifact.len()).ok() != Some(bytes) {
-        return Err(corrupt(
-            "model",
-            format_args!("version {version}: the artifact has {} bytes, {bytes} were stored", artifact.len()),
-        ));
-    }
-    Ok(Some(artifact))
+    codec::artifact_from(version, column, (!parts.is_empty()).then(|| parts.concat()), bytes).map(Some)
 }
 
 /// Whether the leadership of epoch `fence` is the current one and its session still holds the

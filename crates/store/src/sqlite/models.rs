@@ -102,15 +102,7 @@ pub(super) fn artifact(conn: &Connection, version: u64) -> StoreResult<Option<Ve
         (artifact, parts)
     };
     tx.finish().map_err(db)?;
-    // Versions written before artifacts were stored in parts keep theirs in the row.
-    let artifact = if parts == 0 { column } else { artifact };
-    if i64::try_from(artifact.len()).ok() != Some(bytes) {
-        return Err(corrupt(
-            "model",
-            format_args!("version {version}: the artifact has {} bytes, {bytes} were stored", artifact.len()),
-        ));
-    }
-    Ok(Some(artifact))
+    codec::artifact_from(version, column, (parts > 0).then_some(artifact), bytes).map(Some)
 }
 
 pub(super) fn activate(conn: &mut Connection, version: u64) -> StoreResult<ModelRecord> {
