@@ -101,8 +101,9 @@ pub async fn load_reporting(
     engine: &Arc<Engine>,
     items: Vec<aisle_store::ItemRecord>,
     users: Vec<aisle_store::UserRecord>,
-    events: Vec<aisle_store::EventRecord>,
+    events: impl IntoIterator<Item = aisle_store::EventRecord, IntoIter: ExactSizeIterator + Send> + Send,
 ) -> anyhow::Result<aisle_engine::Loaded> {
+    let events = events.into_iter();
     let bar = report::progress_bar(false, (items.len() + users.len() + events.len()) as u64);
     bar.set_message("records stored");
     let loaded = engine

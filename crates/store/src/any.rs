@@ -153,6 +153,9 @@ impl Store for AnyStore {
     async fn append_events(&self, events: Vec<EventRecord>) -> StoreResult<Vec<Appended>> {
         dispatch!(self, s => s.append_events(events).await)
     }
+    async fn defer_event_index(&self, defer: bool) -> StoreResult<()> {
+        dispatch!(self, s => s.defer_event_index(defer).await)
+    }
     async fn events_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
         dispatch!(self, s => s.events_after(after_seq, limit).await)
     }

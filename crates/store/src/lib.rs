@@ -84,6 +84,15 @@ pub trait Store: Send + Sync + 'static {
         events: Vec<EventRecord>,
     ) -> impl Future<Output = StoreResult<Vec<Appended>>> + Send;
 
+    /// Prepares the event log for (`defer`) or ends a bulk load of many events: while deferred,
+    /// the embedded store keeps no per-user index on the log and builds it once, sorted, when
+    /// `defer` is `false` again. That is several times cheaper than a random B-tree insert per
+    /// event, and each commit no longer rewrites the index pages it touched. Reads stay correct
+    /// meanwhile (a user's events are found by a scan, slowly), appends stay durable and
+    /// idempotent, and a store opened with the index missing (a load that stopped half way)
+    /// builds it again. PostgreSQL does nothing here: replicas serve from the shared log.
+    fn defer_event_index(&self, defer: bool) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// Events with sequence number above `after_seq`, in sequence order, at most `limit`.
     fn events_after(
         &self,

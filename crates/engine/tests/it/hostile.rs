@@ -257,6 +257,7 @@ async fn a_flood_of_junk_events_before_a_scheduled_training_is_not_published() {
         .unwrap();
     let end = shop.events.last().unwrap().ts * 1000;
     let (items, users, events) = shop_records(&shop, aisle_engine::now_ms() - end - 60_000);
+    let events: Vec<_> = events.collect();
     let cut = events.len() * 7 / 10;
     let (old, recent) = events.split_at(cut);
     let mut config = EngineConfig::default();

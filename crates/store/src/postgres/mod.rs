@@ -251,6 +251,12 @@ impl Store for PgStore {
         events::append(self, &events).await
     }
 
+    async fn defer_event_index(&self, _defer: bool) -> StoreResult<()> {
+        // The log is shared: replicas read users' events through this index while one of them
+        // loads, so it stays.
+        Ok(())
+    }
+
     async fn events_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
         events::after(self.pool(), after_seq, limit).await
     }

@@ -83,6 +83,7 @@ impl SqliteStore {
             Connection::open(&path).map_err(|source| db(OpenError::Open { path: path.clone(), source }))?;
         schema::configure_writer(&writer)?;
         schema::migrate(&mut writer)?;
+        schema::defer_event_index(&mut writer, false)?;
         let readers = ReaderPool::new(path.clone());
         Ok(SqliteStore { inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers }) })
     }
@@ -165,6 +166,10 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         self.write(move |conn| events::append(conn, &events)).await
+    }
+
+    async fn defer_event_index(&self, defer: bool) -> StoreResult<()> {
+        self.write(move |conn| schema::defer_event_index(conn, defer)).await
     }
 
     async fn events_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {

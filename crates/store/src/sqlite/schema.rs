@@ -200,6 +200,19 @@ pub(super) fn configure_writer(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// The per-user index on the event log, as created by [`V1_INITIAL`]; `IF NOT EXISTS` so that
+/// building it again is a no-op where it is in place.
+const EVENTS_USER_INDEX: &str = "CREATE INDEX IF NOT EXISTS events_user_seq ON events (user_id, seq)";
+
+/// Drops the per-user index on the event log for a bulk load (`defer`), or builds it again
+/// (sorting the log once). Each is one transaction; readers keep their snapshot meanwhile.
+pub(super) fn defer_event_index(conn: &mut Connection, defer: bool) -> StoreResult<()> {
+    let sql = if defer { "DROP INDEX IF EXISTS events_user_seq" } else { EVENTS_USER_INDEX };
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    tx.execute_batch(sql).map_err(db)?;
+    tx.commit().map_err(db)
+}
+
 /// Settings of a read-only connection.
 pub(super) fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)

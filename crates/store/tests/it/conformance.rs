@@ -20,6 +20,7 @@ macro_rules! store_conformance {
         $crate::conformance::store_conformance!(@tests $fresh;
             items_round_trip, users_round_trip, item_pagination, user_pagination, append_sequence,
             idempotent_resend, events_without_id, events_after_paging, user_events_after_newest,
+            a_deferred_event_index_changes_no_answer,
             delete_user_removes_only_theirs, model_versions_and_activation, model_artifact_round_trip,
             prune_models_keeps_newest_and_active, counts_of_everything, concurrent_appends,
             flush_keeps_everything, dead_letters_idempotent, deleted_users_leave_tombstones,
@@ -392,6 +393,36 @@ pub async fn user_events_after_newest<S: Store>(store: &S) {
     );
     assert!(store.user_events_after("nobody".to_owned(), 0, 10).await.expect("user_events_after").is_empty());
     assert!(store.user_events_after("u1".to_owned(), 0, 0).await.expect("user_events_after").is_empty());
+}
+
+/// While the per-user event index is deferred for a bulk load, and after it is built again,
+/// appends keep their sequence numbers and idempotence and every read answers as before; deferring
+/// or building twice is harmless.
+pub async fn a_deferred_event_index_changes_no_answer<S: Store>(store: &S) {
+    let batch = |from: usize| -> Vec<EventRecord> {
+        (from..from + 60).map(|n| event(&format!("u{}", n % 3), "i1", Some(&*format!("e{n}")), n)).collect()
+    };
+    append(store, batch(0)).await;
+    store.defer_event_index(true).await.expect("defer");
+    store.defer_event_index(true).await.expect("defer again");
+    let during = append(store, batch(30)).await;
+    assert!(during[..30].iter().all(|a| matches!(a, Appended::Duplicate(_))), "{during:?}");
+    assert!(during[30..].iter().all(|a| matches!(a, Appended::Inserted(_))), "{during:?}");
+    let log = all_events(store).await;
+    assert_eq!(log.len(), 90);
+    let u2: Vec<StoredEvent> = log.iter().filter(|e| e.event.user_id == "u2").cloned().collect();
+    let reads = || async {
+        (
+            store.user_events_after("u2".to_owned(), 0, 1_000).await.expect("user_events_after"),
+            store.user_events_after("u2".to_owned(), u2[9].seq, 5).await.expect("user_events_after"),
+        )
+    };
+    assert_eq!(reads().await, (u2.clone(), u2[25..].to_vec()), "while deferred");
+    store.defer_event_index(false).await.expect("build");
+    store.defer_event_index(false).await.expect("build again");
+    assert_eq!(reads().await, (u2.clone(), u2[25..].to_vec()), "once built");
+    assert_eq!(all_events(store).await, log);
+    assert_eq!(store.counts().await.expect("counts").events, 90);
 }
 
 /// Deleting a user removes their record and all their events, and nobody else's.

@@ -51,6 +51,38 @@ async fn assert_filled(store: &SqliteStore, log: &[aisle_store::StoredEvent]) {
     assert_eq!((counts.items, counts.users, counts.events), (2, 1, 1_000));
 }
 
+/// Whether the database at `path` holds the per-user index on its event log.
+fn has_user_index(path: &Path) -> bool {
+    let conn = Connection::open(path).expect("open");
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'events_user_seq'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .expect("sqlite_master")
+        == 1
+}
+
+/// A bulk load drops the per-user index and builds it again; a store reopened after a load that
+/// stopped with the index dropped builds it on opening.
+#[tokio::test]
+async fn a_deferred_event_index_is_dropped_and_built_again_on_opening() {
+    let (dir, store) = fresh();
+    let path = dir.path().join("aisle.db");
+    assert!(has_user_index(&path));
+    store.defer_event_index(true).await.expect("defer");
+    assert!(!has_user_index(&path), "deferred: no index to update per event");
+    let events: Vec<_> = (0..50).map(|n| event(&format!("u{}", n % 5), "i1", None, n)).collect();
+    store.append_events(events).await.expect("append_events");
+    store.defer_event_index(false).await.expect("build");
+    assert!(has_user_index(&path));
+    store.defer_event_index(true).await.expect("defer");
+    drop(store);
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert!(has_user_index(&path), "opening builds a dropped index again");
+    assert_eq!(store.user_events_after("u3".to_owned(), 0, 100).await.expect("user_events_after").len(), 10);
+}
+
 #[tokio::test]
 async fn everything_survives_reopening() {
     let (dir, store) = fresh();
