@@ -92,6 +92,14 @@ impl Active {
     }
 }
 
+/// The known-empty index as kept in the store ([`crate::state`]).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ActiveState {
+    floor: u64,
+    overflow: bool,
+    users: Vec<(String, u64)>,
+}
+
 /// A token from [`HistoryCache::begin_load`], handed back to [`HistoryCache::finish_load`].
 #[derive(Copy, Clone, Debug)]
 pub struct LoadTicket(u64);
@@ -122,6 +130,27 @@ impl HistoryCache {
     /// Notes one event (a start-up scan of the log, before any request).
     pub fn note(&self, user: &str, seq: u64) {
         self.lock_active().note(user, seq);
+    }
+
+    /// The known-empty index, to be kept in the store.
+    pub(crate) fn export_active(&self) -> ActiveState {
+        let a = self.lock_active();
+        let users = a.users.iter().map(|(u, &seq)| (u.to_string(), seq)).collect();
+        ActiveState { floor: a.floor, overflow: a.overflow, users }
+    }
+
+    /// Starts the known-empty index from `state` instead of a log scan from the floor: the
+    /// floor is the higher of the index's own (set by [`HistoryCache::start_index`]) and the
+    /// state's. A floor moved up like that only makes lookups below it read the store, as after
+    /// a rollback. More users than the index holds make it give up, as noting them would.
+    pub(crate) fn restore_active(&self, state: ActiveState) {
+        let mut a = self.lock_active();
+        a.floor = a.floor.max(state.floor);
+        a.overflow = state.overflow;
+        a.users = std::collections::HashMap::new();
+        for (user, seq) in state.users {
+            a.note(&user, seq);
+        }
     }
 
     /// Moves the floor up to `floor` (a newly published model's `trained_on_seq`).
@@ -277,6 +306,36 @@ mod tests {
             cache.note(u, 20 + k as u64);
         }
         assert!(!cache.known_empty("never", 15));
+    }
+
+    #[test]
+    fn a_restored_index_knows_what_the_exported_one_knew_above_both_floors() {
+        let cache = HistoryCache::new(3, 10);
+        cache.start_index(10);
+        cache.note("a", 12);
+        cache.note("b", 20);
+        let state = cache.export_active();
+        let same = HistoryCache::new(3, 10);
+        same.start_index(10);
+        same.restore_active(state.clone());
+        for (user, after) in [("a", 10), ("a", 12), ("b", 12), ("b", 20), ("never", 10)] {
+            assert_eq!(same.known_empty(user, after), cache.known_empty(user, after), "{user} after {after}");
+        }
+        // A newer model at start-up: its floor drops what it covers.
+        let newer = HistoryCache::new(3, 10);
+        newer.start_index(15);
+        newer.restore_active(state.clone());
+        assert!(newer.known_empty("a", 15) && !newer.known_empty("b", 15));
+        // An older model at start-up (a rollback): below the state's floor nothing is known.
+        let older = HistoryCache::new(3, 10);
+        older.start_index(5);
+        older.restore_active(state.clone());
+        assert!(!older.known_empty("never", 5) && older.known_empty("never", 10));
+        // A smaller index than the state's gives up rather than forget a user.
+        let small = HistoryCache::new(1, 10);
+        small.start_index(10);
+        small.restore_active(ActiveState { users: (0..5).map(|k| (format!("u{k}"), 11)).collect(), ..state });
+        assert!(!small.known_empty("never", 10));
     }
 
     #[test]

@@ -148,6 +148,13 @@ impl Engine {
             let engine = Arc::clone(&slot.0);
             let result = engine.run_job(choice.clone(), force, candidate).await;
             engine.record(&result);
+            // A natural moment to keep the state: the next start then reads the log from about
+            // the last training on, even after a crash.
+            if result.is_ok()
+                && let Err(e) = engine.save_state().await
+            {
+                tracing::warn!(error = %e, "the engine state was not kept: the next start reads more of the log");
+            }
             match (&result, choice) {
                 (Ok(o), ModelChoice::Auto { slow, validation_steps, .. }) if !o.follow_up.is_empty() => {
                     let slow = slow.into_iter().filter(|(name, _)| o.follow_up.contains(name)).collect();

@@ -29,6 +29,7 @@ mod replica;
 mod seed;
 mod select;
 mod serve;
+mod state;
 mod train;
 pub mod wire;
 
@@ -132,6 +133,8 @@ pub struct Engine {
     tail: Mutex<replica::Tail>,
     /// Serialises swapping in a version (training, activation, following another replica).
     model_lock: tokio::sync::Mutex<()>,
+    /// The sequence number of the last state kept in the store, + 1 (0: none kept yet).
+    saved_state: AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -141,10 +144,12 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Opens the engine over `store`: validates `config`, loads the catalog, counts popularity
-    /// over the event log and loads the active model version, if any.
+    /// Opens the engine over `store`: validates `config`, loads the catalog, restores the state
+    /// kept in the store (popularity, the known-empty index; see `state.rs`) and counts the event
+    /// log after it (all of it without a usable state), and loads the active model version, if any.
     pub async fn open(store: AnyStore, config: EngineConfig) -> Result<Arc<Engine>, EngineError> {
         config.validate()?;
+        let started = std::time::Instant::now();
         let mut items = Vec::new();
         let mut after = None;
         loop {
@@ -155,7 +160,9 @@ impl Engine {
                 None => break,
             }
         }
+        let catalog_s = started.elapsed().as_secs_f64();
         let counts = store.counts().await?;
+        let counts_s = started.elapsed().as_secs_f64() - catalog_s;
         let popular = Popularity::new(now_ms(), config.popular.cache_ttl_ms);
         let history = HistoryCache::new(config.cache.history_users, config.cache.history_events_per_user);
         let active = store.active_model().await?;
@@ -163,7 +170,9 @@ impl Engine {
         let forgotten = forget::Forgotten::default();
         forgotten.load(store.deleted_users().await?);
         let catalog = LiveCatalog::new(items);
-        let mut seq = 0;
+        let (popular, history, mut seq) = state::restore(&store, &config, popular, history).await?;
+        let restored_seq = seq;
+        let restore_s = started.elapsed().as_secs_f64() - catalog_s - counts_s;
         loop {
             let page = store.events_after(seq, 50_000).await?;
             let Some(last) = page.last() else { break };
@@ -183,6 +192,7 @@ impl Engine {
                 history.note(&e.event.user_id, e.seq);
             }
         }
+        let scan_s = started.elapsed().as_secs_f64() - catalog_s - counts_s - restore_s;
         let similar_cap = NonZeroUsize::new(config.cache.similar_items).unwrap_or(NonZeroUsize::MIN);
         let cores = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
         let engine = Arc::new(Engine {
@@ -203,12 +213,25 @@ impl Engine {
             cpu: tokio::sync::Semaphore::new(cores),
             tail: Mutex::new(replica::Tail { cursor: seq, ..Default::default() }),
             model_lock: tokio::sync::Mutex::new(()),
+            // A restored state needs no writing again until the log moves past it.
+            saved_state: AtomicU64::new(if restored_seq > 0 && restored_seq == seq { seq + 1 } else { 0 }),
             store,
             config,
         });
         if let Some(active) = active {
             engine.load_or_fall_back(active).await?;
         }
+        tracing::info!(
+            items = engine.catalog.len(),
+            events = counts.events,
+            restored_seq,
+            catalog_s,
+            counts_s,
+            restore_s,
+            scan_s,
+            model_s = started.elapsed().as_secs_f64() - catalog_s - counts_s - restore_s - scan_s,
+            "engine opened"
+        );
         Ok(engine)
     }
 
@@ -259,8 +282,10 @@ impl Engine {
         Ok(tokio::task::spawn_blocking(work).await?)
     }
 
-    /// Makes everything durable (graceful shutdown).
-    pub async fn flush(&self) -> Result<(), EngineError> {
+    /// Keeps the engine state ([`Engine::save_state`]) and makes everything durable (graceful
+    /// shutdown).
+    pub async fn flush(self: &Arc<Self>) -> Result<(), EngineError> {
+        self.save_state().await?;
         let _ingest = self.ingest_lock.lock().await;
         Ok(self.store.flush().await?)
     }

@@ -81,6 +81,16 @@ struct Counts {
 
 type Sorted = Arc<Vec<(Arc<str>, f64)>>;
 
+/// [`Popularity`]'s counters as kept in the store: item ids once each, then `(code, weight)`
+/// pairs per hourly bucket and for all time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PopularState {
+    now_hour: i64,
+    items: Vec<String>,
+    buckets: Vec<(i64, Vec<(u32, f64)>)>,
+    all: Vec<(u32, f64)>,
+}
+
 impl Counts {
     /// How many distinct items are counted, were `item` to be counted too: the all-time window
     /// holds every counted item.
@@ -228,6 +238,81 @@ impl Popularity {
         list
     }
 
+    /// The counters, to be kept in the store ([`crate::state`]): the hourly buckets and the
+    /// all-time totals, with item ids written once each. The windows are sums of buckets, so
+    /// they are not kept but summed again by [`Popularity::restore`].
+    pub(crate) fn export(&self) -> PopularState {
+        let c = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut index: HashMap<Arc<str>, u32> = HashMap::new();
+        let mut items: Vec<String> = Vec::new();
+        let mut code = |item: &Arc<str>| -> u32 {
+            let next = items.len() as u32;
+            *index.entry(item.clone()).or_insert_with(|| {
+                items.push(item.to_string());
+                next
+            })
+        };
+        let all = c
+            .windows
+            .iter()
+            .find(|(w, _)| *w == Window::All)
+            .map(|(_, t)| t.by_item.iter().map(|(k, &w)| (code(k), w)).collect())
+            .unwrap_or_default();
+        let buckets = c
+            .buckets
+            .iter()
+            .map(|(&hour, bucket)| (hour, bucket.iter().map(|(k, &w)| (code(k), w)).collect()))
+            .collect();
+        PopularState { now_hour: c.now_hour, items, buckets, all }
+    }
+
+    /// Replaces the counters by `state` ([`Popularity::export`]), summing each window again from
+    /// the buckets. A state that does not hold together (an item code out of range, a weight
+    /// that is not finite, a bucket older than 30 days before its own hour) is refused whole and
+    /// changes nothing.
+    pub(crate) fn restore(&self, state: PopularState) -> Result<(), String> {
+        let items: Vec<Arc<str>> = state.items.iter().map(|s| Arc::from(s.as_str())).collect();
+        let pairs = |list: &[(u32, f64)]| -> Result<HashMap<Arc<str>, f64>, String> {
+            list.iter()
+                .map(|&(code, w)| match items.get(code as usize) {
+                    Some(item) if w.is_finite() => Ok((item.clone(), w)),
+                    Some(_) => Err(format!("a weight of {w}")),
+                    None => Err(format!("item code {code} of {}", items.len())),
+                })
+                .collect()
+        };
+        let now_hour = state.now_hour;
+        let mut buckets = BTreeMap::new();
+        for (hour, list) in &state.buckets {
+            if *hour <= now_hour - KEPT_HOURS {
+                return Err(format!("a bucket of hour {hour}, more than 30 days before {now_hour}"));
+            }
+            buckets.insert(*hour, pairs(list)?);
+        }
+        let all = pairs(&state.all)?;
+        let windows = Window::ALL
+            .into_iter()
+            .map(|w| {
+                let Some(h) = w.hours() else {
+                    return (w, Totals { start: i64::MIN, by_item: all.clone() });
+                };
+                let start = now_hour - h + 1;
+                let mut by_item = HashMap::new();
+                for bucket in buckets.range(start..).map(|(_, b)| b) {
+                    for (item, &weight) in bucket {
+                        add(&mut by_item, item, weight);
+                    }
+                }
+                (w, Totals { start, by_item })
+            })
+            .collect();
+        *self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Counts { buckets, windows, now_hour };
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.trending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        Ok(())
+    }
+
     /// Items of `window` by total weight, best first (shared; recomputed at most once per TTL).
     pub fn ranked(&self, window: Window, now_ms: i64) -> Sorted {
         {
@@ -293,6 +378,45 @@ mod tests {
         p.record_many([(&items[0], now, 2.0), (&items[9], now, 5.0)], Some(4));
         let all = p.ranked(Window::All, now);
         assert_eq!((all.len(), all[0].0.as_ref(), all[0].1), (4, "i0", 3.0));
+    }
+
+    /// Everything a query can ask of the counters, over a range of times.
+    fn answers(p: &Popularity, now: i64) -> Vec<Vec<(String, f64)>> {
+        let mut out = Vec::new();
+        for at in [now, now + 3 * H, now + 30 * H, now + 200 * H] {
+            for w in Window::ALL {
+                out.push(p.ranked(w, at).iter().map(|(k, v)| (k.to_string(), (v * 1e9).round())).collect());
+            }
+            out.push(p.trending(24.0, at).iter().map(|(k, v)| (k.to_string(), (v * 1e9).round())).collect());
+        }
+        out
+    }
+
+    #[test]
+    fn restored_counters_answer_as_the_ones_exported() {
+        let now = 5_000 * H;
+        let p = Popularity::new(now, 0);
+        let items: Vec<Arc<str>> = (0..40).map(|k| Arc::from(format!("i{k}").as_str())).collect();
+        for k in 0..2_000i64 {
+            let item = &items[(k * k % 40) as usize];
+            p.record(item, now - (k * 7919 % (60 * 24)) * H + k % 5, 0.5 + (k % 3) as f32);
+        }
+        let state = p.export();
+        assert!(state.items.len() <= 40 && state.buckets.len() <= 720, "each item once, 30 days of hours");
+        let q = Popularity::new(now, 0);
+        q.restore(state.clone()).unwrap();
+        assert_eq!(answers(&q, now), answers(&p, now));
+        assert_eq!(q.export().all.len(), state.all.len());
+
+        let mut bad = state.clone();
+        bad.all.push((99, 1.0));
+        assert!(q.restore(bad).unwrap_err().contains("item code 99"));
+        let mut bad = state.clone();
+        bad.buckets[0].1.push((0, f64::NAN));
+        assert!(q.restore(bad).is_err());
+        let mut bad = state;
+        bad.buckets.push((bad.now_hour - KEPT_HOURS, vec![]));
+        assert!(q.restore(bad).is_err());
     }
 
     #[test]

@@ -125,6 +125,7 @@ impl Engine {
         let rebuilt = if defer { self.store.defer_event_index(false).await } else { Ok(()) };
         written?;
         rebuilt?;
+        self.save_state().await?;
         Ok(out)
     }
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use crate::{
     Appended, ChangeFeed, Counts, Credit, DeadLetter, EventRecord, ExperimentRecord, Impression,
     InterleaveOutcome, ItemRecord, Lease, ModelRecord, NewModel, Page, PageRequest, PgStore, PlacementRecord,
-    Rollup, RollupQuery, SqliteStore, Store, StoreError, StoreResult, StoredDeadLetter, StoredEvent,
-    Tombstone, UnitCounters, UserRecord, UserRemoval,
+    Rollup, RollupQuery, SqliteStore, StateRecord, Store, StoreError, StoreResult, StoredDeadLetter,
+    StoredEvent, Tombstone, UnitCounters, UserRecord, UserRemoval,
 };
 
 /// A store of any known backend, dispatched by exhaustive match.
@@ -35,6 +35,16 @@ impl AnyStore {
     /// writes and elect one trainer).
     pub fn is_shared(&self) -> bool {
         matches!(self, AnyStore::Postgres(_))
+    }
+
+    /// Whether another process wrote to a store only this process should write (the embedded
+    /// store: an `aisle import` beside a running server); a shared store's other writers are
+    /// followed by the replication tail, so `false` for it.
+    pub async fn written_by_others(&self) -> StoreResult<bool> {
+        match self {
+            AnyStore::Sqlite(s) => s.written_by_others().await,
+            AnyStore::Postgres(_) => Ok(false),
+        }
     }
 
     /// The changes committed to a shared store; `None` for a store only this process writes.
@@ -193,6 +203,12 @@ impl Store for AnyStore {
     }
     async fn dead_letters_after(&self, after_id: u64, limit: usize) -> StoreResult<Vec<StoredDeadLetter>> {
         dispatch!(self, s => s.dead_letters_after(after_id, limit).await)
+    }
+    async fn put_state(&self, state: StateRecord) -> StoreResult<bool> {
+        dispatch!(self, s => s.put_state(state).await)
+    }
+    async fn state(&self, name: String) -> StoreResult<Option<StateRecord>> {
+        dispatch!(self, s => s.state(name).await)
     }
     async fn flush(&self) -> StoreResult<()> {
         dispatch!(self, s => s.flush().await)

@@ -31,7 +31,7 @@ pub use impact::{
 pub use postgres::{Change, ChangeFeed, Lease, PgStore};
 pub use records::{
     Appended, Counts, DeadLetter, EventRecord, ItemRecord, ModelRecord, NewModel, Page, PageRequest,
-    StoredDeadLetter, StoredEvent, Tombstone, UserRecord, UserRemoval,
+    StateRecord, StoredDeadLetter, StoredEvent, Tombstone, UserRecord, UserRemoval,
 };
 pub use sqlite::SqliteStore;
 
@@ -154,6 +154,13 @@ pub trait Store: Send + Sync + 'static {
         after_id: u64,
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<StoredDeadLetter>>> + Send;
+
+    /// Keeps `state` under its name unless one with a higher `seq` is stored there already (a
+    /// replica's older state never replaces another's newer one); returns whether it was kept.
+    fn put_state(&self, state: StateRecord) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// The state kept under `name`, if any.
+    fn state(&self, name: String) -> impl Future<Output = StoreResult<Option<StateRecord>>> + Send;
 
     /// Makes everything written so far durable and releases what can be released (called on
     /// graceful shutdown).

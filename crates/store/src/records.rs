@@ -133,6 +133,20 @@ pub struct DeadLetter {
     pub at_ms: i64,
 }
 
+/// State derived from the event log (the engine's popularity counters, say), kept so that a start
+/// reads the log only after `seq` instead of all of it. The body is opaque to the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateRecord {
+    /// What the state is, e.g. `engine`.
+    pub name: String,
+    /// The state covers every event up to this sequence number, and none after it.
+    pub seq: u64,
+    /// When it was written, Unix milliseconds.
+    pub at_ms: i64,
+    /// The state, encoded by its writer.
+    pub body: Vec<u8>,
+}
+
 /// A stored dead letter and its position in the dead-letter log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredDeadLetter {

@@ -5,6 +5,7 @@ mod bounded;
 mod hostile;
 mod impact;
 mod kafka;
+mod state;
 
 use std::sync::Arc;
 

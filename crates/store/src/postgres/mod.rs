@@ -18,6 +18,7 @@ mod events;
 mod feed;
 mod impact;
 mod models;
+mod state;
 
 use std::fmt;
 use std::str::FromStr;
@@ -30,8 +31,8 @@ use sqlx::{AssertSqlSafe, Connection};
 use crate::codec::{backend as db, corrupt, sql_limit, sql_seq, stored_u64};
 use crate::{
     Appended, Counts, Credit, DeadLetter, EventRecord, ExperimentRecord, Impression, InterleaveOutcome,
-    ItemRecord, ModelRecord, NewModel, Page, PageRequest, PlacementRecord, Rollup, RollupQuery, Store,
-    StoreResult, StoredDeadLetter, StoredEvent, Tombstone, UnitCounters, UserRecord, UserRemoval,
+    ItemRecord, ModelRecord, NewModel, Page, PageRequest, PlacementRecord, Rollup, RollupQuery, StateRecord,
+    Store, StoreResult, StoredDeadLetter, StoredEvent, Tombstone, UnitCounters, UserRecord, UserRemoval,
 };
 
 pub use feed::{Change, ChangeFeed, Lease};
@@ -307,6 +308,14 @@ impl Store for PgStore {
 
     async fn dead_letters_after(&self, after_id: u64, limit: usize) -> StoreResult<Vec<StoredDeadLetter>> {
         dead::after(self.pool(), after_id, limit).await
+    }
+
+    async fn put_state(&self, state: StateRecord) -> StoreResult<bool> {
+        state::put(self.pool(), state).await
+    }
+
+    async fn state(&self, name: String) -> StoreResult<Option<StateRecord>> {
+        state::get(self.pool(), name).await
     }
 
     async fn flush(&self) -> StoreResult<()> {

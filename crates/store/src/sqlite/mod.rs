@@ -12,9 +12,11 @@ mod impact;
 mod models;
 mod pool;
 mod schema;
+mod state;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::Connection;
@@ -22,8 +24,9 @@ use rusqlite::Connection;
 use crate::codec::{backend as db, corrupt, sql_limit, sql_seq, stored_u64};
 use crate::{
     Appended, Counts, Credit, DeadLetter, EventRecord, ExperimentRecord, Impression, InterleaveOutcome,
-    ItemRecord, ModelRecord, NewModel, Page, PageRequest, PlacementRecord, Rollup, RollupQuery, Store,
-    StoreError, StoreResult, StoredDeadLetter, StoredEvent, Tombstone, UnitCounters, UserRecord, UserRemoval,
+    ItemRecord, ModelRecord, NewModel, Page, PageRequest, PlacementRecord, Rollup, RollupQuery, StateRecord,
+    Store, StoreError, StoreResult, StoredDeadLetter, StoredEvent, Tombstone, UnitCounters, UserRecord,
+    UserRemoval,
 };
 
 use pool::ReaderPool;
@@ -41,6 +44,11 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: ReaderPool,
+    /// The writer connection's `PRAGMA data_version` after its last write: it changes only when
+    /// another connection (another process) commits.
+    data_version: AtomicI64,
+    /// Another connection committed since the store was opened.
+    written_by_others: AtomicBool,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -84,8 +92,17 @@ impl SqliteStore {
         schema::configure_writer(&writer)?;
         schema::migrate(&mut writer)?;
         schema::defer_event_index(&mut writer, false)?;
+        let data_version = AtomicI64::new(schema::data_version(&writer)?);
         let readers = ReaderPool::new(path.clone());
-        Ok(SqliteStore { inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers }) })
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers,
+                data_version,
+                written_by_others: AtomicBool::new(false),
+            }),
+        })
     }
 
     /// The database file this store was opened on.
@@ -98,14 +115,33 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || SqliteStore::open(path)).await.map_err(db)?
     }
 
-    /// Runs `f` on the writer connection, on the blocking pool.
+    /// Whether another connection (another process: an `aisle import` beside a running server)
+    /// committed to the database since it was opened.
+    pub async fn written_by_others(&self) -> StoreResult<bool> {
+        self.write(|_| Ok(())).await?;
+        Ok(self.inner.written_by_others.load(Ordering::Acquire))
+    }
+
+    /// Runs `f` on the writer connection, on the blocking pool, noting first whether another
+    /// connection committed since the last write.
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || f(&mut lock(&inner.writer))).await.map_err(db)?
+        tokio::task::spawn_blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let version = schema::data_version(&conn)?;
+            if inner.data_version.swap(version, Ordering::AcqRel) != version {
+                inner.written_by_others.store(true, Ordering::Release);
+            }
+            // This connection's own commits leave its data_version as it was: a change seen at
+            // the next write is another connection's, even one that committed while `f` ran.
+            f(&mut conn)
+        })
+        .await
+        .map_err(db)?
     }
 
     /// Runs `f` on a read-only connection from the pool, on the blocking pool.
@@ -223,6 +259,14 @@ impl Store for SqliteStore {
 
     async fn dead_letters_after(&self, after_id: u64, limit: usize) -> StoreResult<Vec<StoredDeadLetter>> {
         self.read(move |conn| dead::after(conn, after_id, limit)).await
+    }
+
+    async fn put_state(&self, state: StateRecord) -> StoreResult<bool> {
+        self.write(move |conn| state::put(conn, &state)).await
+    }
+
+    async fn state(&self, name: String) -> StoreResult<Option<StateRecord>> {
+        self.read(move |conn| state::get(conn, &name)).await
     }
 
     async fn flush(&self) -> StoreResult<()> {

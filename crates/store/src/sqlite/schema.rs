@@ -27,7 +27,8 @@ const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// The schema, one migration per version: `MIGRATIONS[i]` takes a database from version `i` to
 /// `i + 1` (`PRAGMA user_version`). Append only; never edit a released migration.
-const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_DEAD_LETTERS, V3_DELETED_USERS, V4_IMPACT, V5_MODEL_PARTS];
+const MIGRATIONS: &[&str] =
+    &[V1_INITIAL, V2_DEAD_LETTERS, V3_DELETED_USERS, V4_IMPACT, V5_MODEL_PARTS, V6_STATE];
 
 /// The initial schema. `models.artifact` is the last column because SQLite reads a row's columns
 /// in order: a column after a multi-megabyte blob would make listing models walk the blob's
@@ -177,6 +178,16 @@ CREATE TABLE model_parts (
 );
 ";
 
+/// State derived from the event log, by name (see `Store::put_state`).
+const V6_STATE: &str = "
+CREATE TABLE state (
+    name TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+";
+
 /// The journal mode SQLite reported instead of WAL (an in-memory database, or a file system
 /// without shared memory).
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +222,11 @@ pub(super) fn defer_event_index(conn: &mut Connection, defer: bool) -> StoreResu
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
     tx.execute_batch(sql).map_err(db)?;
     tx.commit().map_err(db)
+}
+
+/// `PRAGMA data_version`: it changes, as seen from one connection, when another commits.
+pub(super) fn data_version(conn: &Connection) -> StoreResult<i64> {
+    conn.pragma_query_value(None, "data_version", |row| row.get(0)).map_err(db)
 }
 
 /// Settings of a read-only connection.

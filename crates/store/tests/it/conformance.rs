@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aisle_core::EventKind;
 use aisle_store::{
-    Appended, Counts, DeadLetter, EventRecord, ItemRecord, NewModel, PageRequest, Store, StoreError,
-    StoredEvent, Tombstone, UserRecord,
+    Appended, Counts, DeadLetter, EventRecord, ItemRecord, NewModel, PageRequest, StateRecord, Store,
+    StoreError, StoredEvent, Tombstone, UserRecord,
 };
 use serde_json::json;
 
@@ -20,7 +20,7 @@ macro_rules! store_conformance {
         $crate::conformance::store_conformance!(@tests $fresh;
             items_round_trip, users_round_trip, item_pagination, user_pagination, append_sequence,
             idempotent_resend, events_without_id, events_after_paging, user_events_after_newest,
-            a_deferred_event_index_changes_no_answer,
+            a_deferred_event_index_changes_no_answer, state_keeps_the_newest_by_name,
             delete_user_removes_only_theirs, model_versions_and_activation, model_artifact_round_trip,
             prune_models_keeps_newest_and_active, counts_of_everything, concurrent_appends,
             flush_keeps_everything, dead_letters_idempotent, deleted_users_leave_tombstones,
@@ -423,6 +423,23 @@ pub async fn a_deferred_event_index_changes_no_answer<S: Store>(store: &S) {
     assert_eq!(reads().await, (u2.clone(), u2[25..].to_vec()), "once built");
     assert_eq!(all_events(store).await, log);
     assert_eq!(store.counts().await.expect("counts").events, 90);
+}
+
+/// A state is kept by name; an older `seq` never replaces a newer one, an equal or newer one does,
+/// and a body of several megabytes comes back byte for byte.
+pub async fn state_keeps_the_newest_by_name<S: Store>(store: &S) {
+    let state = |name: &str, seq: u64, body: Vec<u8>| StateRecord { name: name.into(), seq, at_ms: 7, body };
+    assert_eq!(store.state("engine".into()).await.expect("state"), None);
+    let big: Vec<u8> = (0..3_000_000u32).map(|n| (n % 251) as u8).collect();
+    assert!(store.put_state(state("engine", 10, big.clone())).await.expect("put"));
+    assert_eq!(store.state("engine".into()).await.expect("state"), Some(state("engine", 10, big.clone())));
+    assert!(!store.put_state(state("engine", 9, vec![1])).await.expect("put older"), "older is refused");
+    assert_eq!(store.state("engine".into()).await.expect("state"), Some(state("engine", 10, big)));
+    assert!(store.put_state(state("engine", 10, vec![2])).await.expect("put same seq"));
+    assert!(store.put_state(state("other", 3, vec![3])).await.expect("put other"));
+    assert!(store.put_state(state("engine", 11, vec![4])).await.expect("put newer"));
+    assert_eq!(store.state("engine".into()).await.expect("state"), Some(state("engine", 11, vec![4])));
+    assert_eq!(store.state("other".into()).await.expect("state"), Some(state("other", 3, vec![3])));
 }
 
 /// Deleting a user removes their record and all their events, and nobody else's.

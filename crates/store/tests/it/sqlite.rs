@@ -83,6 +83,23 @@ async fn a_deferred_event_index_is_dropped_and_built_again_on_opening() {
     assert_eq!(store.user_events_after("u3".to_owned(), 0, 100).await.expect("user_events_after").len(), 10);
 }
 
+/// A store's own writes, and another connection merely opening the file, are not another
+/// writer; another connection's commit is, and stays noted.
+#[tokio::test]
+async fn a_commit_by_another_connection_is_noticed() {
+    let (dir, store) = fresh();
+    store.append_events(vec![event("u1", "i1", None, 1)]).await.expect("append_events");
+    store.put_items(vec![item("i1")]).await.expect("put_items");
+    let other = SqliteStore::open(dir.path().join("aisle.db")).expect("a second connection");
+    assert!(!store.written_by_others().await.expect("check"), "opening the file writes nothing");
+    other.append_events(vec![event("u2", "i1", None, 2)]).await.expect("another process's event");
+    assert!(!other.written_by_others().await.expect("check"), "the other saw only its own writes");
+    assert!(store.written_by_others().await.expect("check"));
+    store.append_events(vec![event("u1", "i1", None, 3)]).await.expect("append_events");
+    assert!(store.written_by_others().await.expect("check"), "it stays noted");
+    assert!(other.written_by_others().await.expect("check"), "and the first is the other's other");
+}
+
 #[tokio::test]
 async fn everything_survives_reopening() {
     let (dir, store) = fresh();
@@ -135,12 +152,12 @@ fn open_configures_and_versions_the_database() {
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("journal_mode");
     assert_eq!(mode, "wal");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     drop(store);
     // Reopening an up-to-date database runs no migration and keeps the version.
     drop(SqliteStore::open(&path).expect("reopen"));
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }
 
 #[test]
@@ -148,11 +165,11 @@ fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("aisle.db");
     drop(SqliteStore::open(&path).expect("open"));
-    set_user_version(&path, 7);
+    set_user_version(&path, 8);
     match SqliteStore::open(&path) {
         Err(StoreError::Corrupt { reason, .. }) => {
-            assert!(reason.contains("version 7"), "{reason}");
-            assert!(reason.contains("up to 5"), "{reason}");
+            assert!(reason.contains("version 8"), "{reason}");
+            assert!(reason.contains("up to 6"), "{reason}");
         }
         other => panic!("opening a newer schema gave {other:?}"),
     }
