@@ -86,6 +86,7 @@ pub(super) fn delete_user(conn: &mut Connection, id: &str, at_ms: i64) -> StoreR
         .map_err(db)?;
     let events =
         tx.prepare_cached("DELETE FROM events WHERE user_id = ?1").map_err(db)?.execute([id]).map_err(db)?;
+    tx.prepare_cached(super::events::COUNT_EVENTS).map_err(db)?.execute([-(events as i64)]).map_err(db)?;
     let users =
         tx.prepare_cached("DELETE FROM users WHERE id = ?1").map_err(db)?.execute([id]).map_err(db)?;
     tx.prepare_cached(

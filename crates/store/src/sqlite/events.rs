@@ -21,9 +21,12 @@ const AFTER: &str =
 const USER_AFTER: &str =
     "SELECT seq, event_id, user_id, item_id, kind, value, ts_ms, session_id, recommendation_id
     FROM events WHERE user_id = ?1 AND seq > ?2 ORDER BY seq DESC LIMIT ?3";
-/// One statement, so the four numbers come from one snapshot.
+/// One statement, so the four numbers come from one snapshot. The events are counted by
+/// `event_count` (kept by appends and deletions), not by a scan of the log.
 const COUNTS: &str = "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM users),
-    (SELECT count(*) FROM events), (SELECT coalesce(max(seq), 0) FROM events)";
+    (SELECT events FROM event_count WHERE id = 1), (SELECT coalesce(max(seq), 0) FROM events)";
+/// Keeps `event_count` in the transaction that changes the log.
+pub(super) const COUNT_EVENTS: &str = "UPDATE event_count SET events = events + ?1 WHERE id = 1";
 
 pub(super) fn append(conn: &mut Connection, events: &[EventRecord]) -> StoreResult<Vec<Appended>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
@@ -55,6 +58,8 @@ pub(super) fn append(conn: &mut Connection, events: &[EventRecord]) -> StoreResu
             fates.push(fate);
         }
     }
+    let inserted = fates.iter().filter(|f| matches!(f, Appended::Inserted(_))).count();
+    tx.prepare_cached(COUNT_EVENTS).map_err(db)?.execute([inserted as i64]).map_err(db)?;
     tx.commit().map_err(db)?;
     Ok(fates)
 }

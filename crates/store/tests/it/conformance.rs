@@ -586,6 +586,11 @@ pub async fn counts_of_everything<S: Store>(store: &S) {
         store.counts().await.expect("counts"),
         Counts { items: 3, users: 2, events: 5, last_seq: last }
     );
+    append(store, vec![event("y", "b", Some("e9"), 9), event("y", "b", Some("e9"), 9)]).await;
+    assert_eq!(store.counts().await.expect("counts").events, 6, "a repeat within a batch is not counted");
+    store.delete_user("x".into()).await.expect("delete_user");
+    let counts = store.counts().await.expect("counts");
+    assert_eq!((counts.users, counts.events), (1, 1), "a deleted user's events are not counted");
 }
 
 /// Appends racing each other all get distinct sequence numbers.

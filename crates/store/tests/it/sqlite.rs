@@ -83,6 +83,22 @@ async fn a_deferred_event_index_is_dropped_and_built_again_on_opening() {
     assert_eq!(store.user_events_after("u3".to_owned(), 0, 100).await.expect("user_events_after").len(), 10);
 }
 
+/// A store from before the kept event count (schema 6) counts its log once when it migrates.
+#[tokio::test]
+async fn migrating_counts_the_stored_events_once() {
+    let (dir, store) = fresh();
+    let path = dir.path().join("aisle.db");
+    store.append_events((0..30).map(|n| event("u1", "i1", None, n)).collect()).await.expect("append");
+    drop(store);
+    let conn = Connection::open(&path).expect("side connection");
+    conn.execute_batch("DROP TABLE event_count").expect("drop");
+    set_user_version(&path, 6);
+    let store = SqliteStore::open(&path).expect("migrate");
+    assert_eq!(store.counts().await.expect("counts").events, 30);
+    store.append_events(vec![event("u2", "i1", None, 31)]).await.expect("append");
+    assert_eq!(store.counts().await.expect("counts").events, 31);
+}
+
 /// A store's own writes, and another connection merely opening the file, are not another
 /// writer; another connection's commit is, and stays noted.
 #[tokio::test]
@@ -152,12 +168,12 @@ fn open_configures_and_versions_the_database() {
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("journal_mode");
     assert_eq!(mode, "wal");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     drop(store);
     // Reopening an up-to-date database runs no migration and keeps the version.
     drop(SqliteStore::open(&path).expect("reopen"));
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
 }
 
 #[test]
@@ -165,11 +181,11 @@ fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("aisle.db");
     drop(SqliteStore::open(&path).expect("open"));
-    set_user_version(&path, 8);
+    set_user_version(&path, 9);
     match SqliteStore::open(&path) {
         Err(StoreError::Corrupt { reason, .. }) => {
-            assert!(reason.contains("version 8"), "{reason}");
-            assert!(reason.contains("up to 6"), "{reason}");
+            assert!(reason.contains("version 9"), "{reason}");
+            assert!(reason.contains("up to 7"), "{reason}");
         }
         other => panic!("opening a newer schema gave {other:?}"),
     }
