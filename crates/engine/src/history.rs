@@ -239,9 +239,11 @@ impl HistoryCache {
         }
     }
 
-    /// Forgets `user` (deleted).
+    /// Forgets `user` (deleted): their cached events, and their id in the known-empty index (they
+    /// have no events any more, and the index is kept in the store with the engine's state).
     pub fn remove(&self, user: &str) {
         self.lock().pop(user);
+        self.lock_active().users.remove(user);
     }
 
     /// Cached users.
@@ -331,6 +333,10 @@ mod tests {
         older.start_index(5);
         older.restore_active(state.clone());
         assert!(!older.known_empty("never", 5) && older.known_empty("never", 10));
+        // A deleted user leaves the index, and so the kept state.
+        same.remove("b");
+        assert!(same.known_empty("b", 10));
+        assert!(!same.export_active().users.iter().any(|(u, _)| u == "b"));
         // A smaller index than the state's gives up rather than forget a user.
         let small = HistoryCache::new(1, 10);
         small.start_index(10);

@@ -268,9 +268,13 @@ impl Popularity {
 
     /// Replaces the counters by `state` ([`Popularity::export`]), summing each window again from
     /// the buckets. A state that does not hold together (an item code out of range, a weight
-    /// that is not finite, a bucket older than 30 days before its own hour) is refused whole and
-    /// changes nothing.
+    /// that is not finite, a bucket older than 30 days before its own hour, an hour more than a
+    /// day after these counters' own) is refused whole and changes nothing.
     pub(crate) fn restore(&self, state: PopularState) -> Result<(), String> {
+        let own_hour = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).now_hour;
+        if state.now_hour > own_hour.saturating_add(24) {
+            return Err(format!("counters of hour {}, after this clock's {own_hour}", state.now_hour));
+        }
         let items: Vec<Arc<str>> = state.items.iter().map(|s| Arc::from(s.as_str())).collect();
         let pairs = |list: &[(u32, f64)]| -> Result<HashMap<Arc<str>, f64>, String> {
             list.iter()
@@ -284,7 +288,7 @@ impl Popularity {
         let now_hour = state.now_hour;
         let mut buckets = BTreeMap::new();
         for (hour, list) in &state.buckets {
-            if *hour <= now_hour - KEPT_HOURS {
+            if *hour <= now_hour.saturating_sub(KEPT_HOURS) {
                 return Err(format!("a bucket of hour {hour}, more than 30 days before {now_hour}"));
             }
             buckets.insert(*hour, pairs(list)?);
@@ -296,7 +300,7 @@ impl Popularity {
                 let Some(h) = w.hours() else {
                     return (w, Totals { start: i64::MIN, by_item: all.clone() });
                 };
-                let start = now_hour - h + 1;
+                let start = now_hour.saturating_sub(h - 1);
                 let mut by_item = HashMap::new();
                 for bucket in buckets.range(start..).map(|(_, b)| b) {
                     for (item, &weight) in bucket {
@@ -408,15 +412,27 @@ mod tests {
         assert_eq!(answers(&q, now), answers(&p, now));
         assert_eq!(q.export().all.len(), state.all.len());
 
+        // Refused states change nothing.
+        let (r, fresh) = (Popularity::new(now, 0), Popularity::new(now, 0));
+        r.restore(state.clone()).unwrap();
+        fresh.restore(state.clone()).unwrap();
         let mut bad = state.clone();
         bad.all.push((99, 1.0));
-        assert!(q.restore(bad).unwrap_err().contains("item code 99"));
+        assert!(r.restore(bad).unwrap_err().contains("item code 99"));
         let mut bad = state.clone();
         bad.buckets[0].1.push((0, f64::NAN));
-        assert!(q.restore(bad).is_err());
-        let mut bad = state;
+        assert!(r.restore(bad).is_err());
+        let mut bad = state.clone();
         bad.buckets.push((bad.now_hour - KEPT_HOURS, vec![]));
-        assert!(q.restore(bad).is_err());
+        assert!(r.restore(bad).is_err());
+        for hour in [now / H + 25, i64::MAX] {
+            assert!(r.restore(PopularState { now_hour: hour, ..state.clone() }).is_err(), "hour {hour}");
+        }
+        assert_eq!(answers(&r, now), answers(&fresh, now));
+        // An absurdly old hour is only old: no overflow.
+        let old = Popularity::new(now, 0);
+        old.restore(PopularState { now_hour: i64::MIN, buckets: vec![], ..state }).unwrap();
+        assert_eq!(answers(&old, now)[4], answers(&fresh, now)[4], "all-time totals kept");
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //! log is read as before. On the embedded store, once another process wrote to the database (an
 //! `aisle import` beside a running server) no state is kept: this process never applied those
 //! events, and a state claiming them would lose them for good.
+//!
+//! A deleted shopper's id leaves the index, and so the next state. Their past events stay in the
+//! popularity counters, which hold item ids and weights only, as they did in a running engine;
+//! before, a restart also took them out by counting the log again.
 
 use std::sync::Arc;
 
