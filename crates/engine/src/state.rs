@@ -9,10 +9,10 @@
 //! the tail passes them; the state is then written at the next occasion).
 //!
 //! It is written when the engine flushes (a graceful shutdown, the end of `aisle import`), after
-//! a bulk load and after every training. A start that finds it (written with the same event
-//! weights and bounds) restores it and reads the log after its sequence number; a state that is
-//! missing, written under other settings or unreadable is ignored with a warning, and the whole
-//! log is read as before. On the embedded store, once another process wrote to the database (an
+//! a bulk load and after every training that finishes. A start that finds it (written with the
+//! same event weights and bounds) restores it and reads the log after its sequence number; a
+//! state that is missing, written under other settings or unreadable is ignored with a warning,
+//! and the whole log is read as before. On the embedded store, once another process wrote to the database (an
 //! `aisle import` beside a running server) no state is kept: this process never applied those
 //! events, and a state claiming them would lose them for good.
 //!
