@@ -149,7 +149,14 @@ impl Engine {
     /// log after it (all of it without a usable state), and loads the active model version, if any.
     pub async fn open(store: AnyStore, config: EngineConfig) -> Result<Arc<Engine>, EngineError> {
         config.validate()?;
-        let started = std::time::Instant::now();
+        // Seconds since the previous call: each phase of the start, for the log line at the end.
+        let mut mark = std::time::Instant::now();
+        let mut lap = move || {
+            let now = std::time::Instant::now();
+            let s = now.duration_since(mark).as_secs_f64();
+            mark = now;
+            s
+        };
         let mut items = Vec::new();
         let mut after = None;
         loop {
@@ -160,9 +167,9 @@ impl Engine {
                 None => break,
             }
         }
-        let catalog_s = started.elapsed().as_secs_f64();
+        let catalog_s = lap();
         let counts = store.counts().await?;
-        let counts_s = started.elapsed().as_secs_f64() - catalog_s;
+        let counts_s = lap();
         let popular = Popularity::new(now_ms(), config.popular.cache_ttl_ms);
         let history = HistoryCache::new(config.cache.history_users, config.cache.history_events_per_user);
         let active = store.active_model().await?;
@@ -172,7 +179,7 @@ impl Engine {
         let catalog = LiveCatalog::new(items);
         let (popular, history, mut seq) = state::restore(&store, &config, popular, history).await?;
         let restored_seq = seq;
-        let restore_s = started.elapsed().as_secs_f64() - catalog_s - counts_s;
+        let restore_s = lap();
         loop {
             let page = store.events_after(seq, 50_000).await?;
             let Some(last) = page.last() else { break };
@@ -192,7 +199,7 @@ impl Engine {
                 history.note(&e.event.user_id, e.seq);
             }
         }
-        let scan_s = started.elapsed().as_secs_f64() - catalog_s - counts_s - restore_s;
+        let scan_s = lap();
         let similar_cap = NonZeroUsize::new(config.cache.similar_items).unwrap_or(NonZeroUsize::MIN);
         let cores = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
         let engine = Arc::new(Engine {
@@ -229,7 +236,7 @@ impl Engine {
             counts_s,
             restore_s,
             scan_s,
-            model_s = started.elapsed().as_secs_f64() - catalog_s - counts_s - restore_s - scan_s,
+            model_s = lap(),
             "engine opened"
         );
         Ok(engine)

@@ -102,6 +102,7 @@ impl Engine {
             progress(&out);
         }
         let events = events.into_iter();
+        // The size alone first: a small load never asks the store for its count.
         let defer = events.len() >= DEFER_INDEX_EVENTS
             && defers_index(events.len(), self.store.counts().await?.events);
         if defer {

@@ -16,7 +16,6 @@ mod state;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::Connection;
@@ -44,11 +43,9 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: ReaderPool,
-    /// The writer connection's `PRAGMA data_version` after its last write: it changes only when
-    /// another connection (another process) commits.
-    data_version: AtomicI64,
-    /// Another connection committed since the store was opened.
-    written_by_others: AtomicBool,
+    /// The writer connection's `PRAGMA data_version` when the store was opened: it changes only
+    /// when another connection (another process) commits, never by this connection's own commits.
+    data_version_at_open: i64,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -92,16 +89,10 @@ impl SqliteStore {
         schema::configure_writer(&writer)?;
         schema::migrate(&mut writer)?;
         schema::defer_event_index(&mut writer, false)?;
-        let data_version = AtomicI64::new(schema::data_version(&writer)?);
+        let data_version_at_open = schema::data_version(&writer)?;
         let readers = ReaderPool::new(path.clone());
         Ok(SqliteStore {
-            inner: Arc::new(Inner {
-                path,
-                writer: Mutex::new(writer),
-                readers,
-                data_version,
-                written_by_others: AtomicBool::new(false),
-            }),
+            inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers, data_version_at_open }),
         })
     }
 
@@ -118,30 +109,18 @@ impl SqliteStore {
     /// Whether another connection (another process: an `aisle import` beside a running server)
     /// committed to the database since it was opened.
     pub async fn written_by_others(&self) -> StoreResult<bool> {
-        self.write(|_| Ok(())).await?;
-        Ok(self.inner.written_by_others.load(Ordering::Acquire))
+        let at_open = self.inner.data_version_at_open;
+        self.write(move |conn| Ok(schema::data_version(conn)? != at_open)).await
     }
 
-    /// Runs `f` on the writer connection, on the blocking pool, noting first whether another
-    /// connection committed since the last write.
+    /// Runs `f` on the writer connection, on the blocking pool.
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = lock(&inner.writer);
-            let version = schema::data_version(&conn)?;
-            if inner.data_version.swap(version, Ordering::AcqRel) != version {
-                inner.written_by_others.store(true, Ordering::Release);
-            }
-            // This connection's own commits leave its data_version as it was: a change seen at
-            // the next write is another connection's, even one that committed while `f` ran.
-            f(&mut conn)
-        })
-        .await
-        .map_err(db)?
+        tokio::task::spawn_blocking(move || f(&mut lock(&inner.writer))).await.map_err(db)?
     }
 
     /// Runs `f` on a read-only connection from the pool, on the blocking pool.
