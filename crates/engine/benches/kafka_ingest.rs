@@ -46,9 +46,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let n = env_number("N", 1_000_000)?;
     let runs = env_number("RUNS", 3)?.max(1);
     let batch_max = env_number("BATCH_MAX", 10_000)?;
+    let writers = env_number("WRITERS", KafkaConfig::default().writers)?;
     let postgres = env_either("AISLE_BENCH_POSTGRES_URL", "AISLE_TEST_POSTGRES_URL");
     println!(
-        "kafka_ingest: {n} events, {PARTITIONS} partitions, batches of up to {batch_max}, store {}",
+        "kafka_ingest: {n} events, {PARTITIONS} partitions, batches of up to {batch_max}, {writers} written at once, store {}",
         if postgres.is_some() { "PostgreSQL" } else { "SQLite (temporary file; no PostgreSQL URL set)" }
     );
     let messages: Vec<Outgoing> = (0..n).map(event).collect();
@@ -56,7 +57,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut rates = Vec::with_capacity(runs);
     let mut direct = Vec::with_capacity(runs);
     for run in 1..=runs {
-        let r = runtime.block_on(one_run(&brokers, postgres.as_deref(), &messages, batch_max))?;
+        let r = runtime.block_on(one_run(&brokers, postgres.as_deref(), &messages, batch_max, writers))?;
         println!(
             "run {run}: produced at {:.0} msg/s; consumed → stored {n} events in {:.2} s: {:.0} events/s \
              ({} batches); Engine::ingest alone: {:.0} events/s",
@@ -99,11 +100,12 @@ async fn open_engine(
 }
 
 /// Events per second of `Engine::ingest` of `messages`, decoded beforehand, in batches of
-/// `batch_max`.
+/// `batch_max`, `writers` of them at once.
 async fn direct_rate(
     engine: &std::sync::Arc<Engine>,
     messages: &[Outgoing],
     batch_max: usize,
+    writers: usize,
 ) -> Result<f64, Box<dyn Error>> {
     let mut records = Vec::with_capacity(messages.len());
     for m in messages {
@@ -112,8 +114,18 @@ async fn direct_rate(
         records.push(event_record(event, now, &engine.config().events, now)?);
     }
     let started = Instant::now();
+    let mut writing = tokio::task::JoinSet::new();
     for chunk in records.chunks(batch_max.max(1)) {
-        engine.ingest(chunk.to_vec()).await?;
+        if writing.len() >= writers.max(1)
+            && let Some(done) = writing.join_next().await
+        {
+            done??;
+        }
+        let (engine, chunk) = (Arc::clone(engine), chunk.to_vec());
+        writing.spawn(async move { engine.ingest(chunk).await.map(|_| ()) });
+    }
+    while let Some(done) = writing.join_next().await {
+        done??;
     }
     Ok(messages.len() as f64 / started.elapsed().as_secs_f64())
 }
@@ -123,6 +135,7 @@ async fn one_run(
     postgres: Option<&str>,
     messages: &[Outgoing],
     batch_max: usize,
+    writers: usize,
 ) -> Result<RunResult, Box<dyn Error>> {
     let unique = format!(
         "{}_{}",
@@ -142,6 +155,7 @@ async fn one_run(
         group_id: format!("{topic}-group"),
         topic,
         batch_max,
+        writers,
         ..KafkaConfig::default()
     };
     let stop = Arc::new(Notify::new());
@@ -165,7 +179,7 @@ async fn one_run(
     let stats = consumer.await??;
     drop(engine);
     let direct = open_engine(postgres, dir.path(), &format!("bench_{unique}_d")).await?;
-    let direct_rate = direct_rate(&direct, messages, batch_max).await?;
+    let direct_rate = direct_rate(&direct, messages, batch_max, writers).await?;
     Ok(RunResult { produce_rate, seconds, batches: stats.batches, direct_rate })
 }
 

@@ -10,7 +10,7 @@ use aisle_records::validate::validate_item;
 use aisle_store::{Appended, EventRecord, ItemRecord, Page, PageRequest, Store, UserRecord, UserRemoval};
 
 use crate::history::RecentEvent;
-use crate::{Engine, EngineError, now_ms, popular_cap, popular_counts};
+use crate::{Engine, EngineError, now_ms, popular_cap, popular_counts, replica};
 
 /// An RFC 7396 JSON merge patch of an item: fields present replace, `null` clears.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -203,8 +203,11 @@ impl Engine {
     }
 
     async fn ingest_now(&self, events: Vec<EventRecord>) -> Result<Ingested, EngineError> {
-        let _w = self.ingest_lock.lock().await;
+        // The store write runs outside the ingest lock, beside other writes (a shared store takes
+        // them at once); applying what it stored waits for the lock.
+        let writing = replica::Writing::start(self);
         let results = self.store.append_events(events.clone()).await?;
+        let _w = self.ingest_lock.lock().await;
         let inserted: Vec<(u64, &EventRecord)> = events
             .iter()
             .zip(&results)
@@ -213,17 +216,27 @@ impl Engine {
                 Appended::Duplicate(_) => None,
             })
             .collect();
-        {
-            // The replication tail reads these back from the log too: it skips them, under the
-            // ingest lock this method holds until they are applied. Before a replication task
-            // follows (the demo seed, a one-off command), nothing trims `own`: the cursor moves
-            // over this replica's writes right after it now, so a task that starts following
-            // later neither applies them twice nor finds `own` grown. On a store only this
-            // process writes, every sequence number up to its newest write is its own or a gap
-            // (a re-sent duplicate draws a number too), so the cursor jumps there: it is the
-            // mark of what is stored (attribution reads it) and `own` never grows.
+        let fresh: Vec<(u64, &EventRecord)> = {
+            // Under the ingest lock, which the replication tail holds to apply what it read.
+            // While following, an event at or below the tail's cursor was read back from the log
+            // before this write got the lock, and applied as anybody's (the log is read only up to
+            // where no append in flight can still commit, so the tail passed it only by reading
+            // it); the rest are applied here and noted in `own`, for the tail to skip. Before a
+            // replication task follows (the demo seed, a one-off command), nothing trims `own`:
+            // the cursor moves over this replica's writes right after it now, so a task that
+            // starts following later neither applies them twice nor finds `own` grown. On a
+            // store only this process writes, every sequence number up to its newest write is
+            // its own or a gap (a re-sent duplicate draws a number too), so the cursor jumps
+            // there: it is the mark of what is stored (attribution reads it) and `own` never
+            // grows.
             let mut tail = self.lock_tail();
-            tail.own.extend(inserted.iter().map(|(seq, _)| *seq));
+            writing.finish(&mut tail);
+            let fresh: Vec<(u64, &EventRecord)> = if tail.following {
+                inserted.iter().copied().filter(|(seq, _)| *seq > tail.cursor).collect()
+            } else {
+                inserted.clone()
+            };
+            tail.own.extend(fresh.iter().map(|(seq, _)| *seq));
             if !tail.following {
                 if self.store.is_shared() {
                     tail.skip_own();
@@ -232,7 +245,8 @@ impl Engine {
                     tail.own.clear();
                 }
             }
-        }
+            fresh
+        };
         let n = inserted.len();
         let mut by_kind = [0u64; aisle_core::EventKind::ALL.len()];
         for (_, e) in &inserted {
@@ -245,7 +259,7 @@ impl Engine {
                 metrics::counter!("aisle_events_ingested_total", "type" => kind.as_str()).increment(n);
             }
         }
-        self.apply_events(inserted);
+        self.apply_events(fresh);
         Ok(Ingested { inserted: n, duplicates: results.len() - n, results })
     }
 

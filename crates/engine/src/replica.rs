@@ -41,6 +41,38 @@ pub(crate) struct Tail {
     /// Whether a replication task follows the log (and so trims `own`); until one does, each
     /// write moves the cursor over this replica's own sequence numbers right after it.
     pub(crate) following: bool,
+    /// This replica's event writes between their start and the application of what they
+    /// stored: while any is, the engine's state is not kept (it could claim events not applied).
+    pub(crate) writing: usize,
+}
+
+/// One event write of this replica, counted in [`Tail::writing`] from its start until
+/// [`Writing::finish`] (under the ingest lock, where its events are applied) or, if it fails,
+/// until it is dropped.
+pub(crate) struct Writing<'a> {
+    engine: Option<&'a Engine>,
+}
+
+impl<'a> Writing<'a> {
+    pub(crate) fn start(engine: &'a Engine) -> Writing<'a> {
+        engine.lock_tail().writing += 1;
+        Writing { engine: Some(engine) }
+    }
+
+    /// The write's events are being applied, under the tail's lock held by the caller.
+    pub(crate) fn finish(mut self, tail: &mut Tail) {
+        tail.writing = tail.writing.saturating_sub(1);
+        self.engine = None;
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if let Some(e) = self.engine {
+            let mut tail = e.lock_tail();
+            tail.writing = tail.writing.saturating_sub(1);
+        }
+    }
 }
 
 impl Tail {
@@ -89,8 +121,9 @@ impl Engine {
             let page = self.store.events_after(cursor, TAIL_PAGE).await?;
             let Some(last) = page.last().map(|e| e.seq) else { break };
             let full = page.len() == TAIL_PAGE;
-            // Under the ingest lock: an event this replica wrote is in `own` by now (ingest holds
-            // the lock from the store write until it is applied), so it is not applied twice.
+            // Under the ingest lock: an event this replica wrote and applied is in `own`, and one
+            // it wrote but has not applied yet is applied here, once: its write, when it gets the
+            // lock, applies only what lies past the cursor (see `ingest_now`).
             let _w = self.ingest_lock.lock().await;
             let mut tail = self.lock_tail();
             if tail.cursor != cursor {

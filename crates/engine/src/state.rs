@@ -98,8 +98,8 @@ pub(crate) async fn restore(
 impl Engine {
     /// Writes the engine's state derived from the log into the store, so that the next start
     /// reads only the log after it; answers the sequence number it covers, or `None` when it was
-    /// not written (nothing new since the last one, this replica's own writes not yet passed by
-    /// its tail, or too large).
+    /// not written (nothing new since the last one, this replica's own writes still being
+    /// written or not yet passed by its tail, or too large).
     pub async fn save_state(self: &Arc<Self>) -> Result<Option<u64>, EngineError> {
         let ingest = self.ingest_lock.lock().await;
         if self.store.written_by_others().await? {
@@ -110,7 +110,7 @@ impl Engine {
         }
         let seq = {
             let tail = self.lock_tail();
-            if !tail.own.is_empty() {
+            if !tail.own.is_empty() || tail.writing > 0 {
                 return Ok(None);
             }
             tail.cursor

@@ -83,6 +83,9 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// Most messages written to the store per batch. Default 10,000.
     pub batch_max: usize,
+    /// Most batches written to the store at once; offsets are still committed in order. On
+    /// PostgreSQL, appends run side by side. 1..=16, default 2.
+    pub writers: usize,
     /// Longest wait for a batch to fill, in milliseconds. Default 50.
     pub batch_wait_ms: u64,
     /// Attempts at a batch the store refuses for a reason that does not pass (not an outage,
@@ -101,6 +104,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("topic", &self.topic)
             .field("group_id", &self.group_id)
             .field("batch_max", &self.batch_max)
+            .field("writers", &self.writers)
             .field("batch_wait_ms", &self.batch_wait_ms)
             .field("write_attempts", &self.write_attempts)
             .field("settings", &self.settings.keys().map(|k| format!("{k}=***")).collect::<Vec<_>>())
@@ -116,6 +120,7 @@ impl KafkaConfig {
             topic: self.topic.clone(),
             group_id: self.group_id.clone(),
             batch_max: self.batch_max,
+            writers: self.writers,
             batch_wait_ms: self.batch_wait_ms,
             write_attempts: self.write_attempts,
             extra: self.settings.clone(),
@@ -130,6 +135,7 @@ impl Default for KafkaConfig {
             topic: "aisle-events".to_owned(),
             group_id: "aisle".to_owned(),
             batch_max: 10_000,
+            writers: 2,
             batch_wait_ms: 50,
             write_attempts: 5,
             settings: std::collections::BTreeMap::new(),
@@ -461,6 +467,8 @@ mod tests {
         assert!(e.contains("kafka.settings.enable.auto.commit"), "{e}");
         let e = load(&[on, ("kafka.batch_max", "0")]).unwrap_err();
         assert!(e.contains("kafka.batch_max"), "{e}");
+        let e = load(&[on, ("kafka.writers", "17")]).unwrap_err();
+        assert!(e.contains("kafka.writers"), "{e}");
         assert!(load(&[on]).is_ok());
     }
 }

@@ -93,7 +93,10 @@ pub trait Store: Send + Sync + 'static {
     /// builds it again. PostgreSQL does nothing here: replicas serve from the shared log.
     fn defer_event_index(&self, defer: bool) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Events with sequence number above `after_seq`, in sequence order, at most `limit`.
+    /// Events with sequence number above `after_seq`, in sequence order, at most `limit`, never
+    /// past a sequence number an append still in flight may commit: a caller that reads on from
+    /// the last one it got (a replica's tail) misses no event committed late. An empty answer
+    /// means nothing more may be read now.
     fn events_after(
         &self,
         after_seq: u64,

@@ -1,6 +1,7 @@
 //! Two `aisle serve` processes on one PostgreSQL (`AISLE_TEST_POSTGRES_URL`, started by `.ci/run`):
 //! an event posted to one changes the other's recommendations within the replication bound, the
-//! leader's model is served by both, and killing the leader hands training to the other.
+//! leader's model is served by both, writers posting to both at once leave both with every event
+//! applied exactly once, and killing the leader hands training to the other.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -87,6 +88,54 @@ fn recs(r: &Replica, user: &str) -> Vec<String> {
         .iter()
         .map(|i| i["id"].as_str().unwrap_or_default().to_owned())
         .collect()
+}
+
+/// The `aisle_events` gauge of a replica: the events it has applied.
+fn applied_events(r: &Replica) -> u64 {
+    let (status, body) = http(r.port, "GET", "/metrics", "").expect("GET /metrics");
+    assert_eq!(status, 200);
+    let line = body.lines().find(|l| l.starts_with("aisle_events ")).expect("the aisle_events gauge");
+    line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).expect("a number") as u64
+}
+
+/// A replica's all-time popular list, every item with its score.
+fn popular(r: &Replica) -> Vec<(String, String)> {
+    let out = get(r, "/v1/popular?window=all&n=1000");
+    out["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap_or_default().to_owned(), i["score"].to_string()))
+        .collect()
+}
+
+/// Four writers, two on each replica, each posting 25 batches of 80 views at once; answers how
+/// many events they stored.
+fn concurrent_writers(a: &Replica, b: &Replica) -> u64 {
+    let writers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let port = if w % 2 == 0 { a.port } else { b.port };
+            std::thread::spawn(move || {
+                for k in 0..25u64 {
+                    let events: Vec<String> = (0..80u64)
+                        .map(|n| {
+                            let (user, item) = ((w * 31 + k * 7 + n) % 30, (w + k * 3 + n * 7) % 40);
+                            format!(
+                                r#"{{"event_id":"w{w}-{k}-{n}","user_id":"u{user}","item_id":"i{item}","type":"view"}}"#
+                            )
+                        })
+                        .collect();
+                    let (status, body) =
+                        http(port, "POST", "/v1/events", &format!("[{}]", events.join(","))).expect("POST");
+                    assert_eq!(status, 200, "{body}");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("a writer");
+    }
+    4 * 25 * 80
 }
 
 /// A small shop: 40 items in two halves and 30 shoppers who each keep to one half.
@@ -181,6 +230,19 @@ fn two_replicas_share_events_models_and_leadership() {
         http(a.port, "GET", "/v1/items/fresh", "").is_some_and(|(s, _)| s == 404)
     });
 
+    // Writers on both replicas at once: appends overlap in the store, and each replica still
+    // applies every event exactly once, its own and the other's (the same count and the same
+    // popular scores on both).
+    let stored = 30 * 12 + 2 + concurrent_writers(&a, &b);
+    let took = wait_for(Duration::from_secs(30), "both replicas to apply every event", || {
+        applied_events(&a) >= stored && applied_events(&b) >= stored
+    });
+    eprintln!("both replicas applied all {stored} events {took:?} after the concurrent writers finished");
+    assert_eq!((applied_events(&a), applied_events(&b)), (stored, stored), "an event applied twice");
+    let on_a = popular(&a);
+    assert_eq!(on_a.len(), 40, "every item viewed");
+    assert_eq!(on_a, popular(&b), "the replicas count popularity differently");
+
     // Killing the leader hands training to the follower.
     let mut a = a;
     a.child.kill().expect("kill -9 the leader");
@@ -197,4 +259,6 @@ fn two_replicas_share_events_models_and_leadership() {
     assert_eq!(role(&c), "follower");
     assert_eq!(serving(&c), Some(v2));
     assert_eq!(serving(&b), Some(v2));
+    // It counted the log the replicas wrote side by side as they did.
+    assert_eq!(popular(&c), on_a, "a replica started later counts popularity differently");
 }

@@ -62,6 +62,11 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// Most messages per batch (one store write, one commit).
     pub batch_max: usize,
+    /// Most batches written at once (their offsets are still committed in order). Several let a
+    /// store that takes writes side by side (PostgreSQL) work on more than one; on the embedded
+    /// store, which writes one at a time, a batch's write overlaps the previous one's in-memory
+    /// work.
+    pub writers: usize,
     /// How long a batch waits for more messages after its first one, in milliseconds.
     pub batch_wait_ms: u64,
     /// Attempts at writing a batch the store refuses for a reason that does not pass, before its
@@ -79,6 +84,7 @@ impl Default for KafkaConfig {
             topic: "aisle-events".to_owned(),
             group_id: "aisle".to_owned(),
             batch_max: 10_000,
+            writers: 2,
             batch_wait_ms: 50,
             write_attempts: 5,
             extra: BTreeMap::new(),
@@ -94,6 +100,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("topic", &self.topic)
             .field("group_id", &self.group_id)
             .field("batch_max", &self.batch_max)
+            .field("writers", &self.writers)
             .field("batch_wait_ms", &self.batch_wait_ms)
             .field("write_attempts", &self.write_attempts)
             .field("extra", &self.extra.keys().map(|k| format!("{k}=***")).collect::<Vec<_>>())
@@ -122,6 +129,9 @@ impl KafkaConfig {
         }
         if !(1..=1_000_000).contains(&self.batch_max) {
             return bad("batch_max", "must be 1..=1000000");
+        }
+        if !(1..=16).contains(&self.writers) {
+            return bad("writers", "must be 1..=16");
         }
         if !(1..=1_000).contains(&self.write_attempts) {
             return bad("write_attempts", "must be 1..=1000");

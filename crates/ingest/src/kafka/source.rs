@@ -1,7 +1,8 @@
-//! The consume loop: a gatherer fills and decodes batches while a writer task writes the previous
-//! one and then commits its offsets.
+//! The consume loop: a gatherer fills and decodes batches while a writer task writes the earlier
+//! ones, up to [`KafkaConfig::writers`] at once, and commits each batch's offsets once it and
+//! every batch before it are written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,7 +46,7 @@ impl<T> Drop for AbortOnDrop<T> {
 /// Consumes `config.topic` in group `config.group_id` into `sink` until `shutdown` resolves.
 ///
 /// At-least-once: offsets are committed only after [`Sink::write`] resolved `Ok` (see the module
-/// docs). On `shutdown` the batch being gathered and the one being written are written and
+/// docs). On `shutdown` the batch being gathered and the ones being written are written and
 /// committed, then the consumer leaves its group; if a write keeps failing after `shutdown`, it
 /// is abandoned uncommitted. Errors: invalid settings, a client that cannot be created or
 /// subscribed, or a fatal consumer error.
@@ -58,7 +59,7 @@ pub async fn run<S: Sink>(
     let consumer = Arc::new(consumer(config)?);
     consumer.subscribe(&[&config.topic])?;
     tracing::info!(topic = %config.topic, group = %config.group_id, "kafka source started");
-    // Capacity 1: one batch gathered while the previous one is written, never more in memory.
+    // Capacity 1: one batch gathered while the earlier ones are written, never more in memory.
     let (batches, queue) = mpsc::channel(1);
     let (stop, stopped) = watch::channel(false);
     let mut writer = AbortOnDrop(tokio::spawn(write_loop(
@@ -68,6 +69,7 @@ pub async fn run<S: Sink>(
         queue,
         stopped,
         config.write_attempts,
+        config.writers,
     )));
     // Shutdown also tells the writer at once, so that a write failing again and again is given up
     // (uncommitted) instead of holding the gatherer in `send` forever.
@@ -219,38 +221,109 @@ fn take<S: Sink>(sink: &S, m: &BorrowedMessage<'_>, batch: &mut Batch<S::Event>)
     *next = (*next).max(message.offset + 1);
 }
 
-/// Writes each queued batch (retrying failures with backoff), then commits its offsets.
+/// What writing one batch came to, for the write loop to commit in order.
+struct Delivered {
+    /// False when shutdown came while its write kept failing: it is not written.
+    written: bool,
+    stats: SourceStats,
+    next_offsets: BTreeMap<i32, i64>,
+    events: u64,
+    rejected: u64,
+    started: Instant,
+}
+
+/// Writes queued batches, up to `writers` at once (retrying failures with backoff), and commits
+/// each batch's offsets once it and every batch queued before it are written: a partition's
+/// committed offset never passes a message not yet written. A batch given up at shutdown ends the
+/// loop; whatever was queued after it is not committed either.
 async fn write_loop<S: Sink>(
     consumer: Arc<Source>,
     sink: Arc<S>,
     topic: String,
     mut queue: mpsc::Receiver<Batch<S::Event>>,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
     attempts: u32,
+    writers: usize,
 ) -> SourceStats {
     let mut stats = SourceStats::default();
-    while let Some(batch) = queue.recv().await {
-        let started = Instant::now();
-        let (n_events, n_rejected) = (batch.events.len() as u64, batch.rejected.len() as u64);
-        let mut w =
-            Writer { sink: &*sink, topic: &topic, stopped: &mut stopped, stats: &mut stats, attempts };
-        if !w.deliver(&batch).await {
+    // Oldest first; dropping the loop aborts them (a crash leaves them uncommitted).
+    let mut writing: VecDeque<AbortOnDrop<Delivered>> = VecDeque::new();
+    let mut open = true;
+    loop {
+        let room = open && writing.len() < writers;
+        let done = match writing.front_mut() {
+            None if !open => return stats,
+            None => match queue.recv().await {
+                Some(batch) => {
+                    writing.push_back(deliver(&sink, &topic, &stopped, attempts, batch));
+                    continue;
+                }
+                None => return stats,
+            },
+            Some(oldest) if room => tokio::select! {
+                biased;
+                done = &mut oldest.0 => done,
+                batch = queue.recv() => {
+                    match batch {
+                        Some(batch) => writing.push_back(deliver(&sink, &topic, &stopped, attempts, batch)),
+                        None => open = false,
+                    }
+                    continue;
+                }
+            },
+            Some(oldest) => (&mut oldest.0).await,
+        };
+        writing.pop_front();
+        let done = match done {
+            Ok(done) => done,
+            // Never cancelled (only aborted when this loop is dropped): a sink that panicked.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        stats.write_failures += done.stats.write_failures;
+        stats.parked += done.stats.parked;
+        if !done.written {
             tracing::warn!(%topic, "kafka source stopped with a batch unwritten; it will be delivered again");
             return stats;
         }
         stats.batches += 1;
-        stats.written += n_events;
-        stats.dead_lettered += n_rejected;
-        metrics::counter!("aisle_kafka_dead_letters_total", "topic" => topic.clone()).increment(n_rejected);
-        if let Err(e) = commit(&consumer, &topic, &batch.next_offsets).await {
+        stats.written += done.events;
+        stats.dead_lettered += done.rejected;
+        metrics::counter!("aisle_kafka_dead_letters_total", "topic" => topic.clone())
+            .increment(done.rejected);
+        if let Err(e) = commit(&consumer, &topic, &done.next_offsets).await {
             stats.commit_failures += 1;
             metrics::counter!("aisle_kafka_commit_failures_total", "topic" => topic.clone()).increment(1);
             tracing::warn!(%topic, error = %e, "kafka commit failed; those messages will be delivered again");
         }
         metrics::histogram!("aisle_kafka_batch_seconds", "topic" => topic.clone())
-            .record(started.elapsed().as_secs_f64());
+            .record(done.started.elapsed().as_secs_f64());
     }
-    stats
+}
+
+/// Starts writing `batch` in a task of its own.
+fn deliver<S: Sink>(
+    sink: &Arc<S>,
+    topic: &str,
+    stopped: &watch::Receiver<bool>,
+    attempts: u32,
+    batch: Batch<S::Event>,
+) -> AbortOnDrop<Delivered> {
+    let (sink, topic, mut stopped) = (Arc::clone(sink), topic.to_owned(), stopped.clone());
+    AbortOnDrop(tokio::spawn(async move {
+        let started = Instant::now();
+        let mut stats = SourceStats::default();
+        let mut w =
+            Writer { sink: &*sink, topic: &topic, stopped: &mut stopped, stats: &mut stats, attempts };
+        let written = w.deliver(&batch).await;
+        Delivered {
+            written,
+            stats,
+            next_offsets: batch.next_offsets,
+            events: batch.events.len() as u64,
+            rejected: batch.rejected.len() as u64,
+            started,
+        }
+    }))
 }
 
 /// Writes batches for the write loop: retries, backoff and parking.

@@ -1,4 +1,19 @@
-//! The event log: idempotent batch appends in commit order, sequential and per-user reads.
+//! The event log: idempotent batch appends that run concurrently, a sequential read bounded by
+//! the appends still in flight, and per-user reads.
+//!
+//! **Appends run side by side.** Each takes the schema's append lock in *shared* mode for its
+//! transaction, then draws its sequence numbers with `nextval`, one per row. Two appends (from one
+//! replica or several) therefore insert at once, and a batch that drew lower numbers may commit
+//! after one that drew higher ones. Writes that must see no append in flight (a user's deletion)
+//! take the same lock exclusively.
+//!
+//! **The sequential read never passes a number that may still commit** ([`Horizon`]). It reads the
+//! sequence's last drawn number `L`, then the transactions holding the append lock: every number
+//! at or below `L` was drawn by one of them or by one that has ended (a transaction takes the lock
+//! before it draws). Once none of those transactions holds the lock any more, every event at or
+//! below `L` that will ever exist is committed and visible, and reads may go up to `L`. With no
+//! append in flight that is at once; otherwise one read later. A tail by `seq > cursor` bounded
+//! so misses nothing committed late.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,9 +26,18 @@ use super::{PgStore, corrupt, db, sql_limit, sql_seq, stored_u64};
 use crate::{Appended, Counts, EventRecord, StoreResult, StoredEvent};
 
 const EXISTING: &str = "SELECT event_id, seq FROM events WHERE event_id = ANY($1::text[])";
-/// Reserves `$1` sequence numbers at once and answers the last one; only correct under the
-/// append lock, which makes this transaction the only one drawing from the sequence.
-const RESERVE: &str = "SELECT setval('events_seq', nextval('events_seq') + $1 - 1)";
+/// Draws `$1` sequence numbers, ascending (another append may draw between them).
+const DRAW: &str = "SELECT nextval('events_seq') FROM generate_series(1, $1::int8)";
+/// The last sequence number drawn (0 before the first).
+const DRAWN: &str = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq";
+/// The transactions holding the append lock (its 64-bit key is `classid`, `objid` in `pg_locks`).
+const APPENDING: &str = "SELECT virtualtransaction FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND objsubid = 1
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND classid::int8 = $1 AND objid::int8 = $2";
+/// How many times an append that lost a deadlock to another one (the same event ids inserted
+/// in another order) is tried again.
+const DEADLOCK_ATTEMPTS: u32 = 4;
 /// A row whose `event_id` is stored already is skipped (its reserved number becomes a gap), and
 /// `RETURNING` names the ones inserted.
 const INSERT: &str = "INSERT INTO events
@@ -24,7 +48,7 @@ const INSERT: &str = "INSERT INTO events
     RETURNING seq";
 const AFTER: &str =
     "SELECT seq, event_id, user_id, item_id, kind, value, ts_ms, session_id, recommendation_id
-    FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
+    FROM events WHERE seq > $1 AND seq <= $3 ORDER BY seq LIMIT $2";
 /// Newest first so that the limit keeps the newest; the caller restores ascending order.
 const USER_AFTER: &str =
     "SELECT seq, event_id, user_id, item_id, kind, value, ts_ms, session_id, recommendation_id
@@ -32,11 +56,49 @@ const USER_AFTER: &str =
 const COUNTS: &str = "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM users),
     (SELECT count(*) FROM events), (SELECT coalesce(max(seq), 0) FROM events)";
 
+/// Appends `events`, trying again (up to [`DEADLOCK_ATTEMPTS`] times) when PostgreSQL ended the
+/// transaction to break a deadlock with a concurrent append of the same event ids.
+pub(super) async fn append(store: &PgStore, events: &[EventRecord]) -> StoreResult<Vec<Appended>> {
+    let mut attempt = 1;
+    loop {
+        match append_once(store, events).await {
+            Err(Failed::Deadlock(e)) if attempt < DEADLOCK_ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "an event append lost a deadlock; trying again");
+                attempt += 1;
+            }
+            Err(Failed::Deadlock(e)) => return Err(db(e)),
+            Err(Failed::Store(e)) => return Err(e),
+            Ok(fates) => return Ok(fates),
+        }
+    }
+}
+
+/// Why one attempt at an append failed.
+enum Failed {
+    /// PostgreSQL chose this transaction to end a deadlock (SQLSTATE 40P01).
+    Deadlock(sqlx::Error),
+    Store(crate::StoreError),
+}
+
+impl From<crate::StoreError> for Failed {
+    fn from(e: crate::StoreError) -> Failed {
+        Failed::Store(e)
+    }
+}
+
+/// A database error, told apart when it is a lost deadlock.
+fn failed(e: sqlx::Error) -> Failed {
+    match e.as_database_error().and_then(|d| d.code()) {
+        Some(code) if code == "40P01" => Failed::Deadlock(e),
+        _ => Failed::Store(db(e)),
+    }
+}
+
 /// One statement inserts the whole batch (the common case: nothing is a re-send), so the unique
 /// index on `event_id` is probed once per event, by the insert itself. Events repeating an
 /// earlier one of the same batch are taken out first; the few the insert skips as stored before
 /// are looked up afterwards, in the same transaction.
-pub(super) async fn append(store: &PgStore, events: &[EventRecord]) -> StoreResult<Vec<Appended>> {
+async fn append_once(store: &PgStore, events: &[EventRecord]) -> Result<Vec<Appended>, Failed> {
     // Per input: the position of the first event of the batch with its id (itself if first).
     let mut first: HashMap<&str, usize> = HashMap::new();
     let mut repeat_of: Vec<Option<usize>> = Vec::with_capacity(events.len());
@@ -52,16 +114,21 @@ pub(super) async fn append(store: &PgStore, events: &[EventRecord]) -> StoreResu
     }
     let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     let mut tx = store.pool().begin().await.map_err(db)?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+    // Shared: appends run side by side, and the sequential read sees this one in flight.
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
         .bind(store.inner.append_lock)
         .execute(&mut *tx)
         .await
-        .map_err(db)?;
-    let last: i64 = sqlx::query_scalar(RESERVE).bind(n).fetch_one(&mut *tx).await.map_err(db)?;
-    let first_seq = last - n + 1;
+        .map_err(failed)?;
+    let drawn: Vec<i64> = sqlx::query_scalar(DRAW).bind(n).fetch_all(&mut *tx).await.map_err(failed)?;
+    if drawn.len() != rows.len() {
+        return Err(
+            corrupt("event", format_args!("{} sequence numbers drawn for {n} events", drawn.len())).into()
+        );
+    }
     let batch: Vec<&EventRecord> = rows.iter().map(|&k| &events[k]).collect();
     let inserted: Vec<i64> = sqlx::query_scalar(INSERT)
-        .bind((first_seq..=last).collect::<Vec<i64>>())
+        .bind(&drawn)
         .bind(batch.iter().map(|e| e.event_id.as_deref()).collect::<Vec<_>>())
         .bind(batch.iter().map(|e| e.user_id.as_str()).collect::<Vec<_>>())
         .bind(batch.iter().map(|e| e.item_id.as_str()).collect::<Vec<_>>())
@@ -72,18 +139,18 @@ pub(super) async fn append(store: &PgStore, events: &[EventRecord]) -> StoreResu
         .bind(batch.iter().map(|e| e.recommendation_id.as_deref()).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await
-        .map_err(db)?;
+        .map_err(failed)?;
     let inserted: HashSet<i64> = inserted.into_iter().collect();
     // Stored before this batch: an id whose row was skipped.
     let skipped: Vec<&str> = batch
         .iter()
-        .zip(first_seq..)
+        .zip(&drawn)
         .filter(|(_, seq)| !inserted.contains(seq))
         .filter_map(|(e, _)| e.event_id.as_deref())
         .collect();
     let mut stored: HashMap<String, i64> = HashMap::new();
     if !skipped.is_empty() {
-        for row in sqlx::query(EXISTING).bind(&skipped).fetch_all(&mut *tx).await.map_err(db)? {
+        for row in sqlx::query(EXISTING).bind(&skipped).fetch_all(&mut *tx).await.map_err(failed)? {
             stored.insert(row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
         }
     }
@@ -91,9 +158,9 @@ pub(super) async fn append(store: &PgStore, events: &[EventRecord]) -> StoreResu
         let last_seq = stored_u64("event seq", newest)?;
         feed::notify(&mut *tx, store, &Change::Events { last_seq }).await?;
     }
-    tx.commit().await.map_err(db)?;
+    tx.commit().await.map_err(failed)?;
     let mut fates: Vec<Appended> = Vec::with_capacity(events.len());
-    let mut reserved = first_seq..;
+    let mut reserved = drawn.iter().copied();
     for (k, e) in events.iter().enumerate() {
         let fate = match repeat_of[k] {
             // The first occurrence comes earlier, so its fate is known.
@@ -105,7 +172,10 @@ pub(super) async fn append(store: &PgStore, events: &[EventRecord]) -> StoreResu
                 } else {
                     let id = e.event_id.as_deref().unwrap_or_default();
                     let seq = stored.get(id).copied().ok_or_else(|| {
-                        corrupt("event", format_args!("event id {id:?} was neither inserted nor found"))
+                        Failed::Store(corrupt(
+                            "event",
+                            format_args!("event id {id:?} was neither inserted nor found"),
+                        ))
                     })?;
                     Appended::Duplicate(stored_u64("event seq", seq)?)
                 }
@@ -116,10 +186,15 @@ pub(super) async fn append(store: &PgStore, events: &[EventRecord]) -> StoreResu
     Ok(fates)
 }
 
-/// Events after `after_seq`; rows that do not decode are skipped (and counted), and a page made
-/// only of such rows is read past, so that an empty answer still means the end of the log.
-pub(super) async fn after(pool: &PgPool, after_seq: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
+/// Events after `after_seq`, up to the [`Horizon`]; rows that do not decode are skipped (and
+/// counted), and a page made only of such rows is read past, so that an empty answer still means
+/// the end of what may be read.
+pub(super) async fn after(store: &PgStore, after_seq: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
     if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let upto = store.inner.horizon.advance(store).await?;
+    if upto <= after_seq {
         return Ok(Vec::new());
     }
     let mut from = after_seq;
@@ -127,13 +202,71 @@ pub(super) async fn after(pool: &PgPool, after_seq: u64, limit: usize) -> StoreR
         let rows = sqlx::query(AFTER)
             .bind(sql_seq(from))
             .bind(sql_limit(limit))
-            .fetch_all(pool)
+            .bind(sql_seq(upto))
+            .fetch_all(store.pool())
             .await
             .map_err(db)?;
         let (events, scanned) = decode(&rows)?;
         match scanned {
             Some(last) if events.is_empty() => from = last,
             _ => return Ok(events),
+        }
+    }
+}
+
+/// How far the log may be read: every event at or below [`Horizon::claimed`] that will ever be
+/// committed is (see the module docs). One per store, shared by its readers.
+#[derive(Debug, Default)]
+pub(super) struct Horizon {
+    inner: tokio::sync::Mutex<Claims>,
+}
+
+#[derive(Debug, Default)]
+struct Claims {
+    /// Reads may go up to here.
+    claimed: u64,
+    /// A last drawn number, and the appends that held the lock just after it was read: once
+    /// none of them holds it, the number is claimed.
+    pending: Option<(u64, Vec<String>)>,
+}
+
+impl Horizon {
+    /// Looks at the sequence and the appends in flight and answers how far reads may go now.
+    /// Held across both queries, so that a pending claim is only ever checked against appends
+    /// listed after it was taken.
+    async fn advance(&self, store: &PgStore) -> StoreResult<u64> {
+        let mut claims = self.inner.lock().await;
+        let drawn: i64 = sqlx::query_scalar(DRAWN).fetch_one(store.pool()).await.map_err(db)?;
+        let drawn = stored_u64("event seq", drawn)?;
+        let key = store.inner.append_lock as u64;
+        // Listed after `drawn` was read: a number drawn before that was drawn by one of these or
+        // by a transaction that has ended.
+        let appending: Vec<String> = sqlx::query_scalar(APPENDING)
+            .bind((key >> 32) as i64)
+            .bind((key & 0xffff_ffff) as i64)
+            .fetch_all(store.pool())
+            .await
+            .map_err(db)?;
+        claims.observe(drawn, appending);
+        Ok(claims.claimed)
+    }
+}
+
+impl Claims {
+    fn observe(&mut self, drawn: u64, appending: Vec<String>) {
+        if appending.is_empty() {
+            self.claimed = self.claimed.max(drawn);
+            self.pending = None;
+            return;
+        }
+        if let Some((at, waited)) = &self.pending
+            && waited.iter().all(|t| !appending.contains(t))
+        {
+            self.claimed = self.claimed.max(*at);
+            self.pending = None;
+        }
+        if self.pending.is_none() {
+            self.pending = Some((drawn, appending));
         }
     }
 }
@@ -201,4 +334,32 @@ fn read_event(row: &PgRow) -> StoreResult<StoredEvent> {
         recommendation_id: row.try_get(8).map_err(db)?,
     };
     Ok(StoredEvent { seq, event })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Claims;
+
+    fn txs(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_drawn_number_is_claimed_once_the_appends_listed_after_it_have_ended() {
+        let mut c = Claims::default();
+        c.observe(10, Vec::new());
+        assert_eq!(c.claimed, 10, "nothing in flight: everything drawn may be read");
+        c.observe(25, txs(&["3/7", "4/9"]));
+        assert_eq!(c.claimed, 10, "two appends in flight may still commit numbers up to 25");
+        c.observe(40, txs(&["4/9", "5/2"]));
+        assert_eq!(c.claimed, 10, "4/9 has not ended");
+        c.observe(55, txs(&["5/2", "6/1"]));
+        assert_eq!(c.claimed, 25, "3/7 and 4/9 ended: 25 is claimed; 55 waits for 5/2 and 6/1");
+        c.observe(60, txs(&["7/1"]));
+        assert_eq!(c.claimed, 55);
+        c.observe(30, Vec::new());
+        assert_eq!(c.claimed, 55, "never backwards");
+        c.observe(70, Vec::new());
+        assert_eq!((c.claimed, c.pending.is_none()), (70, true));
+    }
 }

@@ -2,9 +2,10 @@
 //!
 //! A `sqlx` connection pool; the schema from `migrations/postgres` (sqlx's migrator, which takes
 //! its own advisory lock so that replicas starting together migrate once). Every multi-row write
-//! is one statement over `UNNEST`ed arrays inside one transaction. Event appends take a
-//! transaction-level advisory lock so that sequence numbers increase in commit order (what lets
-//! another replica tail the log by `seq > cursor` without missing a late commit). Writes that
+//! is one statement over `UNNEST`ed arrays inside one transaction. Event appends run side by side
+//! (each holds a transaction-level advisory lock in shared mode), and the sequential read of the
+//! log stops below any sequence number an append in flight may still commit, so that another
+//! replica tailing the log by `seq > cursor` misses no late commit (see `events`). Writes that
 //! other replicas must follow send a `NOTIFY` in the same transaction ([`ChangeFeed`]), and a
 //! session-level advisory lock elects the one replica that trains ([`Lease`]).
 //!
@@ -56,8 +57,11 @@ struct Inner {
     schema: String,
     /// `NOTIFY` channel of this schema.
     channel: String,
-    /// Transaction advisory lock serialising event appends.
+    /// Transaction advisory lock of event appends: shared by appends, exclusive for writes that
+    /// must see none in flight.
     append_lock: i64,
+    /// How far the event log may be read.
+    horizon: events::Horizon,
     /// Session advisory lock held by the leader.
     leader_lock: i64,
     /// The URL without its password, for messages.
@@ -184,6 +188,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 channel: format!("aisle_{schema}"),
                 append_lock: lock_key(&schema, "append"),
+                horizon: events::Horizon::default(),
                 leader_lock: lock_key(&schema, "leader"),
                 pool,
                 options,
@@ -259,7 +264,7 @@ impl Store for PgStore {
     }
 
     async fn events_after(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<StoredEvent>> {
-        events::after(self.pool(), after_seq, limit).await
+        events::after(self, after_seq, limit).await
     }
 
     async fn user_events_after(

@@ -23,7 +23,7 @@ macro_rules! store_conformance {
             a_deferred_event_index_changes_no_answer, state_keeps_the_newest_by_name,
             delete_user_removes_only_theirs, model_versions_and_activation, model_artifact_round_trip,
             prune_models_keeps_newest_and_active, counts_of_everything, concurrent_appends,
-            flush_keeps_everything, dead_letters_idempotent, deleted_users_leave_tombstones,
+            a_reader_following_the_log_gets_every_event_once, flush_keeps_everything, dead_letters_idempotent, deleted_users_leave_tombstones,
         );
     };
     (@tests $fresh:path; $($name:ident),* $(,)?) => {
@@ -613,6 +613,63 @@ pub async fn concurrent_appends<S: Store>(store: &S) {
     }
     assert_eq!(seqs.len(), 400);
     assert_eq!(store.counts().await.expect("counts").events, 400);
+}
+
+/// A reader following the log from the last sequence number it got, while four writers append
+/// batches of different sizes side by side, gets every stored event exactly once and in order
+/// (a batch that drew lower numbers may commit after one that drew higher ones: the read must
+/// not pass it meanwhile). Answers how many times a batch finished after another one that holds
+/// higher sequence numbers than some of its own (the case the read must wait out).
+pub async fn a_reader_following_the_log_gets_every_event_once<S: Store>(store: &S) -> usize {
+    const WRITERS: usize = 4;
+    const BATCHES: usize = 40;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    // Each batch's lowest and highest sequence number, in the order the batches finished.
+    let finished = std::sync::Mutex::new(Vec::new());
+    let writer = |w: usize| {
+        let (done, finished) = (&done, &finished);
+        async move {
+            for b in 0..BATCHES {
+                let size = 1 + (w * 7_919 + b * 104_729) % 400;
+                let events = (0..size)
+                    .map(|n| event(&format!("u{w}"), "i", Some(&*format!("w{w}-{b}-{n}")), n))
+                    .collect();
+                let seqs = inserted_seqs(&store.append_events(events).await.expect("append_events"));
+                assert_eq!(seqs.len(), size);
+                finished.lock().unwrap().push((seqs[0], seqs[size - 1]));
+            }
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+    let tail = async {
+        let (mut cursor, mut seen) = (0, Vec::new());
+        loop {
+            // Read before the page: once every writer is done, an empty page is the end.
+            let all_done = done.load(std::sync::atomic::Ordering::SeqCst) == WRITERS;
+            let page = store.events_after(cursor, 97).await.expect("events_after");
+            match page.last() {
+                Some(last) => {
+                    cursor = last.seq;
+                    seen.extend(page.iter().map(|e| e.seq));
+                }
+                None if all_done => return seen,
+                None => tokio::task::yield_now().await,
+            }
+        }
+    };
+    let ((), (), (), (), seen) = tokio::join!(writer(0), writer(1), writer(2), writer(3), tail);
+    assert_strictly_increasing(&seen);
+    let finished = finished.into_inner().unwrap();
+    let stored: BTreeSet<u64> = all_events(store).await.iter().map(|e| e.seq).collect();
+    let total: usize =
+        (0..WRITERS).flat_map(|w| (0..BATCHES).map(move |b| 1 + (w * 7_919 + b * 104_729) % 400)).sum();
+    assert_eq!(stored.len(), total);
+    assert_eq!(seen.into_iter().collect::<BTreeSet<u64>>(), stored, "the tail got every event once");
+    finished
+        .iter()
+        .enumerate()
+        .map(|(j, &(low, _))| finished[..j].iter().filter(|&&(_, high)| high > low).count())
+        .sum()
 }
 
 /// Flushing loses nothing and the store stays usable.

@@ -190,21 +190,29 @@ async fn unreadable_events_are_skipped() {
     assert_eq!(mine.iter().map(|e| e.seq).collect::<Vec<_>>(), seqs[2..].to_vec());
 }
 
-/// Sequence numbers follow commit order, so a reader tailing `seq > cursor` while several writers
-/// append sees every event exactly once.
+/// Six replicas (stores of their own) append batches of different sizes side by side, so that a
+/// batch holding lower sequence numbers often commits after one holding higher ones; a reader
+/// tailing `seq > cursor` still sees every event exactly once, in order. The test checks that
+/// such late commits happened, else it would prove nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tail_misses_nothing_under_concurrent_appends() {
     let Some((url, store)) = fresh_at().await else { return };
+    let size = |w: usize, b: usize| 1 + (w * 7_919 + b * 104_729) % 300;
+    let total: usize = (0..6).flat_map(|w| (0..20).map(move |b| size(w, b))).sum();
+    // Each batch's lowest and highest sequence number, in the order the batches finished.
+    let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let writers: Vec<_> = (0..6)
         .map(|w| {
-            let url = url.clone();
+            let (url, finished) = (url.clone(), std::sync::Arc::clone(&finished));
             tokio::spawn(async move {
                 let s = PgStore::open(&url).await.expect("writer store");
-                for b in 0..10 {
-                    let batch = (0..50)
+                for b in 0..20 {
+                    let batch = (0..size(w, b))
                         .map(|n| event(&format!("w{w}"), "i", Some(&*format!("{w}-{b}-{n}")), n))
                         .collect();
-                    s.append_events(batch).await.expect("append");
+                    let fates = s.append_events(batch).await.expect("append");
+                    let seqs: Vec<u64> = fates.into_iter().map(aisle_store::Appended::seq).collect();
+                    finished.lock().unwrap().push((seqs[0], seqs[seqs.len() - 1]));
                 }
             })
         })
@@ -212,7 +220,7 @@ async fn a_tail_misses_nothing_under_concurrent_appends() {
     let mut seen = BTreeSet::new();
     let mut cursor = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while seen.len() < 3_000 && tokio::time::Instant::now() < deadline {
+    while seen.len() < total && tokio::time::Instant::now() < deadline {
         let page = store.events_after(cursor, 100).await.expect("tail");
         for e in &page {
             assert!(e.seq > cursor, "the tail went backwards");
@@ -220,7 +228,7 @@ async fn a_tail_misses_nothing_under_concurrent_appends() {
             cursor = e.seq;
         }
         if page.is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::task::yield_now().await;
         }
     }
     for w in writers {
@@ -228,6 +236,21 @@ async fn a_tail_misses_nothing_under_concurrent_appends() {
     }
     let rest = store.events_after(cursor, usize::MAX).await.expect("rest");
     seen.extend(rest.into_iter().filter_map(|e| e.event.event_id));
-    assert_eq!(seen.len(), 3_000);
-    assert_eq!(store.counts().await.expect("counts").events, 3_000);
+    assert_eq!(seen.len(), total, "the tail missed events committed late");
+    assert_eq!(store.counts().await.expect("counts").events, total as u64);
+    let finished = finished.lock().unwrap().clone();
+    let late = finished
+        .iter()
+        .enumerate()
+        .filter(|&(j, &(low, _))| finished[..j].iter().any(|&(_, high)| high > low))
+        .count();
+    assert!(late > 0, "no batch committed after one holding higher numbers: the appends did not overlap");
+}
+
+/// On one store too, appends overlap: the conformance check's batches commit out of number order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stores_appends_overlap_and_its_reader_waits_for_them() {
+    let Some((_, store)) = fresh_at().await else { return };
+    let late = crate::conformance::a_reader_following_the_log_gets_every_event_once(&store).await;
+    assert!(late > 0, "no batch committed after one holding higher numbers: the appends did not overlap");
 }
