@@ -186,7 +186,7 @@ pub fn generate_with_progress(
         user_latent,
         item_latent,
     };
-    shop.events = sessions::simulate(&shop, &mut rng::stream(seed, 3), progress);
+    shop.events = sessions::simulate(&shop, seed, progress);
     Ok(shop)
 }
 

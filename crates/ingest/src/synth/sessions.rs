@@ -4,6 +4,7 @@ use aisle_core::EventKind;
 use aisle_core::rng::SeededRng;
 use rand::Rng;
 use rand_distr::{Distribution, Geometric, Normal};
+use rayon::prelude::*;
 
 use super::Shop;
 use super::shop::ShopEvent;
@@ -168,35 +169,77 @@ fn place_sessions(shop: &Shop, events: &mut [ShopEvent], starts: &[usize], rng: 
     }
 }
 
-/// Users between two calls of `simulate`'s progress callback.
-const PROGRESS_USERS: usize = 4096;
+/// Users simulated from one random stream: the unit of parallel work. Fixed, so that the log
+/// depends on the seed only, never on the number of threads.
+const CHUNK_USERS: usize = 4096;
+/// The random stream of chunk `c` is `CHUNK_STREAMS + c` (streams below are the shop's own).
+const CHUNK_STREAMS: u64 = 1 << 32;
 
-/// The whole event log, in time order (ties by user); `progress` is called with the number of
-/// users simulated so far, every [`PROGRESS_USERS`] users and at the end.
-pub(crate) fn simulate(shop: &Shop, rng: &mut SeededRng, progress: &mut dyn FnMut(usize)) -> Vec<ShopEvent> {
+/// The whole event log, in time order (ties by user), simulated in parallel: users in chunks of
+/// [`CHUNK_USERS`], each chunk from a random stream of its own, so the same seed gives the same
+/// log on any number of cores. Sessions are numbered in user order. `progress` is called with the
+/// number of users simulated so far, after every two chunks per thread, ending with all of them.
+pub(crate) fn simulate(shop: &Shop, seed: u64, progress: &mut dyn FnMut(usize)) -> Vec<ShopEvent> {
     let catalog = Catalog::new(shop);
-    let budgets = budgets(shop, rng);
+    let budgets = budgets(shop, &mut aisle_core::rng::stream(seed, 3));
+    let chunks: Vec<&[usize]> = budgets.chunks(CHUNK_USERS).collect();
     let mut events = Vec::with_capacity(shop.params.events);
+    let mut sessions = 0u32;
+    let wave_chunks = 2 * rayon::current_num_threads().max(1);
+    if budgets.is_empty() {
+        progress(0);
+    }
+    for (w, wave) in chunks.chunks(wave_chunks).enumerate() {
+        let simulated: Vec<(Vec<ShopEvent>, u32)> = wave
+            .par_iter()
+            .enumerate()
+            .map(|(k, budgets)| {
+                let c = w * wave_chunks + k;
+                let mut rng = aisle_core::rng::stream(seed, CHUNK_STREAMS + c as u64);
+                simulate_users(shop, &catalog, c * CHUNK_USERS, budgets, &mut rng)
+            })
+            .collect();
+        for (mut chunk, n) in simulated {
+            for e in &mut chunk {
+                e.session += sessions;
+            }
+            sessions += n;
+            events.append(&mut chunk);
+        }
+        progress(((w + 1) * wave_chunks * CHUNK_USERS).min(budgets.len()));
+    }
+    // Users never share a (time, user) key, and one user's events have distinct times: an
+    // unstable sort is deterministic here.
+    events.par_sort_unstable_by_key(|e| (e.ts, e.user));
+    events
+}
+
+/// The events of users `first..first + budgets.len()`, with sessions numbered from 0; answers
+/// them and how many sessions they took.
+fn simulate_users(
+    shop: &Shop,
+    catalog: &Catalog,
+    first: usize,
+    budgets: &[usize],
+    rng: &mut SeededRng,
+) -> (Vec<ShopEvent>, u32) {
+    let mut events = Vec::with_capacity(budgets.iter().sum());
     let mut session = 0u32;
     let views = Geometric::new(0.35).expect("0.35 is a probability");
     let noise = Normal::new(0.0f32, 0.5).expect("0.5 is a valid standard deviation");
-    for (user, &budget) in budgets.iter().enumerate() {
+    for (k, &budget) in budgets.iter().enumerate() {
+        let user = first + k;
         let favourites = Sampler::new(shop.users[user].favourites.iter().map(|f| f64::from(f.1)));
-        let sim = UserSim { shop, catalog: &catalog, user, favourites, views, noise };
-        let first = events.len();
+        let sim = UserSim { shop, catalog, user, favourites, views, noise };
+        let start = events.len();
         let mut starts = Vec::new();
-        while events.len() - first < budget {
-            starts.push(events.len() - first);
-            let left = budget - (events.len() - first);
+        while events.len() - start < budget {
+            starts.push(events.len() - start);
+            let left = budget - (events.len() - start);
             sim.session(left, session, rng, &mut events);
             session += 1;
         }
-        place_sessions(shop, &mut events[first..], &starts, rng);
-        if (user + 1) % PROGRESS_USERS == 0 {
-            progress(user + 1);
-        }
+        place_sessions(shop, &mut events[start..], &starts, rng);
     }
-    progress(budgets.len());
-    events.sort_unstable_by_key(|e| (e.ts, e.user));
-    events
+    (events, session)
 }

@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use aisle_core::EventKind;
+use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use super::Shop;
@@ -51,6 +52,38 @@ fn write_with(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> io::Result
     w.flush()
 }
 
+/// Rows formatted per block, in parallel.
+const BLOCK_ROWS: usize = 8192;
+
+/// Writes rows `0..n`, each formatted by `row`: blocks of rows are formatted in parallel, a few
+/// per thread at a time, and written in order, so the bytes are the same as one row after another.
+fn write_rows(
+    w: &mut impl Write,
+    n: usize,
+    row: impl Fn(usize, &mut Vec<u8>) -> io::Result<()> + Sync,
+) -> io::Result<()> {
+    let wave = BLOCK_ROWS * 4 * rayon::current_num_threads().max(1);
+    for from in (0..n).step_by(wave) {
+        let to = (from + wave).min(n);
+        let blocks: Vec<io::Result<Vec<u8>>> = (from..to)
+            .step_by(BLOCK_ROWS)
+            .collect::<Vec<usize>>()
+            .into_par_iter()
+            .map(|start| {
+                let mut buf = Vec::new();
+                for i in start..(start + BLOCK_ROWS).min(to) {
+                    row(i, &mut buf)?;
+                }
+                Ok(buf)
+            })
+            .collect();
+        for block in blocks {
+            w.write_all(&block?)?;
+        }
+    }
+    Ok(())
+}
+
 impl Shop {
     /// The catalog record of item `i`: what `items.jsonl` holds and the demo seed stores.
     pub fn item_record(&self, i: usize) -> ItemRecord {
@@ -84,41 +117,42 @@ impl Shop {
 }
 
 fn write_items(shop: &Shop, w: &mut impl Write) -> io::Result<()> {
-    for i in 0..shop.items.len() {
-        serde_json::to_writer(&mut *w, &shop.item_record(i))?;
-        w.write_all(b"\n")?;
-    }
-    Ok(())
+    write_rows(w, shop.items.len(), |i, out| {
+        serde_json::to_writer(&mut *out, &shop.item_record(i))?;
+        out.push(b'\n');
+        Ok(())
+    })
 }
 
 fn write_users(shop: &Shop, w: &mut impl Write) -> io::Result<()> {
     writeln!(w, "user_id,segment,region")?;
-    for (u, user) in shop.users.iter().enumerate() {
-        writeln!(w, "{},{},{}", Shop::user_id(u), user.segment, user.region)?;
-    }
-    Ok(())
+    write_rows(w, shop.users.len(), |u, out| {
+        let user = &shop.users[u];
+        writeln!(out, "{},{},{}", Shop::user_id(u), user.segment, user.region)
+    })
 }
 
 fn write_events(shop: &Shop, w: &mut impl Write) -> io::Result<()> {
     writeln!(w, "user_id,item_id,type,value,timestamp,session_id")?;
-    for e in &shop.events {
+    write_rows(w, shop.events.len(), |k, out| {
+        let e = &shop.events[k];
         let (u, i, s) = (e.user + 1, e.item + 1, e.session + 1);
         match e.kind {
-            EventKind::Purchase => writeln!(w, "u{u},i{i},{},{:.2},{},s{s}", e.kind, e.value, e.ts)?,
-            EventKind::Rating => writeln!(w, "u{u},i{i},{},{},{},s{s}", e.kind, e.value, e.ts)?,
+            EventKind::Purchase => writeln!(out, "u{u},i{i},{},{:.2},{},s{s}", e.kind, e.value, e.ts),
+            EventKind::Rating => writeln!(out, "u{u},i{i},{},{},{},s{s}", e.kind, e.value, e.ts),
             EventKind::View
             | EventKind::Click
             | EventKind::AddToCart
             | EventKind::Like
             | EventKind::Dislike
-            | EventKind::Impression => writeln!(w, "u{u},i{i},{},,{},s{s}", e.kind, e.ts)?,
+            | EventKind::Impression => writeln!(out, "u{u},i{i},{},,{},s{s}", e.kind, e.ts),
         }
-    }
-    Ok(())
+    })
 }
 
 fn write_truth(shop: &Shop, w: &mut impl Write) -> io::Result<()> {
-    for (u, user) in shop.users.iter().enumerate() {
+    write_rows(w, shop.users.len(), |u, out| {
+        let user = &shop.users[u];
         let favourites: Vec<Value> = user
             .favourites
             .iter()
@@ -131,8 +165,8 @@ fn write_truth(shop: &Shop, w: &mut impl Write) -> io::Result<()> {
             "latent": shop.user_latent(u),
             "activity": user.activity,
         });
-        serde_json::to_writer(&mut *w, &line)?;
-        w.write_all(b"\n")?;
-    }
-    Ok(())
+        serde_json::to_writer(&mut *out, &line)?;
+        out.push(b'\n');
+        Ok(())
+    })
 }

@@ -63,8 +63,32 @@ fn progress_counts_users_up_to_all_and_changes_nothing() {
     let params = ShopParams { users: 9_000, items: 500, events: 20_000, ..ShopParams::default() };
     let mut seen = Vec::new();
     let shop = generate_with_progress(&params, 5, &mut |users| seen.push(users)).unwrap();
-    assert_eq!(seen, [4096, 8192, 9000]);
+    assert_eq!(seen.last(), Some(&9_000), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
     assert_eq!(shop, generate(&params, 5).unwrap(), "reporting progress changes nothing generated");
+    let mut one = Vec::new();
+    let on_one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    on_one.install(|| generate_with_progress(&params, 5, &mut |users| one.push(users)).unwrap());
+    assert_eq!(one, [8_192, 9_000], "one thread: two chunks of 4,096 users at a time");
+}
+
+/// Users are simulated in parallel, in chunks with random streams of their own: the log depends
+/// on the seed only, not on how many threads run it, and sessions are numbered in user order.
+#[test]
+fn the_same_seed_gives_the_same_log_on_any_number_of_threads() {
+    let params = ShopParams { users: 20_000, items: 800, events: 60_000, ..ShopParams::default() };
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| generate(&params, 7).unwrap())
+    };
+    let one = on(1);
+    assert_eq!(one, on(3));
+    assert_eq!(one, on(2));
+    let mut sessions: Vec<(u32, u32)> = one.events.iter().map(|e| (e.user, e.session)).collect();
+    sessions.sort_unstable();
+    sessions.dedup();
+    assert!(sessions.windows(2).all(|w| w[0].1 < w[1].1), "sessions ascend with their users");
+    assert_eq!(sessions.last().map(|s| s.1 as usize + 1), Some(sessions.len()), "numbered without gaps");
 }
 
 #[test]
