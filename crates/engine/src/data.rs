@@ -263,8 +263,10 @@ impl Engine {
         Ok(Ingested { inserted: n, duplicates: results.len() - n, results })
     }
 
-    /// Makes stored events visible to popularity and fold-in. Called under the ingest lock, in
-    /// sequence order per source (this replica's writes, or another's read from the log).
+    /// Makes stored events visible to popularity and fold-in. Called under the ingest lock with
+    /// one write's events or one page of the log, each in sequence order; writes that overlapped
+    /// may come in either order (popularity adds up, and the history cache keeps each user's
+    /// events sorted by sequence number).
     pub(crate) fn apply_events<'a>(&self, events: impl IntoIterator<Item = (u64, &'a EventRecord)>) {
         let mut by_user: BTreeMap<&str, Vec<RecentEvent>> = BTreeMap::new();
         let mut counted: Vec<(Arc<str>, i64, f32)> = Vec::new();
