@@ -231,11 +231,8 @@ impl Engine {
             // grows.
             let mut tail = self.lock_tail();
             writing.finish(&mut tail);
-            let fresh: Vec<(u64, &EventRecord)> = if tail.following {
-                inserted.iter().copied().filter(|(seq, _)| *seq > tail.cursor).collect()
-            } else {
-                inserted.clone()
-            };
+            let fresh: Vec<(u64, &EventRecord)> =
+                inserted.iter().copied().filter(|(seq, _)| !tail.following || *seq > tail.cursor).collect();
             tail.own.extend(fresh.iter().map(|(seq, _)| *seq));
             if !tail.following {
                 if self.store.is_shared() {

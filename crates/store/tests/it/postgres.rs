@@ -238,12 +238,7 @@ async fn a_tail_misses_nothing_under_concurrent_appends() {
     seen.extend(rest.into_iter().filter_map(|e| e.event.event_id));
     assert_eq!(seen.len(), total, "the tail missed events committed late");
     assert_eq!(store.counts().await.expect("counts").events, total as u64);
-    let finished = finished.lock().unwrap().clone();
-    let late = finished
-        .iter()
-        .enumerate()
-        .filter(|&(j, &(low, _))| finished[..j].iter().any(|&(_, high)| high > low))
-        .count();
+    let late = crate::conformance::late_commits(&finished.lock().unwrap());
     assert!(late > 0, "no batch committed after one holding higher numbers: the appends did not overlap");
 }
 
