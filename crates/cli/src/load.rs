@@ -77,6 +77,8 @@ pub enum FormatArg {
     Tsv,
     /// One JSON event per line, as `POST /v1/events` takes them.
     Jsonl,
+    /// Apache Parquet (Spark, BigQuery, pandas, DuckDB); columns by name as for csv.
+    Parquet,
 }
 
 impl FormatArg {
@@ -88,6 +90,7 @@ impl FormatArg {
             FormatArg::Csv => EventFormat::csv(),
             FormatArg::Tsv => EventFormat::tsv(),
             FormatArg::Jsonl => EventFormat::Jsonl,
+            FormatArg::Parquet => EventFormat::Parquet(aisle_ingest::ColumnMap::default()),
         }
     }
 }
@@ -108,6 +111,9 @@ pub enum ItemsFormatArg {
     /// MovieLens latest `movies.csv` (`movieId,title,genres`).
     #[value(name = "ml-latest")]
     MlLatest,
+    /// The shop catalog as Parquet (id, title, description, categories, tags, brand, price,
+    /// in_stock, attributes; other columns become attributes).
+    Parquet,
 }
 
 impl ItemsFormatArg {
@@ -118,6 +124,7 @@ impl ItemsFormatArg {
             ItemsFormatArg::Recbole => ItemFormat::RecBoleItem,
             ItemsFormatArg::Ml1m => ItemFormat::Ml1mMovies,
             ItemsFormatArg::MlLatest => ItemFormat::MlLatestMovies,
+            ItemsFormatArg::Parquet => ItemFormat::CatalogParquet,
         }
     }
 }

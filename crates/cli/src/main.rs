@@ -7,6 +7,7 @@ mod bench_impact;
 mod demo;
 mod eval;
 mod eval_next;
+mod export;
 mod generate;
 mod import;
 mod load;
@@ -45,6 +46,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Load catalog, user and event files into the store.
     Import(import::ImportArgs),
+    /// Write the event log, catalog, users, model vectors and similar-item lists as Parquet.
+    Export(export::ExportArgs),
     /// Train the configured model into the store.
     Train(serve::TrainArgs),
     /// Recommendations for a user from the store's serving model.
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Import(args) => import::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Train(args) => serve::train(&args),
         Command::Recommend(args) => serve::recommend(&args),
         Command::Stats(args) => stats::run(&args),

@@ -76,8 +76,10 @@ impl Spec {
                     movielens: false,
                 }
             }
-            EventFormat::Jsonl => {
-                return Err(ImportError::InvalidOptions { reason: "JSONL is not delimited".into() });
+            EventFormat::Jsonl | EventFormat::Parquet(_) => {
+                return Err(ImportError::InvalidOptions {
+                    reason: "JSONL and Parquet are not delimited".into(),
+                });
             }
         })
     }

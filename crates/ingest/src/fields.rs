@@ -115,7 +115,7 @@ pub(crate) fn timestamp(b: &[u8]) -> Result<i64, Bad> {
 
 pub(crate) fn timestamp_str(s: &str) -> Option<i64> {
     if let Ok(n) = s.parse::<i64>() {
-        return Some(if n.unsigned_abs() >= MS_THRESHOLD.unsigned_abs() { n.div_euclid(1000) } else { n });
+        return Some(seconds_from_int(n));
     }
     if s.bytes().next().is_some_and(|c| c.is_ascii_digit() || c == b'-' || c == b'.')
         && let Ok(x) = s.parse::<f64>()
@@ -132,6 +132,11 @@ pub(crate) fn timestamp_str(s: &str) -> Option<i64> {
     }
     let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
     Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp())
+}
+
+/// Seconds from an integer time: seconds, or milliseconds when at least 10^11 in absolute value.
+pub(crate) fn seconds_from_int(n: i64) -> i64 {
+    if n.unsigned_abs() >= MS_THRESHOLD.unsigned_abs() { n.div_euclid(1000) } else { n }
 }
 
 /// Whole seconds from a JSON or text number, with the same millisecond rule as integers.

@@ -18,6 +18,13 @@ pub enum EventFormat {
     /// `{"user_id", "item_id", "type"?, "value"?, "timestamp"?, "event_id"?, ...}`; ids may be strings
     /// or integers, `timestamp` unix seconds or an RFC 3339 string, unknown fields are ignored.
     Jsonl,
+    /// An Apache Parquet file (what Spark, BigQuery, pandas or DuckDB write; snappy, gzip, LZ4,
+    /// zstd or no compression). Columns are found by name as in a delimited file's header
+    /// ([`ColumnMap`]; a [`Column::Index`] counts the top-level columns that are flat or lists):
+    /// ids may be text or integers, the timestamp a timestamp, date, integer (seconds, or
+    /// milliseconds from 10¹¹) or text column, the value any number. A row's number is its line
+    /// in reports.
+    Parquet(ColumnMap),
 }
 
 impl EventFormat {
@@ -144,6 +151,10 @@ pub enum ItemFormat {
     /// The shop catalog, one JSON object per line: `{"id", "title", "description", "categories": [],
     /// "tags": [], "brand", "price", "in_stock", "attributes": {}}`; all but `id` optional.
     CatalogJsonl,
+    /// The shop catalog as Parquet: `id` (or `item_id`, `product_id`, `sku`), `title` (or `name`),
+    /// `description`, `categories` and `tags` (lists of text, or a text each), `brand`, `price`,
+    /// `in_stock`, `attributes` (a JSON object as text); any other column is an attribute.
+    CatalogParquet,
 }
 
 /// Import behaviour shared by every format.

@@ -15,7 +15,7 @@ use crate::events::{Event, EventBatch, Origin};
 use crate::fields::text_or_latin1;
 use crate::format::{EventFormat, ImportOptions, ItemFormat};
 use crate::report::{Bad, ImportError, ImportReport, io_error, reason};
-use crate::{delimited, items, jsonl, users};
+use crate::{columnar, delimited, items, jsonl, users};
 
 /// Reads event and catalog files into one id space.
 ///
@@ -256,9 +256,20 @@ impl Importer {
     /// Reads user attributes (see the `users` module: a delimited file with a header), giving
     /// users first seen here an index. A user already described is replaced; an id repeated
     /// within the file is counted as a duplicate and its first row kept.
+    ///
+    /// A Parquet file (known by its first bytes) is read by its columns instead: a `user_id` (or
+    /// `userid`, `user`, `id`) column, and every other flat column an attribute.
     pub fn read_users(&mut self, path: &Path) -> Result<ImportReport, ImportError> {
-        let file = File::open(path).map_err(|e| io_error(path, e))?;
         let name = path.display().to_string();
+        if columnar::is_parquet(path) {
+            let mut report = ImportReport::new(&name);
+            let mut seen = HashSet::new();
+            columnar::read_users(path, &mut report, self.opts, |id, tokens, report| {
+                self.keep_user(id, tokens, report, &mut seen)
+            })?;
+            return Ok(report);
+        }
+        let file = File::open(path).map_err(|e| io_error(path, e))?;
         self.read_users_from_reader(BufReader::with_capacity(1 << 16, file), &name)
     }
 
@@ -271,18 +282,29 @@ impl Importer {
         let mut report = ImportReport::new(name);
         let mut seen = HashSet::new();
         users::read(reader, &mut report, self.opts, |id, tokens, report| {
-            let idx = self.users.get_or_insert(id) as usize;
-            if !seen.insert(idx) {
-                report.duplicates += 1;
-                return;
-            }
-            report.accepted += 1;
-            if idx >= self.user_attributes.len() {
-                self.user_attributes.resize_with(idx + 1, Vec::new);
-            }
-            self.user_attributes[idx] = tokens;
+            self.keep_user(id, tokens, report, &mut seen)
         })?;
         Ok(report)
+    }
+
+    /// Keeps a user's attributes unless the id was already read from the same file.
+    fn keep_user(
+        &mut self,
+        id: &str,
+        tokens: Vec<String>,
+        report: &mut ImportReport,
+        seen: &mut HashSet<usize>,
+    ) {
+        let idx = self.users.get_or_insert(id) as usize;
+        if !seen.insert(idx) {
+            report.duplicates += 1;
+            return;
+        }
+        report.accepted += 1;
+        if idx >= self.user_attributes.len() {
+            self.user_attributes.resize_with(idx + 1, Vec::new);
+        }
+        self.user_attributes[idx] = tokens;
     }
 
     /// The id maps and the catalog, consuming the importer.
@@ -296,8 +318,14 @@ impl Importer {
     /// [`ImportError::BadRow`]). Exact duplicate rows of the file and repeated event ids are
     /// dropped and counted; when an event id column exists, only event ids decide duplicates.
     pub fn read_events(&mut self, path: &Path, format: &EventFormat) -> Result<EventBatch, ImportError> {
-        let file = File::open(path).map_err(|e| io_error(path, e))?;
         let name = path.display().to_string();
+        if let EventFormat::Parquet(columns) = format {
+            let mut sink = Sink::new(&name);
+            columnar::read_events(self, path, &mut sink, columns)?;
+            return Ok(sink.finish(&self.catalog));
+        }
+        refuse_parquet(path, "--format parquet")?;
+        let file = File::open(path).map_err(|e| io_error(path, e))?;
         self.read_events_from_reader(BufReader::with_capacity(1 << 16, file), &name, format)
     }
 
@@ -311,6 +339,7 @@ impl Importer {
         let mut sink = Sink::new(name);
         match format {
             EventFormat::Jsonl => jsonl::read(self, reader, &mut sink)?,
+            EventFormat::Parquet(_) => return Err(parquet_needs_a_file()),
             EventFormat::Ml100k | EventFormat::Ml1m | EventFormat::MlLatest | EventFormat::Delimited(_) => {
                 delimited::read(self, reader, &mut sink, delimited::Spec::of(format)?)?
             }
@@ -321,8 +350,17 @@ impl Importer {
     /// Reads catalog items, giving items first seen here an index. An item already described is
     /// replaced; an id repeated within the file is counted as a duplicate and its first row kept.
     pub fn read_items(&mut self, path: &Path, format: &ItemFormat) -> Result<ImportReport, ImportError> {
-        let file = File::open(path).map_err(|e| io_error(path, e))?;
         let name = path.display().to_string();
+        if *format == ItemFormat::CatalogParquet {
+            let mut report = ImportReport::new(&name);
+            let mut seen = HashSet::new();
+            columnar::read_items(path, &mut report, self.opts, |meta, report| {
+                self.keep_item(meta, report, &mut seen)
+            })?;
+            return Ok(report);
+        }
+        refuse_parquet(path, "--items-format parquet")?;
+        let file = File::open(path).map_err(|e| io_error(path, e))?;
         self.read_items_from_reader(BufReader::with_capacity(1 << 16, file), &name, format)
     }
 
@@ -333,18 +371,26 @@ impl Importer {
         name: &str,
         format: &ItemFormat,
     ) -> Result<ImportReport, ImportError> {
+        if *format == ItemFormat::CatalogParquet {
+            return Err(parquet_needs_a_file());
+        }
         let mut report = ImportReport::new(name);
         let mut seen = HashSet::new();
         items::read(reader, &mut report, self.opts, *format, |meta, report| {
-            let idx = self.items.get_or_insert(&meta.id);
-            if !seen.insert(idx) {
-                report.duplicates += 1;
-                return;
-            }
-            report.accepted += 1;
-            self.catalog.insert(ItemIdx(idx), meta);
+            self.keep_item(meta, report, &mut seen)
         })?;
         Ok(report)
+    }
+
+    /// Keeps a catalog item unless its id was already read from the same file.
+    fn keep_item(&mut self, meta: ItemRecord, report: &mut ImportReport, seen: &mut HashSet<u32>) {
+        let idx = self.items.get_or_insert(&meta.id);
+        if !seen.insert(idx) {
+            report.duplicates += 1;
+            return;
+        }
+        report.accepted += 1;
+        self.catalog.insert(ItemIdx(idx), meta);
     }
 
     /// Counts a bad row, or fails in strict mode.
@@ -399,6 +445,22 @@ impl Importer {
         let session = d.session_id.map(|s| self.sessions.get_or_insert(s));
         sink.events.push(Event { user, item, kind: d.kind, value: d.value, ts: d.ts, session });
         Ok(())
+    }
+}
+
+/// Refuses a Parquet file given with a text format: its bytes would be read as rows of garbage.
+fn refuse_parquet(path: &Path, flag: &str) -> Result<(), ImportError> {
+    if columnar::is_parquet(path) {
+        return Err(ImportError::InvalidOptions {
+            reason: format!("{} is a Parquet file: read it with {flag}", path.display()),
+        });
+    }
+    Ok(())
+}
+
+fn parquet_needs_a_file() -> ImportError {
+    ImportError::InvalidOptions {
+        reason: "Parquet is read from a file (its index is at the end), not a stream".into(),
     }
 }
 

@@ -148,7 +148,7 @@ fn layout(format: ItemFormat) -> (Option<Splitter>, bool) {
         ItemFormat::RecBoleItem => (Some(Splitter::new(Sep::Byte(b'\t'), false)), true),
         ItemFormat::Ml1mMovies => (Some(Splitter::new(Sep::Str(b"::"), false)), false),
         ItemFormat::MlLatestMovies => (Some(Splitter::new(Sep::Byte(b','), true)), true),
-        ItemFormat::CatalogJsonl => (None, false),
+        ItemFormat::CatalogJsonl | ItemFormat::CatalogParquet => (None, false),
     }
 }
 
@@ -165,6 +165,7 @@ fn parse(
         (ItemFormat::RecBoleItem, Some(c)) => headed(c, ' ', fields),
         (ItemFormat::MlLatestMovies, Some(c)) => headed(c, '|', fields),
         (ItemFormat::CatalogJsonl, _) => catalog_json(line),
+        (ItemFormat::CatalogParquet, _) => Err(Bad::new("row", reason::JSON, "Parquet is read from a file")),
         (ItemFormat::RecBoleItem | ItemFormat::MlLatestMovies, None) => {
             Err(Bad::new("row", reason::MISSING, "no header before this row"))
         }

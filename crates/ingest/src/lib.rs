@@ -15,6 +15,7 @@
 //! prints; callers show the reports.
 
 mod catalog;
+mod columnar;
 mod delimited;
 mod dense;
 mod events;
@@ -32,6 +33,7 @@ mod users;
 
 pub use aisle_records::ItemRecord;
 pub use catalog::Catalog;
+pub use columnar::{ColumnKind, ParquetWriter, Put};
 pub use dense::read_dense_matrix;
 pub use events::{Event, EventBatch, Origin, to_interactions, to_sequences};
 pub use fields::MAX_ID_BYTES;

@@ -39,6 +39,15 @@ pub enum ImportError {
         /// The header as read.
         header: String,
     },
+    /// A columnar (Parquet) file that cannot be decoded, or a column of a shape that cannot be
+    /// read (a struct or a map where a field is needed).
+    #[error("cannot read {input} as Parquet: {reason}")]
+    Unreadable {
+        /// The file.
+        input: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The format options cannot work (e.g. a column named when the file has no header).
     #[error("invalid import options: {reason}")]
     InvalidOptions {
@@ -118,6 +127,7 @@ pub(crate) mod reason {
     pub const UTF8: &str = "invalid UTF-8";
     pub const LONG_LINE: &str = "line too long";
     pub const QUOTE: &str = "unterminated quote";
+    pub const TYPE: &str = "wrong column type";
 }
 
 impl ImportReport {

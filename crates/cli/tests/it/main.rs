@@ -1,6 +1,7 @@
 //! Integration tests of the `aisle` binary: real processes, real files in a temporary folder.
 
 mod commands;
+mod export;
 mod models;
 mod ope;
 mod replicas;

@@ -146,6 +146,60 @@ known_models! {
     Blend(BlendParams => BlendModel, "blend", "A weighted blend of other models' normalised scores."),
 }
 
+/// A factor model's learned vectors, as `aisle export` writes them: row `u` of `users` (and
+/// `i` of `items`) is `dim` floats, row-major; biases are empty for the models without them.
+#[derive(Clone, Copy, Debug)]
+pub struct Factors<'a> {
+    /// The latent dimension.
+    pub dim: usize,
+    /// User vectors, `n_users × dim`.
+    pub users: &'a [f32],
+    /// Item vectors, `n_items × dim`.
+    pub items: &'a [f32],
+    /// `b_u` per user (SVD, SVD++), else empty.
+    pub user_bias: &'a [f32],
+    /// `b_i` per item, else empty.
+    pub item_bias: &'a [f32],
+    /// `μ`, the training mean of the rating models; `None` for the others.
+    pub global_mean: Option<f32>,
+}
+
+impl Model {
+    /// The vectors of a factor model (SVD, SVD++, iALS, BPR, the hybrid); `None` for the others,
+    /// whose state is not one vector per user and item.
+    pub fn factors(&self) -> Option<Factors<'_>> {
+        use crate::models::latent::LatentModel;
+        fn latent(l: &crate::models::latent::Latent) -> Factors<'_> {
+            Factors {
+                dim: l.dim(),
+                users: l.user_factors(),
+                items: l.item_factors(),
+                user_bias: &[],
+                item_bias: l.item_biases(),
+                global_mean: None,
+            }
+        }
+        fn core(c: &crate::models::factors::FactorCore) -> Factors<'_> {
+            Factors {
+                dim: c.dim(),
+                users: c.user_factors(),
+                items: c.item_factors(),
+                user_bias: if c.biased { c.user_biases() } else { &[] },
+                item_bias: if c.biased { c.item_biases() } else { &[] },
+                global_mean: Some(c.global_mean()),
+            }
+        }
+        match self {
+            Model::Ials(m) => Some(latent(m.latent())),
+            Model::Bpr(m) => Some(latent(m.latent())),
+            Model::Hybrid(m) => Some(latent(m.latent())),
+            Model::Svd(m) => Some(core(m.core())),
+            Model::SvdPp(m) => Some(core(m.core())),
+            _ => None,
+        }
+    }
+}
+
 /// A model name the CLI and config accept.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown model {given:?}; known: {}", ModelSpec::NAMES.join(", "))]

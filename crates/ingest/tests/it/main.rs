@@ -4,6 +4,7 @@ mod bad_input;
 mod dedup;
 mod formats;
 mod items;
+mod parquet;
 mod synth;
 mod truth;
 mod users;
