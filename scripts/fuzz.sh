@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 FUZZ_DIR=fuzz
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-600}"
 # The artifact target runs last: its inputs are the largest and its executions the slowest.
-ALL_TARGETS=(event_wire events_delimited events_jsonl catalog config artifact)
+ALL_TARGETS=(event_wire events_delimited events_jsonl parquet catalog config artifact)
 if [[ $# -gt 0 ]]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 max_len() {

@@ -15,5 +15,5 @@ fuzz_target!(|data: &[u8]| {
         3 => EventFormat::Ml1m,
         _ => EventFormat::MlLatest,
     };
-    aisle_fuzz::import_events_both_ways(file, &format);
+    aisle_fuzz::import_events_both_ways(aisle_fuzz::Input::Bytes(file), &format);
 });

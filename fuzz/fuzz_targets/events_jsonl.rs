@@ -6,5 +6,5 @@ use aisle_ingest::EventFormat;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    aisle_fuzz::import_events_both_ways(data, &EventFormat::Jsonl);
+    aisle_fuzz::import_events_both_ways(aisle_fuzz::Input::Bytes(data), &EventFormat::Jsonl);
 });

@@ -45,6 +45,26 @@ pub fn check_catalog(importer: &Importer) {
     }
 }
 
+/// Where an import reads from: bytes in memory (the text formats), or a file (Parquet, whose
+/// index is at the end).
+#[derive(Copy, Clone)]
+pub enum Input<'a> {
+    /// The file's bytes.
+    Bytes(&'a [u8]),
+    /// A file holding them.
+    File(&'a std::path::Path),
+}
+
+impl Input<'_> {
+    /// The name reports carry.
+    fn source(&self) -> String {
+        match self {
+            Input::Bytes(_) => "fuzz".to_owned(),
+            Input::File(p) => p.display().to_string(),
+        }
+    }
+}
+
 /// What one event import gave, and the options it ran with.
 pub struct EventRun {
     pub opts: ImportOptions,
@@ -56,15 +76,18 @@ pub struct EventRun {
 /// accepted row, dense ids inside the importer's id maps, and only events whose value and time
 /// pass the API's limits (`EventLimits::check_value` / `check_time`); items described on the way
 /// (a joined MovieLens file) pass `validate_item`.
-pub fn import_events(data: &[u8], format: &EventFormat, opts: ImportOptions) -> EventRun {
+pub fn import_events(input: Input<'_>, format: &EventFormat, opts: ImportOptions) -> EventRun {
     let mut importer = Importer::new(opts);
-    let result = importer.read_events_from_reader(data, "fuzz", format);
+    let result = match input {
+        Input::Bytes(data) => importer.read_events_from_reader(data, "fuzz", format),
+        Input::File(path) => importer.read_events(path, format),
+    };
     match &result {
         Ok(batch) => {
             let report = &batch.report;
             check_report(report, &opts);
             assert_eq!(batch.events.len() as u64, report.accepted, "events != accepted: {report:?}");
-            assert_eq!(report.source, "fuzz");
+            assert_eq!(report.source, input.source());
             let limits: &EventLimits = &opts.limits;
             let (n_users, n_items) = (importer.users().len(), importer.items().len());
             for e in &batch.events {
@@ -93,9 +116,9 @@ pub fn import_events(data: &[u8], format: &EventFormat, opts: ImportOptions) -> 
 /// [`import_events`] leniently and strictly, and the two agree: strict mode succeeds exactly when
 /// the lenient import rejected nothing (then with the same counts), and otherwise fails on the
 /// first row the lenient import rejected.
-pub fn import_events_both_ways(data: &[u8], format: &EventFormat) {
-    let lenient = import_events(data, format, ImportOptions::default());
-    let strict = import_events(data, format, ImportOptions { strict: true, ..ImportOptions::default() });
+pub fn import_events_both_ways(input: Input<'_>, format: &EventFormat) {
+    let lenient = import_events(input, format, ImportOptions::default());
+    let strict = import_events(input, format, ImportOptions { strict: true, ..ImportOptions::default() });
     let Ok(lenient_batch) = &lenient.result else {
         // The file could not be read at all (no usable header...): strict mode must fail too.
         assert!(strict.result.is_err(), "lenient import failed ({:?}) but strict succeeded", lenient.result);

@@ -29,9 +29,11 @@ pub struct ExportArgs {
     /// The folder to write into (created if missing; files of the same names are replaced).
     #[arg(long)]
     pub out: PathBuf,
-    /// What to write (comma-separated); default all of it.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "events,items,users,factors,similar")]
-    pub what: Vec<Part>,
+    /// What to write (comma-separated). Default: all there is (the model's files only when a
+    /// model serves, its factors only when it has them); a part asked for by name that cannot be
+    /// written is an error.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub what: Option<Vec<Part>>,
 }
 
 /// The files `aisle export` can write.
@@ -60,7 +62,8 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         let store = aisle_store::AnyStore::open(&config.store.url())
             .await
             .with_context(|| format!("opening the store {}", config.store.shown_url()))?;
-        let wants = |p: Part| args.what.contains(&p);
+        let named = args.what.as_deref();
+        let wants = |p: Part| named.is_none_or(|w| w.contains(&p));
         if wants(Part::Events) {
             let n = export_events(&store, &args.out).await?;
             report::note(&format!("wrote {n} events to {}", args.out.join("events.parquet").display()));
@@ -75,6 +78,10 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         }
         if wants(Part::Factors) || wants(Part::Similar) {
             let Some(active) = store.active_model().await? else {
+                if named.is_none() {
+                    report::note("no model is serving yet, so no factors or similar items were written");
+                    return Ok(());
+                }
                 anyhow::bail!(
                     "no model is serving yet: run `aisle train` first, or export only events,items,users"
                 );
@@ -91,8 +98,19 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
                 ("aisle.trained_on_seq", active.model.trained_on_seq.to_string()),
             ];
             let out = args.out.clone();
-            let (factors, similar) = (wants(Part::Factors), wants(Part::Similar));
             let name = active.model.name.clone();
+            // By default, a model without vectors (a neighbourhood model, EASE, ...) writes its
+            // similar items only; asked for by name, its factors are an error.
+            let factors = match named {
+                None => artifact.model.factors().is_some(),
+                Some(_) => wants(Part::Factors),
+            };
+            if !factors && named.is_none() {
+                report::note(&format!(
+                    "the serving model ({name}) has no factors; wrote its similar items only"
+                ));
+            }
+            let similar = wants(Part::Similar);
             tokio::task::spawn_blocking(move || write_model(&artifact, &out, &meta, factors, similar, &name))
                 .await??;
         }

@@ -77,7 +77,8 @@ pub enum FormatArg {
     Tsv,
     /// One JSON event per line, as `POST /v1/events` takes them.
     Jsonl,
-    /// Apache Parquet (Spark, BigQuery, pandas, DuckDB); columns by name as for csv.
+    /// Apache Parquet (Spark, BigQuery, pandas, DuckDB), a file or a folder of part files;
+    /// columns by name as for csv.
     Parquet,
 }
 

@@ -23,7 +23,8 @@ pub enum EventFormat {
     /// ([`ColumnMap`]; a [`Column::Index`] counts the top-level columns that are flat or lists):
     /// ids may be text or integers, the timestamp a timestamp, date, integer (seconds, or
     /// milliseconds from 10¹¹) or text column, the value any number. A row's number is its line
-    /// in reports.
+    /// in reports. The path may be a folder of part files, as Spark and BigQuery write them:
+    /// every `*.parquet` under it, in path order, numbered as one file.
     Parquet(ColumnMap),
 }
 
@@ -153,7 +154,8 @@ pub enum ItemFormat {
     CatalogJsonl,
     /// The shop catalog as Parquet: `id` (or `item_id`, `product_id`, `sku`), `title` (or `name`),
     /// `description`, `categories` and `tags` (lists of text, or a text each), `brand`, `price`,
-    /// `in_stock`, `attributes` (a JSON object as text); any other column is an attribute.
+    /// `in_stock`, `attributes` (a JSON object as text); any other column is an attribute. A
+    /// folder of part files reads as one file.
     CatalogParquet,
 }
 

@@ -257,7 +257,7 @@ impl Importer {
     /// users first seen here an index. A user already described is replaced; an id repeated
     /// within the file is counted as a duplicate and its first row kept.
     ///
-    /// A Parquet file (known by its first bytes) is read by its columns instead: a `user_id` (or
+    /// A Parquet file (known by its first bytes), or a folder of them, is read by its columns instead: a `user_id` (or
     /// `userid`, `user`, `id`) column, and every other flat column an attribute.
     pub fn read_users(&mut self, path: &Path) -> Result<ImportReport, ImportError> {
         let name = path.display().to_string();

@@ -36,11 +36,52 @@ const MAGIC: &[u8; 4] = b"PAR1";
 /// Rows decoded per batch of each column: bounds memory on row groups of millions of rows.
 const BATCH_ROWS: usize = 65_536;
 
-/// True when the file at `path` starts like a Parquet file (for refusing one read as text).
+/// True when the file at `path` starts like a Parquet file (for refusing one read as text), or
+/// `path` is a folder of them.
 pub(crate) fn is_parquet(path: &Path) -> bool {
     use std::io::Read;
+    if path.is_dir() {
+        return parts(path).is_ok_and(|p| !p.is_empty());
+    }
     let mut head = [0u8; 4];
     File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && &head == MAGIC
+}
+
+/// Deepest folder nesting [`parts`] descends (Hive-style partitions are a few levels).
+const MAX_DEPTH: usize = 8;
+
+/// The Parquet files at `path`: the file itself, or every `*.parquet` file under a folder — what
+/// Spark, Hive and BigQuery exports write: a folder of part files, perhaps in `key=value`
+/// subfolders — in path order. Names starting with `_` or `.` (`_SUCCESS`, checksums) are
+/// skipped. A folder without any is an error.
+pub(crate) fn parts(path: &Path) -> Result<Vec<std::path::PathBuf>, ImportError> {
+    fn walk(dir: &Path, depth: usize, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('_') || name.starts_with('.') {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            if kind.is_dir() && depth < MAX_DEPTH {
+                walk(&entry.path(), depth + 1, out)?;
+            } else if kind.is_file() && name.ends_with(".parquet") {
+                out.push(entry.path());
+            }
+        }
+        Ok(())
+    }
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    walk(path, 0, &mut out).map_err(|e| io_error(path, e))?;
+    out.sort();
+    if out.is_empty() {
+        return Err(unreadable(&path.display().to_string(), "no .parquet files in this folder"));
+    }
+    Ok(out)
 }
 
 /// How the raw values of a column are to be understood.
@@ -81,6 +122,8 @@ pub(crate) struct ColumnInfo {
 /// A Parquet file opened for reading its flat columns.
 pub(crate) struct Table {
     reader: SerializedFileReader<File>,
+    /// Rows of the files read before this one (of a folder of parts): row numbers continue.
+    offset: u64,
     columns: Vec<ColumnInfo>,
     /// Top-level fields that are not usable (structs, maps, nested lists), lower case.
     unusable: Vec<String>,
@@ -194,7 +237,18 @@ impl Table {
                 None => unusable.push(name.to_ascii_lowercase()),
             }
         }
-        Ok(Table { reader, columns, unusable, source })
+        Ok(Table { reader, offset: 0, columns, unusable, source })
+    }
+
+    /// The same table, its rows numbered after `offset` rows of earlier files.
+    pub(crate) fn after(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Rows in the file, by its metadata.
+    pub(crate) fn rows(&self) -> u64 {
+        u64::try_from(self.reader.metadata().file_metadata().num_rows()).unwrap_or(0)
     }
 
     /// The file's name in reports and errors.
@@ -232,13 +286,14 @@ impl Table {
     }
 
     /// Reads the columns at `wanted` (positions in [`Table::columns`]) in batches of rows,
-    /// handing each batch to `each` with the 1-based number of its first row.
+    /// handing each batch to `each` with the 1-based number of its first row (counting the rows
+    /// of the files before this one, see [`Table::after`]).
     pub(crate) fn scan(
         &self,
         wanted: &[usize],
         mut each: impl FnMut(&Batch, u64) -> Result<(), ImportError>,
     ) -> Result<(), ImportError> {
-        let mut first_row = 1u64;
+        let mut first_row = self.offset + 1;
         for g in 0..self.reader.num_row_groups() {
             let group = guarded(&self.source, || self.reader.get_row_group(g))?;
             let total = usize::try_from(group.metadata().num_rows()).unwrap_or(0);

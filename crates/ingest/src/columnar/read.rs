@@ -120,13 +120,33 @@ fn find(
 
 /// Reads every row of a Parquet event file into `sink`. Columns are found by name, as in a
 /// delimited file's header ([`ColumnMap`]; [`Column::Index`] counts the usable columns).
+///
+/// `path` may be a folder of part files ([`super::parts`]): each is read in turn, its columns
+/// found by its own schema, and rows are numbered across them.
 pub(crate) fn read_events(
     imp: &mut Importer,
     path: &Path,
     sink: &mut Sink,
     map: &ColumnMap,
 ) -> Result<(), ImportError> {
-    let table = Table::open(path)?;
+    each_part(path, |table| events_of(imp, table, sink, map))
+}
+
+/// Opens each Parquet file at `path` in turn, numbering its rows after the earlier files'.
+fn each_part(
+    path: &Path,
+    mut read: impl FnMut(&Table) -> Result<(), ImportError>,
+) -> Result<(), ImportError> {
+    let mut offset = 0;
+    for part in super::parts(path)? {
+        let table = Table::open(&part)?.after(offset);
+        offset += table.rows();
+        read(&table)?;
+    }
+    Ok(())
+}
+
+fn events_of(imp: &mut Importer, table: &Table, sink: &mut Sink, map: &ColumnMap) -> Result<(), ImportError> {
     let need = |pos: Option<usize>, field| {
         pos.ok_or_else(|| ImportError::MissingColumn {
             input: table.source().to_owned(),
@@ -134,14 +154,14 @@ pub(crate) fn read_events(
             header: table.header(),
         })
     };
-    let user = need(find(&table, &map.user, "user", alias::USER)?, "user")?;
-    let item = need(find(&table, &map.item, "item", alias::ITEM)?, "item")?;
+    let user = need(find(table, &map.user, "user", alias::USER)?, "user")?;
+    let item = need(find(table, &map.item, "item", alias::ITEM)?, "item")?;
     let optional = [
-        find(&table, &map.value, "value", alias::VALUE)?,
-        find(&table, &map.timestamp, "timestamp", alias::TIMESTAMP)?,
-        find(&table, &map.kind, "type", alias::KIND)?,
-        find(&table, &map.event_id, "event_id", alias::EVENT_ID)?,
-        find(&table, &map.session_id, "session_id", alias::SESSION_ID)?,
+        find(table, &map.value, "value", alias::VALUE)?,
+        find(table, &map.timestamp, "timestamp", alias::TIMESTAMP)?,
+        find(table, &map.kind, "type", alias::KIND)?,
+        find(table, &map.event_id, "event_id", alias::EVENT_ID)?,
+        find(table, &map.session_id, "session_id", alias::SESSION_ID)?,
     ];
     // The scanned columns, and where each field is among them.
     let mut wanted = vec![user, item];
@@ -154,6 +174,14 @@ pub(crate) fn read_events(
             })
         })
         .collect();
+    // An event has one user, one item, one time...: a list column cannot be any of them.
+    if let Some(&k) = wanted.iter().find(|&&k| table.columns()[k].list) {
+        let name = &table.columns()[k].original;
+        return Err(ImportError::Unreadable {
+            input: table.source().to_owned(),
+            reason: format!("column {name:?} is a list; an event field needs one value per row"),
+        });
+    }
     table.scan(&wanted, |batch, first| {
         for r in 0..batch.rows {
             let line = first + r as u64;
@@ -283,7 +311,15 @@ pub(crate) fn read_items(
     opts: ImportOptions,
     mut keep: impl FnMut(ItemRecord, &mut ImportReport),
 ) -> Result<(), ImportError> {
-    let table = Table::open(path)?;
+    each_part(path, |table| items_of(table, report, opts, &mut keep))
+}
+
+fn items_of(
+    table: &Table,
+    report: &mut ImportReport,
+    opts: ImportOptions,
+    keep: &mut impl FnMut(ItemRecord, &mut ImportReport),
+) -> Result<(), ImportError> {
     let pick = |names: &[&str]| -> Result<Option<usize>, ImportError> {
         for n in names {
             if let Some(k) = table.find(n)? {
@@ -396,7 +432,15 @@ pub(crate) fn read_users(
     opts: ImportOptions,
     mut keep: impl FnMut(&str, Vec<String>, &mut ImportReport),
 ) -> Result<(), ImportError> {
-    let table = Table::open(path)?;
+    each_part(path, |table| users_of(table, report, opts, &mut keep))
+}
+
+fn users_of(
+    table: &Table,
+    report: &mut ImportReport,
+    opts: ImportOptions,
+    keep: &mut impl FnMut(&str, Vec<String>, &mut ImportReport),
+) -> Result<(), ImportError> {
     let mut id = None;
     for a in ["user_id", "userid", "user", "id"] {
         if let Some(k) = table.find(a)? {

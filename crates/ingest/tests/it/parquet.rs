@@ -84,6 +84,8 @@ fn dates_integer_milliseconds_and_named_columns() {
         Err(ImportError::Unreadable { reason, .. }) => assert!(reason.contains("struct"), "{reason}"),
         other => panic!("a struct column cannot be a timestamp: {other:?}"),
     }
+    let (_, listed) = read(&data("events_pandas.parquet"), by("extra"));
+    assert!(matches!(listed, Err(ImportError::Unreadable { reason, .. }) if reason.contains("is a list")));
     match read(&path, by("when")).1 {
         Err(ImportError::MissingColumn { column: "timestamp", header, .. }) => {
             assert_eq!(header, "customer_id,sku,day,ms,where")
@@ -198,4 +200,36 @@ fn what_aisles_writer_writes_reads_back() {
     assert_eq!(got[3], ("u0".into(), "i3".into(), EventKind::Rating, 1.5, 1_700_000_004, None));
     assert_eq!(got[4].2, EventKind::View, "row 5 of the second group");
     assert_eq!(got[9].4, 1_700_000_013, "milliseconds floor to seconds");
+}
+
+/// Writes `users` (one event per user, on item `i1`) as a Parquet part file.
+fn part(path: &Path, users: &[&str]) {
+    let columns = [("user_id", ColumnKind::Text, false), ("item_id", ColumnKind::Text, false)];
+    let mut w = ParquetWriter::create(path, &columns, &[]).unwrap();
+    for u in users {
+        w.push(&[Put::Text(u), Put::Text(if u.is_empty() { "" } else { "i1" })]).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn a_folder_of_part_files_reads_as_one_file_in_path_order() {
+    // What Spark writes: part files, a `_SUCCESS` marker, checksums, partition subfolders.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("events");
+    std::fs::create_dir_all(root.join("dt=2024-01-02")).unwrap();
+    part(&root.join("part-00001.snappy.parquet"), &["u3", "", "u4"]);
+    part(&root.join("part-00000.snappy.parquet"), &["u1", "u2"]);
+    part(&root.join("dt=2024-01-02").join("part-00000.parquet"), &["u5"]);
+    std::fs::write(root.join("_SUCCESS"), b"").unwrap();
+    std::fs::write(root.join(".part-00000.snappy.parquet.crc"), b"crc").unwrap();
+    let (imp, batch) = read(&root, ColumnMap::default());
+    let b = batch.unwrap();
+    assert_eq!((b.report.rows, b.report.accepted, b.report.rejected), (6, 5, 1), "{}", b.report);
+    let users: Vec<&str> = b.events.iter().map(|e| imp.users().id(e.user.0).unwrap()).collect();
+    assert_eq!(users, ["u5", "u1", "u2", "u3", "u4"], "files in path order");
+    assert_eq!(b.report.examples[0].line, 5, "rows are numbered across the files");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert!(matches!(read(&empty, ColumnMap::default()).1, Err(ImportError::Unreadable { .. })));
 }
