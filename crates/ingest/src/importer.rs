@@ -257,8 +257,9 @@ impl Importer {
     /// users first seen here an index. A user already described is replaced; an id repeated
     /// within the file is counted as a duplicate and its first row kept.
     ///
-    /// A Parquet file (known by its first bytes), or a folder of them, is read by its columns instead: a `user_id` (or
-    /// `userid`, `user`, `id`) column, and every other flat column an attribute.
+    /// A Parquet file (known by its first bytes), or a folder of them, is read by its columns
+    /// instead: a `user_id` (or `userid`, `user`, `id`) column, and every other flat column an
+    /// attribute.
     pub fn read_users(&mut self, path: &Path) -> Result<ImportReport, ImportError> {
         let name = path.display().to_string();
         if columnar::is_parquet(path) {

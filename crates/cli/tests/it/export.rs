@@ -145,3 +145,24 @@ fn an_export_imports_back_into_the_same_shop_and_carries_the_model() {
     assert!(ua.iter().all(|(_, t)| t.iter().any(|t| t.starts_with("segment="))), "{:?}", &ua[..2]);
     assert_eq!(ua, ub);
 }
+
+#[test]
+fn a_corrupt_parquet_file_is_one_clear_error_without_a_panic_message() {
+    // A fuzz input on which the parquet crate panics (a negative column chunk offset).
+    let corrupt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ingest/tests/data/corrupt_offset.parquet");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = aisle(&[
+        "import",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--events",
+        corrupt.to_str().unwrap(),
+        "--format",
+        "parquet",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("corrupt file (column start and length should not be negative)"), "{err}");
+    assert!(!err.contains("panicked"), "the contained panic is not printed: {err}");
+}

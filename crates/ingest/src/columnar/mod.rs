@@ -134,13 +134,34 @@ fn unreadable(source: &str, e: impl std::fmt::Display) -> ImportError {
     ImportError::Unreadable { input: source.to_owned(), reason: e.to_string() }
 }
 
+thread_local! {
+    /// Whether this thread is inside [`guarded`].
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Runs a call into the `parquet` crate, turning its error, or its panic, into [`ImportError::Unreadable`].
 ///
 /// The crate asserts on some corrupt metadata (a negative column chunk offset panics in
 /// `ColumnChunkMetaData::byte_range`, found by `corrupt_files_are_errors_not_panics`); a file
 /// from outside must not take the process down, so its calls are contained here.
+///
+/// While a call runs, the panic hook does not print: the panic is this function's to report, as
+/// an error naming the file. The hook is wrapped once, on first use; a panic anywhere else (or
+/// on another thread) still reaches the hook that was there before.
 fn guarded<T>(source: &str, f: impl FnOnce() -> parquet::errors::Result<T>) -> Result<T, ImportError> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = GUARDED.with(|g| g.replace(true));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(was));
+    match outcome {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(unreadable(source, e)),
         Err(panic) => {
