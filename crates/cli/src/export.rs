@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use aisle_engine::Artifact;
 use aisle_ingest::{ColumnKind, ParquetWriter, Put};
-use aisle_store::{PageRequest, Store};
+use aisle_store::Store;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
@@ -188,26 +188,9 @@ fn opt_text(t: &Option<String>) -> Put<'_> {
     t.as_deref().map_or(Put::Null, Put::Text)
 }
 
-/// Every row of a paged listing.
-async fn all_pages<T, F, Fut>(mut page: F) -> anyhow::Result<Vec<T>>
-where
-    F: FnMut(PageRequest) -> Fut,
-    Fut: std::future::Future<Output = aisle_store::StoreResult<aisle_store::Page<T>>>,
-{
-    let (mut rows, mut after) = (Vec::new(), None);
-    loop {
-        let p = page(PageRequest { limit: 10_000, after }).await?;
-        rows.extend(p.rows);
-        match p.next {
-            Some(n) => after = Some(n),
-            None => return Ok(rows),
-        }
-    }
-}
-
 async fn export_items(store: &aisle_store::AnyStore, dir: &Path) -> anyhow::Result<u64> {
     use ColumnKind::{Bool, Double, Text, TextList, TimestampMillis};
-    let items = all_pages(|p| store.items(p)).await?;
+    let items = store.all_items().await?;
     let columns = [
         ("id", Text, false),
         ("title", Text, false),
@@ -241,7 +224,7 @@ async fn export_items(store: &aisle_store::AnyStore, dir: &Path) -> anyhow::Resu
 
 async fn export_users(store: &aisle_store::AnyStore, dir: &Path) -> anyhow::Result<u64> {
     use ColumnKind::{Text, TimestampMillis};
-    let users = all_pages(|p| store.users(p)).await?;
+    let users = store.all_users().await?;
     let columns =
         [("user_id", Text, false), ("attributes", Text, false), ("updated_at", TimestampMillis, false)];
     let mut out = Output::create(dir.join("users.parquet"), &columns, &[])?;

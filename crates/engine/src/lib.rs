@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aisle_core::Scored;
-use aisle_store::{AnyStore, PageRequest, Store};
+use aisle_store::{AnyStore, Store};
 use arc_swap::ArcSwapOption;
 use lru::LruCache;
 
@@ -157,16 +157,7 @@ impl Engine {
             mark = now;
             s
         };
-        let mut items = Vec::new();
-        let mut after = None;
-        loop {
-            let page = store.items(PageRequest { limit: 10_000, after }).await?;
-            items.extend(page.rows);
-            match page.next {
-                Some(n) => after = Some(n),
-                None => break,
-            }
-        }
+        let items = store.all_items().await?;
         let catalog_s = lap();
         let counts = store.counts().await?;
         let counts_s = lap();

@@ -18,7 +18,36 @@ pub enum AnyStore {
     Postgres(PgStore),
 }
 
+/// Rows read per page by [`AnyStore::all_items`] and [`AnyStore::all_users`].
+const LISTING_PAGE: usize = 10_000;
+
+/// Every row of a paged listing, page after page.
+async fn every_page<T, Fut>(mut page: impl FnMut(PageRequest) -> Fut) -> StoreResult<Vec<T>>
+where
+    Fut: std::future::Future<Output = StoreResult<Page<T>>>,
+{
+    let (mut rows, mut after) = (Vec::new(), None);
+    loop {
+        let p = page(PageRequest { limit: LISTING_PAGE, after }).await?;
+        rows.extend(p.rows);
+        match p.next {
+            Some(n) => after = Some(n),
+            None => return Ok(rows),
+        }
+    }
+}
+
 impl AnyStore {
+    /// The whole catalog, in id order (read page by page).
+    pub async fn all_items(&self) -> StoreResult<Vec<ItemRecord>> {
+        every_page(|p| self.items(p)).await
+    }
+
+    /// Every user record, in id order (read page by page).
+    pub async fn all_users(&self) -> StoreResult<Vec<UserRecord>> {
+        every_page(|p| self.users(p)).await
+    }
+
     /// Opens the store `url` names: `sqlite://PATH`, `sqlite:PATH` or a plain file path open the
     /// embedded backend (creating the file if needed); `postgres://` or `postgresql://` connect to
     /// PostgreSQL (see [`PgStore::open`]).

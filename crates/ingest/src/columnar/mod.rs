@@ -306,6 +306,21 @@ impl Table {
         Ok(None)
     }
 
+    /// The position of the first of `names` (lower case) the table has, as [`Table::find`].
+    pub(crate) fn first_of(&self, names: &[&str]) -> Result<Option<usize>, ImportError> {
+        for name in names {
+            if let Some(k) = self.find(name)? {
+                return Ok(Some(k));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The error of a missing `column`, with the header the table has.
+    pub(crate) fn missing(&self, column: &'static str) -> ImportError {
+        ImportError::MissingColumn { input: self.source.clone(), column, header: self.header() }
+    }
+
     /// Reads the columns at `wanted` (positions in [`Table::columns`]) in batches of rows,
     /// handing each batch to `each` with the 1-based number of its first row (counting the rows
     /// of the files before this one, see [`Table::after`]).

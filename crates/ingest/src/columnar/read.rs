@@ -97,23 +97,11 @@ fn find(
     field: &'static str,
     aliases: &[&str],
 ) -> Result<Option<usize>, ImportError> {
-    let missing = || ImportError::MissingColumn {
-        input: table.source().to_owned(),
-        column: field,
-        header: table.header(),
-    };
     match col {
-        Column::Auto => {
-            for a in aliases {
-                if let Some(k) = table.find(a)? {
-                    return Ok(Some(k));
-                }
-            }
-            Ok(None)
-        }
-        Column::Name(x) => table.find(&x.to_ascii_lowercase())?.map(Some).ok_or_else(missing),
+        Column::Auto => table.first_of(aliases),
+        Column::Name(x) => table.find(&x.to_ascii_lowercase())?.map(Some).ok_or_else(|| table.missing(field)),
         Column::Index(i) if *i < table.columns().len() => Ok(Some(*i)),
-        Column::Index(_) => Err(missing()),
+        Column::Index(_) => Err(table.missing(field)),
         Column::Absent => Ok(None),
     }
 }
@@ -147,13 +135,7 @@ fn each_part(
 }
 
 fn events_of(imp: &mut Importer, table: &Table, sink: &mut Sink, map: &ColumnMap) -> Result<(), ImportError> {
-    let need = |pos: Option<usize>, field| {
-        pos.ok_or_else(|| ImportError::MissingColumn {
-            input: table.source().to_owned(),
-            column: field,
-            header: table.header(),
-        })
-    };
+    let need = |pos: Option<usize>, field| pos.ok_or_else(|| table.missing(field));
     let user = need(find(table, &map.user, "user", alias::USER)?, "user")?;
     let item = need(find(table, &map.item, "item", alias::ITEM)?, "item")?;
     let optional = [
@@ -320,20 +302,9 @@ fn items_of(
     opts: ImportOptions,
     keep: &mut impl FnMut(ItemRecord, &mut ImportReport),
 ) -> Result<(), ImportError> {
-    let pick = |names: &[&str]| -> Result<Option<usize>, ImportError> {
-        for n in names {
-            if let Some(k) = table.find(n)? {
-                return Ok(Some(k));
-            }
-        }
-        Ok(None)
-    };
+    let pick = |names: &[&str]| table.first_of(names);
     let id = pick(&["id", "item_id", "itemid", "product_id", "productid", "sku", "movieid", "item"])?
-        .ok_or_else(|| ImportError::MissingColumn {
-            input: table.source().to_owned(),
-            column: "id",
-            header: table.header(),
-        })?;
+        .ok_or_else(|| table.missing("id"))?;
     let roles = [
         pick(&["title", "name"])?,
         pick(&["description"])?,
@@ -441,18 +412,7 @@ fn users_of(
     opts: ImportOptions,
     keep: &mut impl FnMut(&str, Vec<String>, &mut ImportReport),
 ) -> Result<(), ImportError> {
-    let mut id = None;
-    for a in ["user_id", "userid", "user", "id"] {
-        if let Some(k) = table.find(a)? {
-            id = Some(k);
-            break;
-        }
-    }
-    let id = id.ok_or_else(|| ImportError::MissingColumn {
-        input: table.source().to_owned(),
-        column: "user_id",
-        header: table.header(),
-    })?;
+    let id = table.first_of(&["user_id", "userid", "user", "id"])?.ok_or_else(|| table.missing("user_id"))?;
     let mut wanted = vec![id];
     wanted.extend((0..table.columns().len()).filter(|&k| {
         let c = &table.columns()[k];
