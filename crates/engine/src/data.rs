@@ -1,16 +1,14 @@
 //! Writes and reads of catalog items, users and events: validation, the store write, then the
 //! in-memory state that follows it (live catalog, category index, history cache, popularity).
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use aisle_records::validate::validate_item;
 use aisle_store::{Appended, EventRecord, ItemRecord, Page, PageRequest, Store, UserRecord, UserRemoval};
 
-use crate::history::RecentEvent;
-use crate::{Engine, EngineError, now_ms, popular_cap, popular_counts, replica};
+use crate::log::{Applying, Batch};
+use crate::{Engine, EngineError, now_ms, popular_cap, popular_counts};
 
 /// An RFC 7396 JSON merge patch of an item: fields present replace, `null` clears.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -65,7 +63,7 @@ impl Engine {
         for r in &mut items {
             r.updated_at_ms = now;
         }
-        let _w = self.ingest_lock.lock().await;
+        let _w = self.log.applying().await;
         self.store.put_items(items.clone()).await?;
         for r in items {
             self.catalog_put(r);
@@ -100,7 +98,7 @@ impl Engine {
         patch: &ItemPatch,
     ) -> Result<ItemRecord, EngineError> {
         // Read-modify-write of one record: concurrent patches must not lose each other's fields.
-        let _p = self.patch_lock.lock().await;
+        let _p = self.catalog.patching().await;
         let old =
             self.catalog.get(id).ok_or_else(|| EngineError::NotFound { what: "item", id: id.to_owned() })?;
         let mut value = serde_json::to_value(&*old).map_err(|e| EngineError::Invalid(e.to_string()))?;
@@ -125,7 +123,7 @@ impl Engine {
     pub async fn delete_item(self: &Arc<Self>, id: &str) -> Result<bool, EngineError> {
         let id = id.to_owned();
         self.detached(move |e| async move {
-            let _w = e.ingest_lock.lock().await;
+            let _w = e.log.applying().await;
             let existed = e.store.delete_item(id.clone()).await?;
             e.catalog_remove(&id);
             Ok(existed)
@@ -145,7 +143,7 @@ impl Engine {
             let existed = e.store.user(user.id.clone()).await?.is_some();
             e.store.put_users(vec![user]).await?;
             if !existed {
-                e.users.fetch_add(1, Ordering::Relaxed);
+                e.log.user_added();
             }
             Ok(existed)
         })
@@ -160,7 +158,7 @@ impl Engine {
                 u.updated_at_ms = now;
             }
             e.store.put_users(users).await?;
-            e.users.store(e.store.counts().await?.users, Ordering::Relaxed);
+            e.log.set_users(e.store.counts().await?.users);
             Ok(())
         })
         .await
@@ -177,14 +175,9 @@ impl Engine {
     pub async fn delete_user(self: &Arc<Self>, id: &str) -> Result<UserRemoval, EngineError> {
         let id = id.to_owned();
         self.detached(move |e| async move {
-            let _w = e.ingest_lock.lock().await;
+            let _w = e.log.applying().await;
             let removed = e.store.delete_user(id.clone()).await?;
-            e.history.remove(&id);
-            e.forgotten.insert(&id, removed.at_seq);
-            if removed.existed {
-                e.users.fetch_sub(1, Ordering::Relaxed);
-            }
-            e.events.fetch_sub(removed.events.min(e.events.load(Ordering::Relaxed)), Ordering::Relaxed);
+            e.log.user_deleted(&id, removed.at_seq, removed.existed, removed.events);
             Ok(removed)
         })
         .await
@@ -203,11 +196,11 @@ impl Engine {
     }
 
     async fn ingest_now(&self, events: Vec<EventRecord>) -> Result<Ingested, EngineError> {
-        // The store write runs outside the ingest lock, beside other writes (a shared store takes
+        // The store write runs outside the apply lock, beside other writes (a shared store takes
         // them at once); applying what it stored waits for the lock.
-        let writing = replica::Writing::start(self);
+        let writing = self.log.writing();
         let results = self.store.append_events(events.clone()).await?;
-        let _w = self.ingest_lock.lock().await;
+        let lock = self.log.applying().await;
         let inserted: Vec<(u64, &EventRecord)> = events
             .iter()
             .zip(&results)
@@ -216,34 +209,8 @@ impl Engine {
                 Appended::Duplicate(_) => None,
             })
             .collect();
-        let fresh: Vec<(u64, &EventRecord)> = {
-            // Under the ingest lock, which the replication tail holds to apply what it read.
-            // While following, an event at or below the tail's cursor was read back from the log
-            // before this write got the lock, and applied as anybody's (the log is read only up to
-            // where no append in flight can still commit, so the tail passed it only by reading
-            // it); the rest are applied here and noted in `own`, for the tail to skip. Before a
-            // replication task follows (the demo seed, a one-off command), nothing trims `own`:
-            // the cursor moves over this replica's writes right after it now, so a task that
-            // starts following later neither applies them twice nor finds `own` grown. On a
-            // store only this process writes, every sequence number up to its newest write is
-            // its own or a gap (a re-sent duplicate draws a number too), so the cursor jumps
-            // there: it is the mark of what is stored (attribution reads it) and `own` never
-            // grows.
-            let mut tail = self.lock_tail();
-            writing.finish(&mut tail);
-            let fresh: Vec<(u64, &EventRecord)> =
-                inserted.iter().copied().filter(|(seq, _)| !tail.following || *seq > tail.cursor).collect();
-            tail.own.extend(fresh.iter().map(|(seq, _)| *seq));
-            if !tail.following {
-                if self.store.is_shared() {
-                    tail.skip_own();
-                } else if let Some(&last) = tail.own.last() {
-                    tail.cursor = tail.cursor.max(last);
-                    tail.own.clear();
-                }
-            }
-            fresh
-        };
+        // Only what the replication tail has not read back and applied already.
+        let fresh = self.log.applied_by_write(&lock, writing, &inserted, self.store.is_shared());
         let n = inserted.len();
         let mut by_kind = [0u64; aisle_core::EventKind::ALL.len()];
         for (_, e) in &inserted {
@@ -256,35 +223,26 @@ impl Engine {
                 metrics::counter!("aisle_events_ingested_total", "type" => kind.as_str()).increment(n);
             }
         }
-        self.apply_events(fresh);
+        self.apply_events(&lock, fresh);
         Ok(Ingested { inserted: n, duplicates: results.len() - n, results })
     }
 
-    /// Makes stored events visible to popularity and fold-in. Called under the ingest lock with
-    /// one write's events or one page of the log, each in sequence order; writes that overlapped
-    /// may come in either order (popularity adds up, and the history cache keeps each user's
-    /// events sorted by sequence number).
-    pub(crate) fn apply_events<'a>(&self, events: impl IntoIterator<Item = (u64, &'a EventRecord)>) {
-        let mut by_user: BTreeMap<&str, Vec<RecentEvent>> = BTreeMap::new();
-        let mut counted: Vec<(Arc<str>, i64, f32)> = Vec::new();
-        let mut n = 0;
+    /// Makes stored events visible to popularity and fold-in (see [`crate::log::EventLog::apply`]): weighs
+    /// them, and counts for popular lists the ones in the catalog and not too far in the future.
+    pub(crate) fn apply_events<'a>(
+        &self,
+        lock: &Applying<'_>,
+        events: impl IntoIterator<Item = (u64, &'a EventRecord)>,
+    ) {
+        let mut batch = Batch::default();
         let (now, catalog) = (now_ms(), self.catalog.read());
         for (seq, e) in events {
-            n += 1;
             let w = self.config.weights.weight(e.kind, e.value.unwrap_or(1.0));
-            let item: Arc<str> = Arc::from(e.item_id.as_str());
-            if popular_counts(&self.config, &catalog, e, now) {
-                counted.push((item.clone(), e.ts_ms, w));
-            }
-            by_user.entry(&e.user_id).or_default().push(RecentEvent { seq, item, kind: e.kind, weight: w });
+            batch.push(seq, e, w, popular_counts(&self.config, &catalog, e, now));
         }
-        let cap = popular_cap(&self.config, &catalog);
+        batch.popular_cap = popular_cap(&self.config, &catalog);
         drop(catalog);
-        self.popular.record_many(counted.iter().map(|(item, ts, w)| (item, *ts, *w)), cap);
-        for (user, list) in by_user {
-            self.history.append(user, &list);
-        }
-        self.events.fetch_add(n, Ordering::Relaxed);
+        self.log.apply(lock, batch);
     }
 }
 

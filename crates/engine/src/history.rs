@@ -14,7 +14,7 @@
 //! moves up to its `trained_on_seq` and older notes go; beyond `2 × cache.history_users` noted
 //! users the index gives up (every miss reads the store, as without it).
 //!
-//! Consistency: ingest appends to the store, then — under the engine's ingest lock, so in
+//! Consistency: ingest appends to the store, then — under the event log's apply lock (`log.rs`), so in
 //! sequence order — appends to cached users (an entry only takes events newer than the newest it
 //! holds, so an entry loaded after the store write does not get the event twice). When ingest
 //! touches a user who is not cached it bumps `skipped`; a loader that saw `skipped` change while it
@@ -199,7 +199,7 @@ impl HistoryCache {
         recent
     }
 
-    /// Adds acknowledged events of `user` (in sequence order). Called under the ingest lock.
+    /// Adds acknowledged events of `user` (in sequence order). Called under the event log's apply lock.
     ///
     /// Events this entry holds already (same sequence number) or that precede what it was loaded
     /// after are skipped; an event older than the entry's newest one (another replica's, read

@@ -1,7 +1,7 @@
 //! Training jobs and model versions: one job at a time, on a schedule or on demand; the gate;
 //! publication by atomic swap; activation of any stored version (rollback); pruning.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use aisle_core::models::registry::ModelSpec;
@@ -12,6 +12,7 @@ use crate::config::{ModelChoice, ModelConfig};
 use crate::gate::{Comparison, decide};
 use crate::published::{Artifact, Published};
 use crate::select::{Budget, Selection, select};
+use crate::serving::Swapping;
 use crate::train::{Fitted, GateInput, fit, fit_all};
 use crate::{Engine, EngineError, now_ms};
 
@@ -100,7 +101,75 @@ struct Slot(Arc<Engine>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.lock_training().running_since_ms = None;
+        self.0.training.end();
+    }
+}
+
+/// Training: the part of the [`Engine`] that holds the one training slot and what the jobs
+/// did, behind one std mutex (a leaf: never held across an await nor with another lock).
+#[derive(Debug, Default)]
+pub(crate) struct Training {
+    status: Mutex<TrainingStatus>,
+}
+
+impl Training {
+    fn lock(&self) -> MutexGuard<'_, TrainingStatus> {
+        self.status.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state, for `GET /v1/models`.
+    pub(crate) fn status(&self) -> TrainingStatus {
+        self.lock().clone()
+    }
+
+    /// Takes the slot at `now_ms`; refused while a job (or its follow-up) holds it.
+    pub(crate) fn start(&self, now_ms: i64) -> Result<(), EngineError> {
+        let mut t = self.lock();
+        if let Some(started_at_ms) = t.running_since_ms {
+            return Err(EngineError::TrainingBusy { started_at_ms });
+        }
+        t.running_since_ms = Some(now_ms);
+        Ok(())
+    }
+
+    /// Frees the slot.
+    pub(crate) fn end(&self) {
+        self.lock().running_since_ms = None;
+    }
+
+    /// Whether a job holds the slot.
+    pub(crate) fn running(&self) -> bool {
+        self.lock().running_since_ms.is_some()
+    }
+
+    /// Records a finished job.
+    pub(crate) fn record(&self, result: &Result<TrainOutcome, EngineError>) {
+        let mut t = self.lock();
+        t.jobs += 1;
+        match result {
+            Ok(o) => {
+                t.last = Some(o.clone());
+                t.last_error = None;
+            }
+            Err(e) => t.last_error = Some(e.to_string()),
+        }
+    }
+
+    /// Records the end of an `auto` training's follow-up.
+    pub(crate) fn follow_up_ended(&self, f: FollowUp) {
+        self.lock().follow_up = Some(f);
+    }
+
+    /// Trainings in a row whose gate could not evaluate.
+    pub(crate) fn unevaluated_in_a_row(&self) -> u32 {
+        self.lock().unevaluated_in_a_row
+    }
+
+    /// Counts a gate decision: one that could not evaluate and did not publish lengthens the
+    /// run of unevaluated trainings, anything else ends it.
+    pub(crate) fn gate_decided(&self, unevaluated: bool) {
+        let mut t = self.lock();
+        t.unevaluated_in_a_row = if unevaluated { t.unevaluated_in_a_row + 1 } else { 0 };
     }
 }
 
@@ -111,13 +180,9 @@ fn spec_of(record: &ModelRecord) -> Option<ModelSpec> {
 }
 
 impl Engine {
-    fn lock_training(&self) -> std::sync::MutexGuard<'_, crate::TrainingStatus> {
-        self.training.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Training state.
     pub fn training_status(&self) -> TrainingStatus {
-        self.lock_training().clone()
+        self.training.status()
     }
 
     /// Every stored version, newest first.
@@ -135,19 +200,13 @@ impl Engine {
         self.check_leader()?;
         let model_cfg = req.model.clone().unwrap_or_else(|| self.config.model.clone());
         let choice = model_cfg.choice()?;
-        {
-            let mut t = self.lock_training();
-            if let Some(started_at_ms) = t.running_since_ms {
-                return Err(EngineError::TrainingBusy { started_at_ms });
-            }
-            t.running_since_ms = Some(now_ms());
-        }
+        self.training.start(now_ms())?;
         let slot = Slot(Arc::clone(self));
         let (force, candidate) = (req.force, req.candidate);
         tokio::spawn(async move {
             let engine = Arc::clone(&slot.0);
             let result = engine.run_job(choice.clone(), force, candidate).await;
-            engine.record(&result);
+            engine.training.record(&result);
             // A natural moment to keep the state: the next start then reads the log from about
             // the last training on, even after a crash.
             if result.is_ok()
@@ -173,22 +232,9 @@ impl Engine {
         .await?
     }
 
-    /// Records a finished job in the training state.
-    fn record(&self, result: &Result<TrainOutcome, EngineError>) {
-        let mut t = self.lock_training();
-        t.jobs += 1;
-        match result {
-            Ok(o) => {
-                t.last = Some(o.clone());
-                t.last_error = None;
-            }
-            Err(e) => t.last_error = Some(e.to_string()),
-        }
-    }
-
     /// Waits until no training job (nor follow-up) runs.
     pub async fn training_finished(&self) {
-        while self.lock_training().running_since_ms.is_some() {
+        while self.training.running() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -205,7 +251,7 @@ impl Engine {
         let (stored, published, reason) = match result {
             Ok(Some(o)) => {
                 let out = (Some(o.model.version), o.published, o.reason.clone());
-                self.record(&Ok(o));
+                self.training.record(&Ok(o));
                 out
             }
             Ok(None) => {
@@ -215,7 +261,7 @@ impl Engine {
             Err(e) => (None, false, format!("the follow-up failed: {e}")),
         };
         tracing::info!(after = version, ?stored, published, %reason, "follow-up finished");
-        self.lock_training().follow_up = Some(FollowUp {
+        self.training.follow_up_ended(FollowUp {
             after_version: version,
             selection,
             version: stored,
@@ -276,7 +322,7 @@ impl Engine {
     /// What the gate needs of the serving version.
     fn gate_input(&self, snapshot: &crate::train::Snapshot) -> Option<GateInput> {
         let serving = self.serving()?;
-        let hidden = self.forgotten.hidden_in(&snapshot.users, serving.trained_on_seq());
+        let hidden = self.log.forgotten.hidden_in(&snapshot.users, serving.trained_on_seq());
         Some(GateInput { spec: spec_of(&serving.record), serving, hidden })
     }
 
@@ -334,7 +380,7 @@ impl Engine {
         if let Some(sel) = &selection {
             fitted.metrics.extend(sel.metrics());
         }
-        let unevaluated = self.lock_training().unevaluated_in_a_row;
+        let unevaluated = self.training.unevaluated_in_a_row();
         let (publish, reason) = match decide(&self.config.training, force, &fitted.comparison, unevaluated) {
             (_, reason) if candidate => {
                 (false, format!("stored as a candidate, not published (the gate: {reason})"))
@@ -347,11 +393,7 @@ impl Engine {
         };
         let ndcg = fitted.metrics.get("ndcg@10").copied();
         let comparison = fitted.comparison.clone();
-        {
-            let mut t = self.lock_training();
-            let unevaluated = matches!(comparison, Comparison::Unevaluable { .. }) && !publish;
-            t.unevaluated_in_a_row = if unevaluated { t.unevaluated_in_a_row + 1 } else { 0 };
-        }
+        self.training.gate_decided(matches!(comparison, Comparison::Unevaluable { .. }) && !publish);
         let outcome = if publish { "published" } else { "rejected" };
         metrics::counter!("aisle_training_gate_total", "outcome" => outcome, "comparison" => comparison.kind())
             .increment(1);
@@ -381,17 +423,17 @@ impl Engine {
             metrics::gauge!("aisle_training_ndcg_at_10").set(v);
         }
         let record = if publish {
-            let _m = self.model_lock.lock().await;
+            let swap = self.serving.swapping().await;
             // Fenced: if this replica lost the lease while it trained, a successor leads and this
             // activation is refused inside its transaction.
-            let fence = *self.fence.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let fence = self.replication.fence();
             if self.store.is_shared() && fence.is_none() {
                 // The lease was lost (or never held) while this job ran: publishing is the new
                 // leader's to do.
                 return Err(EngineError::NotLeader);
             }
             let record = self.store.activate_model(record.version, fence).await?;
-            self.publish(record.clone(), bytes.1);
+            self.publish(&swap, record.clone(), bytes.1);
             record
         } else {
             record
@@ -417,23 +459,18 @@ impl Engine {
         let oldest = self.store.models().await?.iter().map(|m| m.model.trained_on_seq).min();
         if let Some(oldest) = oldest {
             self.store.prune_deleted_users(oldest).await?;
-            self.forgotten.prune(oldest);
+            self.log.forgotten.prune(oldest);
         }
         Ok(())
     }
 
     /// Swaps in a version (readers see the old or the new one, never a mix).
-    fn publish(&self, record: ModelRecord, artifact: Artifact) {
-        {
-            let mut h = self.lock_health();
-            h.degraded = None;
-            h.unreadable.remove(&record.version);
-        }
+    fn publish(&self, swap: &Swapping<'_>, record: ModelRecord, artifact: Artifact) {
         let catalog = self.catalog.read();
         let version = record.version;
-        self.history.advance_floor(record.model.trained_on_seq);
+        self.log.history.advance_floor(record.model.trained_on_seq);
         let p = Published::new(record, artifact, catalog.values().map(|r| r.as_ref()));
-        self.serving.store(Some(Arc::new(p)));
+        self.serving.publish(swap, p);
         drop(catalog);
         metrics::gauge!("aisle_serving_model_version").set(version as f64);
     }
@@ -473,33 +510,41 @@ impl Engine {
     }
 
     /// Loads a stored version's artifact and publishes it.
-    pub(crate) async fn load_version(&self, record: ModelRecord) -> Result<(), EngineError> {
+    pub(crate) async fn load_version(
+        &self,
+        swap: &Swapping<'_>,
+        record: ModelRecord,
+    ) -> Result<(), EngineError> {
         let artifact = self.artifact(record.version).await?;
-        self.publish(record, artifact);
+        self.publish(swap, record, artifact);
         Ok(())
     }
 
     /// Serves the store's active version; when its artifact does not decode (corrupt, or written
     /// by a newer aisle after a rollback of the binary), the newest version that does, else
     /// popular lists — and says so in the log and in [`Engine::serving_health`].
-    pub(crate) async fn load_or_fall_back(&self, active: ModelRecord) -> Result<(), EngineError> {
+    pub(crate) async fn load_or_fall_back(
+        &self,
+        swap: &Swapping<'_>,
+        active: ModelRecord,
+    ) -> Result<(), EngineError> {
         let version = active.version;
-        let err = match self.load_version(active).await {
+        let err = match self.load_version(swap, active).await {
             Ok(()) => return Ok(()),
             Err(e @ (EngineError::Artifact { .. } | EngineError::NotFound { .. })) => e,
             Err(e) => return Err(e),
         };
         let mut degraded = format!("the active model version {version} cannot be served ({err})");
-        self.lock_health().unreadable.insert(version);
+        self.serving.mark_unreadable(version);
         for older in self.store.models().await?.into_iter().filter(|m| m.version < version) {
             match self.artifact(older.version).await {
                 Ok(artifact) => {
                     degraded.push_str(&format!("; serving version {} instead", older.version));
-                    self.publish(older, artifact);
+                    self.publish(swap, older, artifact);
                     break;
                 }
                 Err(EngineError::Artifact { .. } | EngineError::NotFound { .. }) => {
-                    self.lock_health().unreadable.insert(older.version);
+                    self.serving.mark_unreadable(older.version);
                 }
                 Err(e) => return Err(e),
             }
@@ -508,21 +553,17 @@ impl Engine {
             degraded.push_str("; no stored version can be read: serving popular lists");
         }
         tracing::error!(reason = %degraded, "serving is degraded");
-        self.lock_health().degraded = Some(degraded);
+        self.serving.degrade(degraded);
         Ok(())
-    }
-
-    fn lock_health(&self) -> std::sync::MutexGuard<'_, crate::ServingHealth> {
-        self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Makes a stored version the serving one (also a rollback). An operator's activation is not
     /// fenced: it may run on any replica.
     pub async fn activate(&self, version: u64) -> Result<ModelRecord, EngineError> {
         let artifact = self.artifact(version).await?;
-        let _m = self.model_lock.lock().await;
+        let swap = self.serving.swapping().await;
         let record = self.store.activate_model(version, None).await?;
-        self.publish(record.clone(), artifact);
+        self.publish(&swap, record.clone(), artifact);
         Ok(record)
     }
 
@@ -559,5 +600,37 @@ impl Engine {
             }
             Err(e) => tracing::warn!(error = %e, "scheduled training did not publish"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_job_holds_the_slot_and_the_status_records_what_jobs_did() {
+        let t = Training::default();
+        assert!(!t.running());
+        t.start(1_000).expect("a free slot");
+        assert!(t.running());
+        match t.start(2_000) {
+            Err(EngineError::TrainingBusy { started_at_ms }) => assert_eq!(started_at_ms, 1_000),
+            other => panic!("a second job must wait for the first: {other:?}"),
+        }
+        t.record(&Err(EngineError::Training("no events".into())));
+        assert_eq!(
+            (t.status().jobs, t.status().last_error.as_deref()),
+            (1, Some("training failed: no events"))
+        );
+        t.end();
+        assert!(!t.running());
+        t.start(3_000).expect("freed");
+        // The gate's run of trainings it could not evaluate: lengthened, then ended.
+        t.gate_decided(true);
+        t.gate_decided(true);
+        assert_eq!(t.unevaluated_in_a_row(), 2);
+        t.gate_decided(false);
+        assert_eq!(t.unevaluated_in_a_row(), 0);
+        assert_eq!(t.status().running_since_ms, Some(3_000));
     }
 }

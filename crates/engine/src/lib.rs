@@ -8,8 +8,13 @@
 //!
 //! Concurrency: requests read the serving [`Published`] through an `ArcSwap` (never blocked by
 //! training, never a half-built model); training runs on the blocking pool and publishes by one
-//! pointer swap; ingest is serialised by one async lock so that the in-memory history follows the
-//! store's sequence order.
+//! pointer swap; what the store wrote is applied under one async lock, the event log's, so that
+//! the in-memory history follows the store's sequence order.
+//!
+//! The [`Engine`] is made of parts that each own their state and locks: the catalog
+//! (`catalog.rs`), serving (`serving.rs`), the event log and what follows it (`log.rs`),
+//! training (`jobs.rs`) and replication (`replica.rs`), plus the impact part (`impact/`) beside
+//! it. The order in which their locks may be taken is written on [`Engine`].
 
 mod catalog;
 mod config;
@@ -21,6 +26,7 @@ mod history;
 pub mod impact;
 mod jobs;
 mod kafka;
+mod log;
 mod popular;
 mod published;
 mod query;
@@ -29,18 +35,15 @@ mod replica;
 mod seed;
 mod select;
 mod serve;
+mod serving;
 mod state;
 mod train;
 pub mod wire;
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use aisle_core::Scored;
 use aisle_store::{AnyStore, Store};
-use arc_swap::ArcSwapOption;
-use lru::LruCache;
 
 pub use aisle_ingest::kafka::{KafkaConfig as KafkaSourceConfig, KafkaError as KafkaSourceError};
 pub use aisle_records::validate::{self, MAX_ID_BYTES, check_id};
@@ -64,6 +67,7 @@ pub use query::{
 };
 pub use seed::{Loaded, shop_records};
 pub use select::{CandidateResult, Selection};
+pub use serving::ServingHealth;
 
 /// Unix milliseconds now (the engine's one clock; the core never reads one).
 pub fn now_ms() -> i64 {
@@ -71,9 +75,6 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
-
-/// Similar-item lists by (model version, item).
-type SimilarCache = LruCache<(u64, u32), Arc<Vec<Scored>>>;
 
 /// Sizes the dashboard and `/metrics` report.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -92,49 +93,37 @@ pub struct EngineStats {
     pub deleted_users: u64,
 }
 
-/// What is wrong with serving, for `/health/ready` and the log: the store's active version
-/// could not be read, so another one (or popular lists) serves.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ServingHealth {
-    /// Why serving is degraded, if it is.
-    pub degraded: Option<String>,
-    /// Versions that did not decode (not retried by a follower's polls).
-    pub unreadable: std::collections::BTreeSet<u64>,
-}
-
 /// The engine. Cheap to share (`Arc<Engine>`); every method takes `&self`.
+///
+/// It is the store, the configuration and five parts, each owning its state and locks (see
+/// each part's module). Lock order, for the locks one task may hold at once (an async lock may
+/// be held across awaits, a std lock never is):
+///
+/// 1. the catalog's patch lock (`catalog.rs`), held over an item's read-modify-write;
+/// 2. serving's swap lock (`serving.rs`), held while a version is activated and swapped in;
+/// 3. the event log's apply lock (`log.rs`), held while what the store wrote is applied;
+/// 4. std locks: the catalog's records, then the leaves, one at a time (every other std lock:
+///    the log's tail, the history cache's, popularity's, the tombstones', serving's health and
+///    similar-items LRU, the training status, the fence; a version's category index takes its
+///    `categories` then its `blocks`, see `published.rs`).
+///
+/// A task takes a lock only after the ones above it in this list, never the other way round;
+/// the swap lock and the apply lock are never held together, and a std lock is released before
+/// any await.
 pub struct Engine {
     store: AnyStore,
     config: EngineConfig,
+    /// Items, and the patch lock.
     catalog: LiveCatalog,
-    serving: ArcSwapOption<Published>,
-    history: HistoryCache,
-    popular: Popularity,
-    similar: Mutex<SimilarCache>,
-    ingest_lock: tokio::sync::Mutex<()>,
-    patch_lock: tokio::sync::Mutex<()>,
-    training: Mutex<TrainingStatus>,
-    events: AtomicU64,
-    users: AtomicU64,
-    /// Deleted users, for every version trained while they existed (see `forget`).
-    forgotten: forget::Forgotten,
-    /// Whether this replica trains (see `replica`).
-    leader: AtomicBool,
-    /// The epoch of the lease this replica leads by, the fence of its activations (none on the
-    /// embedded store, which one process always leads).
-    fence: Mutex<Option<u64>>,
-    /// Whether the active version could be served.
-    health: Mutex<ServingHealth>,
-    /// Permits for CPU-heavy request work (scoring a catalog), run on the blocking pool: at most
-    /// as many at once as there are cores, so a flood of expensive requests queues instead of
-    /// stalling the async workers or spawning a thread each.
-    cpu: tokio::sync::Semaphore,
-    /// Where this replica is in a shared store's event log.
-    tail: Mutex<replica::Tail>,
-    /// Serialises swapping in a version (training, activation, following another replica).
-    model_lock: tokio::sync::Mutex<()>,
-    /// The sequence number of the last state kept in the store, + 1 (0: none kept yet).
-    saved_state: AtomicU64,
+    /// The serving version, its swap lock and health, the similar-items LRU, the CPU permits.
+    serving: serving::Serving,
+    /// The event log as applied here: the apply lock, the tail, fold-in profiles, popularity,
+    /// tombstones and counts.
+    log: log::EventLog,
+    /// The training slot and what the jobs did.
+    training: jobs::Training,
+    /// Whether this replica leads, and its fence.
+    replication: replica::Replication,
 }
 
 impl std::fmt::Debug for Engine {
@@ -191,33 +180,22 @@ impl Engine {
             }
         }
         let scan_s = lap();
-        let similar_cap = NonZeroUsize::new(config.cache.similar_items).unwrap_or(NonZeroUsize::MIN);
         let cores = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
+        // A restored state needs no writing again until the log moves past it.
+        let kept = restored_seq > 0 && restored_seq == seq;
+        let stored = log::Counts { events: counts.events, users: counts.users };
         let engine = Arc::new(Engine {
-            history,
-            similar: Mutex::new(LruCache::new(similar_cap)),
             catalog,
-            serving: ArcSwapOption::empty(),
-            popular,
-            ingest_lock: tokio::sync::Mutex::new(()),
-            patch_lock: tokio::sync::Mutex::new(()),
-            training: Mutex::new(TrainingStatus::default()),
-            events: AtomicU64::new(counts.events),
-            users: AtomicU64::new(counts.users),
-            forgotten,
-            leader: AtomicBool::new(!store.is_shared()),
-            fence: Mutex::new(None),
-            health: Mutex::new(ServingHealth::default()),
-            cpu: tokio::sync::Semaphore::new(cores),
-            tail: Mutex::new(replica::Tail { cursor: seq, ..Default::default() }),
-            model_lock: tokio::sync::Mutex::new(()),
-            // A restored state needs no writing again until the log moves past it.
-            saved_state: AtomicU64::new(if restored_seq > 0 && restored_seq == seq { seq + 1 } else { 0 }),
+            serving: serving::Serving::new(config.cache.similar_items, cores),
+            log: log::EventLog::new(history, popular, forgotten, stored, seq, kept),
+            training: jobs::Training::default(),
+            replication: replica::Replication::new(!store.is_shared()),
             store,
             config,
         });
         if let Some(active) = active {
-            engine.load_or_fall_back(active).await?;
+            let swap = engine.serving.swapping().await;
+            engine.load_or_fall_back(&swap, active).await?;
         }
         tracing::info!(
             items = engine.catalog.len(),
@@ -245,7 +223,7 @@ impl Engine {
 
     /// The serving version, if any.
     pub fn serving(&self) -> Option<Arc<Published>> {
-        self.serving.load_full()
+        self.serving.get()
     }
 
     /// The live catalog.
@@ -255,19 +233,20 @@ impl Engine {
 
     /// Current sizes.
     pub fn stats(&self) -> EngineStats {
+        let counts = self.log.counts();
         EngineStats {
             items: self.catalog.len() as u64,
-            users: self.users.load(Ordering::Relaxed),
-            events: self.events.load(Ordering::Relaxed),
-            cached_users: self.history.len() as u64,
+            users: counts.users,
+            events: counts.events,
+            cached_users: self.log.history.len() as u64,
             serving_version: self.serving().map(|p| p.version()),
-            deleted_users: self.forgotten.len() as u64,
+            deleted_users: self.log.forgotten.len() as u64,
         }
     }
 
     /// Whether serving is degraded (an unreadable active version), for readiness.
     pub fn serving_health(&self) -> ServingHealth {
-        self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.serving.health()
     }
 
     /// Runs CPU-heavy request work (scoring, ranking a catalog) on the blocking pool, at most one
@@ -276,15 +255,14 @@ impl Engine {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, EngineError> {
-        let _permit = self.cpu.acquire().await.map_err(|e| EngineError::Task(e.to_string()))?;
-        Ok(tokio::task::spawn_blocking(work).await?)
+        self.serving.cpu(work).await
     }
 
     /// Keeps the engine state ([`Engine::save_state`]) and makes everything durable (graceful
     /// shutdown).
     pub async fn flush(self: &Arc<Self>) -> Result<(), EngineError> {
         self.save_state().await?;
-        let _ingest = self.ingest_lock.lock().await;
+        let _lock = self.log.applying().await;
         Ok(self.store.flush().await?)
     }
 }

@@ -363,3 +363,44 @@ impl Published {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use aisle_core::models::registry::ModelSpec;
+    use aisle_core::{FitContext, Interaction, Interactions};
+    use aisle_store::NewModel;
+
+    use super::*;
+
+    /// Version `version` of a popularity model of two users and two items (`u0`, `u1`; `i0`,
+    /// `i1`), for the parts' tests.
+    pub(crate) fn published(version: u64) -> Published {
+        let e = |u, i| Interaction { user: UserIdx(u), item: ItemIdx(i), value: 1.0, ts: 0 };
+        let data =
+            Interactions::new(2, 2, aisle_core::Feedback::Implicit, vec![e(0, 0), e(1, 0), e(1, 1)]).unwrap();
+        let spec: ModelSpec = "pop".parse().unwrap();
+        let model = spec.fit(&data, &FitContext::seeded(1)).unwrap();
+        let artifact = Artifact {
+            format: crate::ARTIFACT_FORMAT,
+            model,
+            users: vec!["u0".into(), "u1".into()],
+            items: vec!["i0".into(), "i1".into()],
+            history: Rows::default(),
+            bought_together: Rows::default(),
+            similar: Rows::default(),
+        };
+        let record = ModelRecord {
+            version,
+            active: true,
+            artifact_bytes: 0,
+            model: NewModel {
+                name: "pop".into(),
+                params: serde_json::Value::Null,
+                trained_on_seq: 0,
+                metrics: Default::default(),
+                created_at_ms: 0,
+            },
+        };
+        Published::new(record, artifact, std::iter::empty())
+    }
+}

@@ -41,13 +41,13 @@ fn response(source: Source, p: Option<&Published>, items: Vec<RecommendedItem>) 
 impl Engine {
     /// The user's events since the serving model, from the cache or the store.
     async fn recent(&self, user: &str, after: u64) -> Result<Arc<Recent>, EngineError> {
-        if let Some(r) = self.history.get(user, after) {
+        if let Some(r) = self.log.history.get(user, after) {
             return Ok(r);
         }
-        if self.history.known_empty(user, after) {
+        if self.log.history.known_empty(user, after) {
             return Ok(Arc::new(Recent { after, events: Vec::new() }));
         }
-        let ticket = self.history.begin_load();
+        let ticket = self.log.history.begin_load();
         let cap = self.config.cache.history_events_per_user;
         let stored = self.store.user_events_after(user.to_owned(), after, cap).await?;
         let events = stored
@@ -59,7 +59,7 @@ impl Engine {
                 item: Arc::from(s.event.item_id.as_str()),
             })
             .collect();
-        Ok(self.history.finish_load(ticket, user, Recent { after, events }))
+        Ok(self.log.history.finish_load(ticket, user, Recent { after, events }))
     }
 
     /// The subject's history, summed per item, in the order of each item's last touch (oldest
@@ -82,7 +82,7 @@ impl Engine {
         match subject {
             Subject::User(id) => {
                 // A version trained while a since-deleted user existed serves them as unknown.
-                if !self.forgotten.hides(id, p.trained_on_seq()) {
+                if !self.log.forgotten.hides(id, p.trained_on_seq()) {
                     user = p.user(id);
                 }
                 if let Some(u) = user {
@@ -243,7 +243,7 @@ impl Engine {
     }
 
     fn popular_items(&self, req: &PopularRequest) -> Vec<RecommendedItem> {
-        self.admitted_rows(&self.popular.ranked(req.window, now_ms()), req.n, &req.filters)
+        self.admitted_rows(&self.log.popular.ranked(req.window, now_ms()), req.n, &req.filters)
     }
 
     /// The first `n` items of a ranked popularity list that pass the rules, as rows.
@@ -260,7 +260,7 @@ impl Engine {
     /// Trending items: popularity with exponential time decay (half-life in hours), with
     /// business rules.
     pub fn trending(&self, half_life_hours: f64, n: usize, filters: &Filters) -> Recommendations {
-        let items = self.admitted_rows(&self.popular.trending(half_life_hours, now_ms()), n, filters);
+        let items = self.admitted_rows(&self.log.popular.trending(half_life_hours, now_ms()), n, filters);
         response(Source::Popular, self.serving().as_deref(), items).with_fallback(false)
     }
 
@@ -303,15 +303,13 @@ impl Engine {
             return Ok(answer);
         }
         let depth = self.config.cache.similar_depth.max(n);
-        let key = (p.version(), item.0);
-        let cached =
-            self.similar.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned();
+        let cached = self.serving.similar_cached(p.version(), item.0);
         let list = match cached.filter(|l| l.len() >= depth || l.len() + 1 >= p.model().n_items()) {
             Some(l) => l,
             None => {
                 let pp = Arc::clone(&p);
                 let l = Arc::new(self.cpu(move || similar_list(&pp, item, depth)).await??);
-                self.similar.lock().unwrap_or_else(std::sync::PoisonError::into_inner).put(key, l.clone());
+                self.serving.cache_similar(p.version(), item.0, l.clone());
                 l
             }
         };

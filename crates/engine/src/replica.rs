@@ -19,8 +19,8 @@
 //! embedded store the one process always leads.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aisle_store::{Change, Leadership, PageRequest, Store};
@@ -31,112 +31,90 @@ use crate::{Engine, EngineError};
 /// Events read from the log per round of catching up.
 const TAIL_PAGE: usize = 10_000;
 
-/// Where this replica is in the shared event log.
-#[derive(Debug, Default)]
-pub(crate) struct Tail {
-    /// Every event up to this sequence number has been applied.
-    pub(crate) cursor: u64,
-    /// Sequence numbers above the cursor this replica wrote and applied itself.
-    pub(crate) own: BTreeSet<u64>,
-    /// Whether a replication task follows the log (and so trims `own`); until one does, each
-    /// write moves the cursor over this replica's own sequence numbers right after it.
-    pub(crate) following: bool,
-    /// This replica's event writes between their start and the application of what they
-    /// stored: while any is, the engine's state is not kept (it could claim events not applied).
-    pub(crate) writing: usize,
+/// Replication: the part of the [`Engine`] that says whether this replica leads (trains and
+/// publishes) and the fence its activations carry. The role is an atomic; the fence a std mutex
+/// (a leaf: never held across an await nor with another lock).
+#[derive(Debug)]
+pub(crate) struct Replication {
+    leader: AtomicBool,
+    fence: Mutex<Option<u64>>,
 }
 
-/// One event write of this replica, counted in [`Tail::writing`] from its start until
-/// [`Writing::finish`] (under the ingest lock, where its events are applied) or, if it fails,
-/// until it is dropped.
-pub(crate) struct Writing<'a> {
-    engine: Option<&'a Engine>,
-}
-
-impl<'a> Writing<'a> {
-    pub(crate) fn start(engine: &'a Engine) -> Writing<'a> {
-        engine.lock_tail().writing += 1;
-        Writing { engine: Some(engine) }
+impl Replication {
+    /// A replica that leads from the start (`leader`: the embedded store, which one process
+    /// always leads) or waits for the lease.
+    pub(crate) fn new(leader: bool) -> Self {
+        Replication { leader: AtomicBool::new(leader), fence: Mutex::new(None) }
     }
 
-    /// The write's events are being applied, under the tail's lock held by the caller.
-    pub(crate) fn finish(mut self, tail: &mut Tail) {
-        tail.writing = tail.writing.saturating_sub(1);
-        self.engine = None;
+    /// Whether this replica leads.
+    pub(crate) fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Acquire)
     }
-}
 
-impl Drop for Writing<'_> {
-    fn drop(&mut self) {
-        if let Some(e) = self.engine {
-            let mut tail = e.lock_tail();
-            tail.writing = tail.writing.saturating_sub(1);
+    /// The epoch of the lease this replica leads by, the fence of its activations (none on the
+    /// embedded store, and none once the lease is lost).
+    pub(crate) fn fence(&self) -> Option<u64> {
+        *self.fence_lock()
+    }
+
+    fn fence_lock(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
+        self.fence.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Leads by the lease of epoch `fence`.
+    pub(crate) fn lead(&self, fence: Option<u64>) -> bool {
+        *self.fence_lock() = fence;
+        self.set_leader(true)
+    }
+
+    /// Leads or follows; answers whether the role changed. Whatever a replica that stops leading
+    /// still publishes is fenced out by the lease it no longer holds.
+    pub(crate) fn set_leader(&self, leader: bool) -> bool {
+        if !leader {
+            *self.fence_lock() = None;
         }
-    }
-}
-
-impl Tail {
-    /// Moves the cursor over the sequence numbers right after it that this replica wrote itself
-    /// (nobody else can have written them); returns the new cursor.
-    pub(crate) fn skip_own(&mut self) -> u64 {
-        while self.own.first() == Some(&(self.cursor + 1)) {
-            self.own.pop_first();
-            self.cursor += 1;
+        let changed = self.leader.swap(leader, Ordering::AcqRel) != leader;
+        if changed {
+            tracing::info!(leader, "replica role changed");
         }
-        self.cursor
+        metrics::gauge!("aisle_replica_leader").set(if leader { 1.0 } else { 0.0 });
+        changed
     }
 }
 
 impl Engine {
-    pub(crate) fn lock_tail(&self) -> std::sync::MutexGuard<'_, Tail> {
-        self.tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Whether this replica trains (the leader; always on the embedded store).
     pub fn is_leader(&self) -> bool {
-        self.leader.load(Ordering::Acquire)
-    }
-
-    fn set_leader(&self, leader: bool) {
-        if !leader {
-            // Whatever this replica still publishes is fenced out by the lease it no longer holds.
-            *self.fence.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-        }
-        if self.leader.swap(leader, Ordering::AcqRel) != leader {
-            tracing::info!(leader, "replica role changed");
-        }
-        metrics::gauge!("aisle_replica_leader").set(if leader { 1.0 } else { 0.0 });
+        self.replication.is_leader()
     }
 
     /// The highest event sequence number this replica has applied from the shared log.
     pub fn tail_cursor(&self) -> u64 {
-        self.lock_tail().cursor
+        self.log.cursor()
     }
 
     /// Reads the events other replicas appended since the cursor and applies them.
     pub async fn catch_up(&self) -> Result<u64, EngineError> {
         let mut applied = 0;
         loop {
-            let cursor = self.lock_tail().cursor;
+            let cursor = self.log.cursor();
             let page = self.store.events_after(cursor, TAIL_PAGE).await?;
-            let Some(last) = page.last().map(|e| e.seq) else { break };
+            if page.is_empty() {
+                break;
+            }
             let full = page.len() == TAIL_PAGE;
-            // Under the ingest lock: an event this replica wrote and applied is in `own`, and one
+            // Under the apply lock: an event this replica wrote and applied is in `own`, and one
             // it wrote but has not applied yet is applied here, once: its write, when it gets the
-            // lock, applies only what lies past the cursor (see `ingest_now`).
-            let _w = self.ingest_lock.lock().await;
-            let mut tail = self.lock_tail();
-            if tail.cursor != cursor {
+            // lock, applies only what lies past the cursor (see `EventLog::applied_by_write`).
+            let lock = self.log.applying().await;
+            let Some(theirs) = self.log.take_page(&lock, cursor, &page) else {
                 // Another catch-up ran meanwhile; start over from where it got to.
                 continue;
-            }
-            let theirs: Vec<_> =
-                page.iter().filter(|e| !tail.own.contains(&e.seq)).map(|e| (e.seq, &e.event)).collect();
+            };
             applied += theirs.len() as u64;
-            self.apply_events(theirs);
-            tail.cursor = last;
-            tail.own = tail.own.split_off(&(last + 1));
-            drop(tail);
+            self.apply_events(&lock, theirs);
+            drop(lock);
             if !full {
                 break;
             }
@@ -148,12 +126,12 @@ impl Engine {
     /// Serves the store's active version if it is not the serving one already. A version that
     /// does not decode is tried once (the log and readiness say so), not at every poll.
     pub async fn sync_model(&self) -> Result<(), EngineError> {
-        let _m = self.model_lock.lock().await;
+        let swap = self.serving.swapping().await;
         let Some(active) = self.store.active_model().await? else { return Ok(()) };
         let known_bad = self.serving_health().unreadable.contains(&active.version);
         if self.serving().map(|p| p.version()) != Some(active.version) && !known_bad {
             tracing::info!(version = active.version, "serving the version activated on the store");
-            self.load_or_fall_back(active).await?;
+            self.load_or_fall_back(&swap, active).await?;
         }
         Ok(())
     }
@@ -199,31 +177,27 @@ impl Engine {
         Ok(())
     }
 
-    /// Forgets a user another replica deleted.
-    fn forget_user(&self, id: &str, at_seq: u64) {
-        self.history.remove(id);
-        self.forgotten.insert(id, at_seq);
-    }
-
     async fn follow(&self, change: Change) -> Result<(), EngineError> {
         match change {
             Change::Events { last_seq } => {
                 // Usually this replica's own append: then there is nothing to read.
-                if self.lock_tail().skip_own() < last_seq {
+                if self.log.tail().skip_own() < last_seq {
                     self.catch_up().await?;
                 }
             }
             Change::Items { ids } => self.reload_items(ids).await?,
-            Change::UserDeleted { id, at_seq } => self.forget_user(&id, at_seq),
+            Change::UserDeleted { id, at_seq } => {
+                self.log.history.remove(&id);
+                self.log.forgotten.insert(&id, at_seq);
+            }
             Change::Model { .. } => self.sync_model().await?,
             Change::Lost => {
                 self.catch_up().await?;
                 self.reload_catalog().await?;
-                self.forgotten.load(self.store.deleted_users().await?);
+                self.log.forgotten.load(self.store.deleted_users().await?);
                 self.sync_model().await?;
                 let counts = self.store.counts().await?;
-                self.users.store(counts.users, Ordering::Relaxed);
-                self.events.store(counts.events, Ordering::Relaxed);
+                self.log.set_counts(crate::log::Counts { events: counts.events, users: counts.users });
             }
         }
         Ok(())
@@ -240,11 +214,11 @@ impl Engine {
     ) {
         tokio::pin!(shutdown);
         if !self.store.is_shared() {
-            self.set_leader(true);
+            self.replication.set_leader(true);
             shutdown.await;
             return;
         }
-        self.lock_tail().following = true;
+        self.log.set_following(true);
         let (tx, mut changes) = mpsc::channel::<Change>(1024);
         let feed = tokio::spawn(feed_changes(self.store.clone(), tx));
         let r = self.config.replication.clone();
@@ -277,17 +251,13 @@ impl Engine {
             }
         }
         feed.abort();
-        {
-            let mut tail = self.lock_tail();
-            tail.following = false;
-            tail.own.clear();
-        }
+        self.log.set_following(false);
         if let Some(Leadership::Lease(l)) = lease {
             // A database that stopped answering would hold this for ever; it frees the lock when
             // it drops the session anyway.
             let _released = tokio::time::timeout(timeout, l.release()).await;
         }
-        self.set_leader(false);
+        self.replication.set_leader(false);
     }
 
     /// Keeps or takes leadership; a new leader trains at once when nothing serves (and
@@ -300,7 +270,7 @@ impl Engine {
             }
             tracing::warn!("lost the leader lock (the database session ended or did not answer)");
             *lease = None;
-            self.set_leader(false);
+            self.replication.set_leader(false);
         }
         match tokio::time::timeout(timeout, self.store.try_lead()).await {
             Ok(Ok(Some(l))) => {
@@ -308,7 +278,9 @@ impl Engine {
                 *lease = Some(l);
                 self.became_leader(fence);
             }
-            Ok(Ok(None)) => self.set_leader(false),
+            Ok(Ok(None)) => {
+                self.replication.set_leader(false);
+            }
             Ok(Err(e)) => tracing::warn!(error = %e, "could not ask for the leader lock"),
             Err(_) => tracing::warn!("the leader lock request did not answer in time"),
         }
@@ -316,8 +288,7 @@ impl Engine {
 
     /// Starts leading: trains at once when nothing serves yet (and `training.on_start`).
     fn became_leader(self: &Arc<Self>, fence: Option<u64>) {
-        *self.fence.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = fence;
-        self.set_leader(true);
+        self.replication.lead(fence);
         if self.config.training.on_start && self.serving().is_none() {
             let engine = Arc::clone(self);
             tokio::spawn(async move { engine.scheduled_job().await });
@@ -334,8 +305,7 @@ impl Engine {
     pub async fn try_lead(&self) -> Result<Option<Leadership>, EngineError> {
         let lease = self.store.try_lead().await?;
         if let Some(l) = &lease {
-            *self.fence.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = l.fence();
-            self.set_leader(true);
+            self.replication.lead(l.fence());
         }
         Ok(lease)
     }
@@ -376,5 +346,27 @@ async fn feed_changes(store: aisle_store::AnyStore, tx: mpsc::Sender<Change>) {
             return;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_that_stops_leading_loses_its_fence() {
+        let r = Replication::new(false);
+        assert!(!r.is_leader() && r.fence().is_none());
+        assert!(r.lead(Some(3)), "taking the lease changes the role");
+        assert!(r.is_leader());
+        assert_eq!(r.fence(), Some(3));
+        assert!(!r.lead(Some(4)), "a new epoch of the same role is no change");
+        assert_eq!(r.fence(), Some(4));
+        assert!(r.set_leader(false));
+        assert!(!r.is_leader() && r.fence().is_none(), "nothing it still publishes may pass the fence");
+        // The embedded store: one process leads from the start, unfenced.
+        let embedded = Replication::new(true);
+        assert!(embedded.is_leader() && embedded.fence().is_none());
+        assert!(!embedded.set_leader(true));
     }
 }

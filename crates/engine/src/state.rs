@@ -4,7 +4,7 @@
 //! The state is the popularity counters (hourly buckets for 30 days and all-time totals) and the
 //! index of users with events since the serving model was trained ([`crate::history`]), as of
 //! the tail cursor: every event up to it is counted, none after it. It is written under the
-//! ingest lock, so nothing is applied meanwhile, and only when every event this replica applied is
+//! event log's apply lock, so nothing is applied meanwhile, and only when every event this replica applied is
 //! at or below the cursor (on a shared store, its own writes above the cursor are skipped until
 //! the tail passes them; the state is then written at the next occasion).
 //!
@@ -101,33 +101,23 @@ impl Engine {
     /// not written (nothing new since the last one, this replica's own writes still being
     /// written or not yet passed by its tail, or too large).
     pub async fn save_state(self: &Arc<Self>) -> Result<Option<u64>, EngineError> {
-        let ingest = self.ingest_lock.lock().await;
+        let lock = self.log.applying().await;
         if self.store.written_by_others().await? {
             tracing::warn!(
                 "another process wrote to the embedded store: the engine state is not kept, the next start reads the whole log"
             );
             return Ok(None);
         }
-        let seq = {
-            let tail = self.lock_tail();
-            if !tail.own.is_empty() || tail.writing > 0 {
-                return Ok(None);
-            }
-            tail.cursor
-        };
-        // `saved_state` holds the last kept sequence number + 1 (0: none kept by this process).
-        if self.saved_state.load(std::sync::atomic::Ordering::Acquire) == seq + 1 {
-            return Ok(None);
-        }
+        let Some(seq) = self.log.state_to_keep(&lock) else { return Ok(None) };
         let e = Arc::clone(self);
         let snapshot = tokio::task::spawn_blocking(move || Snapshot {
             format: FORMAT,
             settings: settings(&e.config),
-            popular: e.popular.export(),
-            active: e.history.export_active(),
+            popular: e.log.popular.export(),
+            active: e.log.history.export_active(),
         })
         .await?;
-        drop(ingest);
+        drop(lock);
         let body = tokio::task::spawn_blocking(move || postcard::to_allocvec(&snapshot))
             .await?
             .map_err(|e| EngineError::Task(format!("the engine state does not encode: {e}")))?;
@@ -140,7 +130,7 @@ impl Engine {
         }
         let bytes = body.len();
         self.store.put_state(StateRecord { name: NAME.to_owned(), seq, at_ms: now_ms(), body }).await?;
-        self.saved_state.store(seq + 1, std::sync::atomic::Ordering::Release);
+        self.log.kept(seq);
         tracing::info!(seq, bytes, "engine state kept");
         Ok(Some(seq))
     }
