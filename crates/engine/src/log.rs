@@ -15,7 +15,7 @@
 //!
 //! Exactly once: an event is applied either by the write that stored it (under the apply lock,
 //! when the tail has not passed it) or by the tail reading it back from the log (when it has),
-//! never both ([`EventLog::applied_by_write`], [`EventLog::take_page`]).
+//! never both ([`EventLog::applied_by_write`], [`EventLog::unapplied`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -214,26 +214,28 @@ impl EventLog {
         fresh
     }
 
-    /// Takes a page of the log read after `read_after` (sequence numbers in order): answers the
-    /// events in it that this replica did not apply itself, and moves the cursor to its end; or
-    /// `None` when the cursor is no longer `read_after` (another catch-up ran meanwhile: read
-    /// again from where it got to).
-    pub(crate) fn take_page<'e>(
+    /// The events of a page of the log read after `read_after` (sequence numbers in order) that
+    /// this replica did not apply itself; `None` when the cursor is no longer `read_after`
+    /// (another catch-up ran meanwhile: read again from where it got to). Once they are applied,
+    /// [`EventLog::passed`] moves the cursor over the page, so that the cursor never claims an
+    /// event not applied yet.
+    pub(crate) fn unapplied<'e>(
         &self,
         _lock: &Applying<'_>,
         read_after: u64,
         page: &'e [aisle_store::StoredEvent],
     ) -> Option<Vec<(u64, &'e EventRecord)>> {
+        let tail = self.tail();
+        (tail.cursor == read_after)
+            .then(|| page.iter().filter(|e| !tail.own.contains(&e.seq)).map(|e| (e.seq, &e.event)).collect())
+    }
+
+    /// Everything up to `last` is applied: the cursor moves there (or stays, when this replica's
+    /// own writes moved it further meanwhile), and the own sequence numbers it passed go.
+    pub(crate) fn passed(&self, _lock: &Applying<'_>, last: u64) {
         let mut tail = self.tail();
-        if tail.cursor != read_after {
-            return None;
-        }
-        let theirs = page.iter().filter(|e| !tail.own.contains(&e.seq)).map(|e| (e.seq, &e.event)).collect();
-        if let Some(last) = page.last() {
-            tail.cursor = last.seq;
-            tail.own = tail.own.split_off(&(last.seq + 1));
-        }
-        Some(theirs)
+        tail.cursor = tail.cursor.max(last);
+        tail.own = tail.own.split_off(&(last + 1));
     }
 
     /// Applies `batch` to popularity and fold-in. One write's events or one page of the log,
@@ -344,20 +346,29 @@ mod tests {
         let writing = log.writing();
         let lock = log.applying().await;
         let page = [stored(6), stored(7), stored(8)];
-        let theirs = log.take_page(&lock, 5, &page).expect("the cursor is where it was read");
+        let theirs = log.unapplied(&lock, 5, &page).expect("the cursor is where it was read");
         assert_eq!(theirs.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [6, 7, 8]);
+        assert_eq!(log.cursor(), 5, "not applied yet");
+        log.passed(&lock, 8);
         assert_eq!(log.cursor(), 8);
         // The write then applies nothing: the tail passed both its events.
         assert!(log.applied_by_write(&lock, writing, &[(7, ()), (8, ())], true).is_empty());
-        // A later write (10) applies its own; the tail then applies 9 and skips 10.
-        let fresh = log.applied_by_write(&lock, log.writing(), &[(10, ())], true);
-        assert_eq!(fresh, [(10, ())]);
+        // Later writes (10, 11) apply their own; the tail then applies 9 and skips 10 and 11.
+        let fresh = log.applied_by_write(&lock, log.writing(), &[(10, ()), (11, ())], true);
+        assert_eq!(fresh, [(10, ()), (11, ())]);
         let page = [stored(9), stored(10)];
-        let theirs = log.take_page(&lock, 8, &page).expect("unmoved cursor");
+        let theirs = log.unapplied(&lock, 8, &page).expect("unmoved cursor");
         assert_eq!(theirs.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [9]);
-        assert_eq!((log.cursor(), log.tail().own.len()), (10, 0));
+        log.passed(&lock, 10);
+        assert_eq!(log.cursor(), 10);
+        assert_eq!(log.tail().own.iter().copied().collect::<Vec<_>>(), [11], "11 is past the page");
         // A page read before another catch-up moved the cursor is refused.
-        assert!(log.take_page(&lock, 8, &page).is_none());
+        assert!(log.unapplied(&lock, 8, &page).is_none());
+        // The own write right after the cursor is skipped without reading it back; a page that
+        // ends below where that moved the cursor leaves it there.
+        assert_eq!(log.tail().skip_own(), 11);
+        log.passed(&lock, 10);
+        assert_eq!(log.cursor(), 11);
     }
 
     #[tokio::test]

@@ -100,20 +100,19 @@ impl Engine {
         loop {
             let cursor = self.log.cursor();
             let page = self.store.events_after(cursor, TAIL_PAGE).await?;
-            if page.is_empty() {
-                break;
-            }
+            let Some(last) = page.last().map(|e| e.seq) else { break };
             let full = page.len() == TAIL_PAGE;
             // Under the apply lock: an event this replica wrote and applied is in `own`, and one
             // it wrote but has not applied yet is applied here, once: its write, when it gets the
             // lock, applies only what lies past the cursor (see `EventLog::applied_by_write`).
             let lock = self.log.applying().await;
-            let Some(theirs) = self.log.take_page(&lock, cursor, &page) else {
+            let Some(theirs) = self.log.unapplied(&lock, cursor, &page) else {
                 // Another catch-up ran meanwhile; start over from where it got to.
                 continue;
             };
             applied += theirs.len() as u64;
             self.apply_events(&lock, theirs);
+            self.log.passed(&lock, last);
             drop(lock);
             if !full {
                 break;
