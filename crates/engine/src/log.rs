@@ -217,8 +217,9 @@ impl EventLog {
     /// The events of a page of the log read after `read_after` (sequence numbers in order) that
     /// this replica did not apply itself; `None` when the cursor is no longer `read_after`
     /// (another catch-up ran meanwhile: read again from where it got to). Once they are applied,
-    /// [`EventLog::passed`] moves the cursor over the page, so that the cursor never claims an
-    /// event not applied yet.
+    /// [`EventLog::passed`] moves the cursor over the page: a catch-up never moves the cursor
+    /// past events it has not applied yet (a write moves it over its own events just before
+    /// applying them, under the same hold of the apply lock).
     pub(crate) fn unapplied<'e>(
         &self,
         _lock: &Applying<'_>,
