@@ -183,11 +183,10 @@ impl Engine {
         let cores = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
         // A restored state needs no writing again until the log moves past it.
         let kept = restored_seq > 0 && restored_seq == seq;
-        let stored = log::Counts { events: counts.events, users: counts.users };
         let engine = Arc::new(Engine {
             catalog,
             serving: serving::Serving::new(config.cache.similar_items, cores),
-            log: log::EventLog::new(history, popular, forgotten, stored, seq, kept),
+            log: log::EventLog::new(history, popular, forgotten, &counts, seq, kept),
             training: jobs::Training::default(),
             replication: replica::Replication::new(!store.is_shared()),
             store,
@@ -233,11 +232,10 @@ impl Engine {
 
     /// Current sizes.
     pub fn stats(&self) -> EngineStats {
-        let counts = self.log.counts();
         EngineStats {
             items: self.catalog.len() as u64,
-            users: counts.users,
-            events: counts.events,
+            users: self.log.users(),
+            events: self.log.events(),
             cached_users: self.log.history.len() as u64,
             serving_version: self.serving().map(|p| p.version()),
             deleted_users: self.log.forgotten.len() as u64,

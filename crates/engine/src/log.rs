@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use aisle_store::EventRecord;
+use aisle_store::{Counts, EventRecord};
 
 use crate::forget::Forgotten;
 use crate::history::{HistoryCache, RecentEvent};
@@ -100,13 +100,6 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// Stored events and users, as the dashboard and `/metrics` count them.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
-    pub(crate) events: u64,
-    pub(crate) users: u64,
-}
-
 /// The engine's part that follows the event log (see the module documentation).
 #[derive(Debug)]
 pub(crate) struct EventLog {
@@ -125,13 +118,13 @@ pub(crate) struct EventLog {
 }
 
 impl EventLog {
-    /// The log applied up to `cursor`, with the store's `counts`; `kept` when the store's kept
-    /// state is as of `cursor` (nothing to write again until the log moves).
+    /// The log applied up to `cursor`, with the store's counts of events and users; `kept` when
+    /// the store's kept state is as of `cursor` (nothing to write again until the log moves).
     pub(crate) fn new(
         history: HistoryCache,
         popular: Popularity,
         forgotten: Forgotten,
-        counts: Counts,
+        counts: &Counts,
         cursor: u64,
         kept: bool,
     ) -> Self {
@@ -267,13 +260,18 @@ impl EventLog {
         self.kept.store(seq + 1, Ordering::Release);
     }
 
-    /// Events and users stored.
-    pub(crate) fn counts(&self) -> Counts {
-        Counts { events: self.events.load(Ordering::Relaxed), users: self.users.load(Ordering::Relaxed) }
+    /// Events stored.
+    pub(crate) fn events(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
     }
 
-    /// Replaces the counts with the store's.
-    pub(crate) fn set_counts(&self, counts: Counts) {
+    /// Users stored.
+    pub(crate) fn users(&self) -> u64 {
+        self.users.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the counts of events and users with the store's.
+    pub(crate) fn set_counts(&self, counts: &Counts) {
         self.events.store(counts.events, Ordering::Relaxed);
         self.users.store(counts.users, Ordering::Relaxed);
     }
@@ -315,7 +313,7 @@ mod tests {
             history,
             Popularity::new(0, 0),
             Forgotten::default(),
-            Counts { events: 3, users: 2 },
+            &Counts { events: 3, users: 2, ..Counts::default() },
             cursor,
             false,
         )
@@ -408,7 +406,7 @@ mod tests {
             HistoryCache::new(1, 1),
             Popularity::new(0, 0),
             Forgotten::default(),
-            Counts::default(),
+            &Counts::default(),
             6,
             true,
         );
@@ -425,7 +423,7 @@ mod tests {
         batch.push(3, &events[2], 1.0, true);
         assert_eq!(batch.by_user["u"].iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
         log.apply(&log.applying().await, batch);
-        assert_eq!(log.counts(), Counts { events: 6, users: 2 });
+        assert_eq!((log.events(), log.users()), (6, 2));
         let ranked = log.popular.ranked(crate::Window::All, 2_000);
         assert_eq!(ranked.iter().map(|(i, s)| (&**i, *s)).collect::<Vec<_>>(), [("a", 3.0)]);
         assert!(!log.history.known_empty("u", 0) && log.history.known_empty("w", 0));
@@ -435,10 +433,10 @@ mod tests {
     fn a_deletion_forgets_the_user_and_counts_never_go_below_zero() {
         let log = log(0);
         log.user_deleted("u", 4, true, 10);
-        assert_eq!(log.counts(), Counts { events: 0, users: 1 });
+        assert_eq!((log.events(), log.users()), (0, 1));
         assert!(log.forgotten.hides("u", 4) && !log.forgotten.hides("u", 5));
         log.user_added();
         log.set_users(7);
-        assert_eq!(log.counts().users, 7);
+        assert_eq!(log.users(), 7);
     }
 }

@@ -195,8 +195,7 @@ impl Engine {
                 self.reload_catalog().await?;
                 self.log.forgotten.load(self.store.deleted_users().await?);
                 self.sync_model().await?;
-                let counts = self.store.counts().await?;
-                self.log.set_counts(crate::log::Counts { events: counts.events, users: counts.users });
+                self.log.set_counts(&self.store.counts().await?);
             }
         }
         Ok(())
