@@ -9,14 +9,15 @@
 use std::path::{Path, PathBuf};
 
 use aisle_core::{IdMap, ItemIdx};
-use aisle_ingest::{ImportOptions, Importer, Origin};
+use aisle_engine::{InOrder, LOAD_BATCH};
+use aisle_ingest::{Chunk, ImportError, ImportOptions, Importer, Origin};
 use aisle_store::{EventRecord, ItemRecord, UserRecord};
 use anyhow::Context;
 use clap::Args;
 
 use crate::load::{FormatArg, ItemsFormatArg};
 use crate::report;
-use crate::serve::{StoreArgs, open};
+use crate::serve::{StoreArgs, load_reporting, open};
 
 /// Arguments of `aisle import`.
 #[derive(Debug, Args)]
@@ -72,7 +73,9 @@ fn event_id(tag: &str, origin: &Origin) -> String {
     }
 }
 
-/// Reads the files, then writes them into the store.
+/// Reads the catalog and user files, then streams the event file into the store: the file is
+/// parsed on a thread of its own while the store writes the batches parsed before, and memory
+/// holds a few batches, not the file.
 pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.events.is_some() || args.items.is_some() || args.users.is_some(),
@@ -97,26 +100,77 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     if let Some(p) = &args.users {
         reports.push(importer.read_users(p).with_context(|| format!("{}", p.display()))?);
     }
-    let (mut events, mut origins, mut tag) = (Vec::new(), Vec::new(), String::new());
-    if let Some(p) = &args.events {
-        let batch = importer
-            .read_events(p, &args.format.event_format())
-            .with_context(|| format!("{}", p.display()))?;
-        reports.push(batch.report);
-        (events, origins, tag) = (batch.events, batch.origins, file_tag(p));
-    }
     report::import_summary(&reports);
-    let user_attrs = importer.user_attributes().to_vec();
-    let sessions = importer.sessions().clone();
-    let (users, items, catalog) = importer.into_parts();
-    let item_records: Vec<ItemRecord> =
-        (0..items.len() as u32).filter_map(|i| catalog.get(ItemIdx(i)).cloned()).collect();
-    let user_records: Vec<UserRecord> = user_attrs
+    let (items, users) = (item_records(&importer), user_records(&importer));
+    let runtime = tokio::runtime::Runtime::new()?;
+    let engine = runtime.block_on(open(&config))?;
+    let loaded = match &args.events {
+        None => runtime.block_on(load_reporting(&engine, items, users, InOrder(std::iter::empty()), 0))?,
+        Some(path) => {
+            let format = args.format.event_format();
+            let expected =
+                aisle_ingest::rows_in(path, &format).with_context(|| format!("{}", path.display()))?;
+            let (batches, received) = tokio::sync::mpsc::channel(2);
+            let tag = file_tag(path);
+            let (loaded, read) = std::thread::scope(|scope| {
+                let reader = scope.spawn(|| {
+                    let batches = batches;
+                    importer.stream_events(path, &format, LOAD_BATCH, |chunk| {
+                        batches
+                            .blocking_send(records(&tag, &chunk))
+                            .map_err(|_| ImportError::Stopped { input: path.display().to_string() })
+                    })
+                });
+                let loaded =
+                    runtime.block_on(load_reporting(&engine, items, users, received, expected as usize));
+                (loaded, reader.join())
+            });
+            let read = read.map_err(|_| anyhow::anyhow!("the reader of {} panicked", path.display()))?;
+            // A failed store write is the cause when both failed (the reader only saw it stop).
+            let loaded = loaded?;
+            match read {
+                Ok(report) => report::import_summary(&[report]),
+                Err(e) => {
+                    report::note(&format!(
+                        "stored {} new events ({} stored before) from {} before this error; \
+                         running the import again stores none of them twice",
+                        loaded.events,
+                        loaded.duplicates,
+                        path.display()
+                    ));
+                    return Err(e.into());
+                }
+            }
+            loaded
+        }
+    };
+    runtime.block_on(engine.flush())?;
+    report::note(&format!(
+        "stored {} items, {} users, {} new events ({} stored before) into {}",
+        loaded.items,
+        loaded.users,
+        loaded.events,
+        loaded.duplicates,
+        config.store.shown_url()
+    ));
+    Ok(())
+}
+
+/// The catalog read so far, as store records.
+fn item_records(importer: &Importer) -> Vec<ItemRecord> {
+    let catalog = importer.catalog();
+    (0..importer.items().len() as u32).filter_map(|i| catalog.get(ItemIdx(i)).cloned()).collect()
+}
+
+/// The users described so far (with attributes), as store records.
+fn user_records(importer: &Importer) -> Vec<UserRecord> {
+    importer
+        .user_attributes()
         .iter()
         .enumerate()
         .filter(|(_, a)| !a.is_empty())
         .map(|(u, attrs)| UserRecord {
-            id: id_of(&users, u as u32),
+            id: id_of(importer.users(), u as u32),
             attributes: attrs
                 .iter()
                 .filter_map(|t| t.split_once('='))
@@ -124,32 +178,26 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
                 .collect(),
             updated_at_ms: 0,
         })
-        .collect();
-    // Made one at a time as the load takes them: at 20M events, all at once held 4 GB.
-    let event_records = events.iter().zip(&origins).map(|(e, origin)| EventRecord {
-        event_id: Some(event_id(&tag, origin)),
-        user_id: id_of(&users, e.user.0),
-        item_id: id_of(&items, e.item.0),
-        kind: e.kind,
-        value: Some(e.value),
-        ts_ms: e.ts.saturating_mul(1000),
-        session_id: e.session.map(|s| id_of(&sessions, s)),
-        recommendation_id: None,
-    });
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let engine = open(&config).await?;
-        let loaded = crate::serve::load_reporting(&engine, item_records, user_records, event_records).await?;
-        engine.flush().await?;
-        report::note(&format!(
-            "stored {} items, {} users, {} new events ({} stored before) into {}",
-            loaded.items,
-            loaded.users,
-            loaded.events,
-            loaded.duplicates,
-            config.store.shown_url()
-        ));
-        anyhow::Ok(())
-    })
+        .collect()
+}
+
+/// The store records of a batch of events read from the file tagged `tag`.
+fn records(tag: &str, chunk: &Chunk<'_>) -> Vec<EventRecord> {
+    chunk
+        .events
+        .iter()
+        .zip(&chunk.origins)
+        .map(|(e, origin)| EventRecord {
+            event_id: Some(event_id(tag, origin)),
+            user_id: id_of(chunk.users, e.user.0),
+            item_id: id_of(chunk.items, e.item.0),
+            kind: e.kind,
+            value: Some(e.value),
+            ts_ms: e.ts.saturating_mul(1000),
+            session_id: e.session.map(|s| id_of(chunk.sessions, s)),
+            recommendation_id: None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

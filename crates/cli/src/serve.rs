@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aisle_engine::{Engine, RecommendRequest, Subject, TrainRequest, shop_records};
+use aisle_engine::{Engine, EventBatches, InOrder, RecommendRequest, Subject, TrainRequest, shop_records};
 use aisle_ingest::synth::ShopParams;
 use aisle_server::config::AisleConfig;
 use aisle_store::{AnyStore, Store};
@@ -101,13 +101,13 @@ pub async fn load_reporting(
     engine: &Arc<Engine>,
     items: Vec<aisle_store::ItemRecord>,
     users: Vec<aisle_store::UserRecord>,
-    events: impl IntoIterator<Item = aisle_store::EventRecord, IntoIter: ExactSizeIterator + Send> + Send,
+    events: impl EventBatches,
+    expected_events: usize,
 ) -> anyhow::Result<aisle_engine::Loaded> {
-    let events = events.into_iter();
-    let bar = report::progress_bar(false, (items.len() + users.len() + events.len()) as u64);
+    let bar = report::progress_bar(false, (items.len() + users.len() + expected_events) as u64);
     bar.set_message("records stored");
     let loaded = engine
-        .load_with_progress(items, users, events, |l| {
+        .load_batches(items, users, events, expected_events, |l| {
             bar.set_position((l.items + l.users + l.events + l.duplicates) as u64);
         })
         .await?;
@@ -136,7 +136,8 @@ async fn seed_demo(engine: &Arc<Engine>, args: &ServeArgs) -> anyhow::Result<()>
     // Shift the log so that it ends now: popular windows (1h, 24h, 7d) then mean something.
     let end_ms = shop.events.last().map_or(0, |e| e.ts * 1000);
     let (items, users, events) = shop_records(&shop, aisle_engine::now_ms() - end_ms);
-    let loaded = load_reporting(engine, items, users, events).await?;
+    let expected = events.len();
+    let loaded = load_reporting(engine, items, users, InOrder(events), expected).await?;
     report::note(&format!(
         "imported {} items, {} users, {} events",
         loaded.items, loaded.users, loaded.events

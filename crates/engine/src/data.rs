@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use aisle_records::validate::validate_item;
 use aisle_store::{Appended, EventRecord, ItemRecord, Page, PageRequest, Store, UserRecord, UserRemoval};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::log::{Applying, Batch};
 use crate::{Engine, EngineError, now_ms, popular_cap, popular_counts};
@@ -192,15 +194,36 @@ impl Engine {
     /// popular lists before returning. Both halves run to the end even if the caller stops
     /// waiting.
     pub async fn ingest(self: &Arc<Self>, events: Vec<EventRecord>) -> Result<Ingested, EngineError> {
-        self.detached(move |e| async move { e.ingest_now(events).await }).await
+        self.detached(move |e| async move { e.ingest_now(events, None).await }).await
     }
 
-    async fn ingest_now(&self, events: Vec<EventRecord>) -> Result<Ingested, EngineError> {
+    /// [`Engine::ingest`] as a task of its own, and a signal sent once its events are stored and it
+    /// holds the apply lock (dropped unsent if the write fails). A bulk load starts the next
+    /// batch's store write on that signal: the log keeps the load's order, batches are applied in
+    /// that order, and one batch is applied while the next is written.
+    pub(crate) fn ingest_in_turn(
+        self: &Arc<Self>,
+        events: Vec<EventRecord>,
+    ) -> (oneshot::Receiver<()>, JoinHandle<Result<Ingested, EngineError>>) {
+        let (stored, signal) = oneshot::channel();
+        let engine = Arc::clone(self);
+        (signal, tokio::spawn(async move { engine.ingest_now(events, Some(stored)).await }))
+    }
+
+    async fn ingest_now(
+        &self,
+        events: Vec<EventRecord>,
+        stored: Option<oneshot::Sender<()>>,
+    ) -> Result<Ingested, EngineError> {
         // The store write runs outside the apply lock, beside other writes (a shared store takes
         // them at once); applying what it stored waits for the lock.
         let writing = self.log.writing();
         let results = self.store.append_events(events.clone()).await?;
         let lock = self.log.applying().await;
+        if let Some(stored) = stored {
+            // The receiver may be gone (a load that stopped waiting); the events are stored anyway.
+            let _sent = stored.send(());
+        }
         let inserted: Vec<(u64, &EventRecord)> = events
             .iter()
             .zip(&results)

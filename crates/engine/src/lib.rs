@@ -65,7 +65,7 @@ pub use query::{
     Boost, Filters, PopularRequest, Reason, RecommendRequest, Recommendations, RecommendedItem, Source,
     Subject,
 };
-pub use seed::{Loaded, shop_records};
+pub use seed::{EventBatches, InOrder, LOAD_BATCH, Loaded, shop_records};
 pub use select::{CandidateResult, Selection};
 pub use serving::ServingHealth;
 

@@ -5,6 +5,7 @@ use aisle_core::EventKind;
 use aisle_ingest::synth::Shop;
 use aisle_store::{EventRecord, ItemRecord, Store, UserRecord};
 
+use crate::data::Ingested;
 use crate::{Engine, EngineError};
 
 /// What a bulk load wrote.
@@ -66,6 +67,32 @@ fn batches<T>(records: impl IntoIterator<Item = T>) -> impl Iterator<Item = Vec<
     })
 }
 
+/// Where a load's event batches come from, in order: an iterator ([`InOrder`]) or a channel
+/// that a reader on another thread fills (a file parsed while the store writes).
+pub trait EventBatches: Send {
+    /// The next batch, or `None` at the end.
+    fn next_batch(&mut self) -> impl Future<Output = Option<Vec<EventRecord>>> + Send;
+}
+
+/// The records of an iterator, in batches of [`LOAD_BATCH`], each made as the load takes it.
+pub struct InOrder<I>(pub I);
+
+impl<I: Iterator<Item = EventRecord> + Send> EventBatches for InOrder<I> {
+    async fn next_batch(&mut self) -> Option<Vec<EventRecord>> {
+        let batch: Vec<EventRecord> = self.0.by_ref().take(BATCH).collect();
+        (!batch.is_empty()).then_some(batch)
+    }
+}
+
+impl EventBatches for tokio::sync::mpsc::Receiver<Vec<EventRecord>> {
+    async fn next_batch(&mut self) -> Option<Vec<EventRecord>> {
+        self.recv().await
+    }
+}
+
+/// Events in batches of this many: what [`Engine::load_batches`] callers cut their input into.
+pub const LOAD_BATCH: usize = BATCH;
+
 impl Engine {
     /// Writes items, users and events in batches (events in order).
     pub async fn load(
@@ -80,14 +107,33 @@ impl Engine {
     /// [`Engine::load`], calling `progress` with what is written so far after every batch of
     /// items, users or events (its `events + duplicates` count the events done).
     ///
-    /// Event records are taken from `events` one batch at a time. A load of at least a million
-    /// events into a log holding no more defers the store's per-user event index until the last
-    /// batch is written, and builds it again even if a batch fails.
+    /// Event records are taken from `events` one batch at a time (see [`Engine::load_batches`]).
     pub async fn load_with_progress(
         self: &std::sync::Arc<Self>,
         items: Vec<ItemRecord>,
         users: Vec<UserRecord>,
         events: impl IntoIterator<Item = EventRecord, IntoIter: ExactSizeIterator + Send> + Send,
+        progress: impl FnMut(&Loaded) + Send,
+    ) -> Result<Loaded, EngineError> {
+        let events = events.into_iter();
+        let expected = events.len();
+        self.load_batches(items, users, InOrder(events), expected, progress).await
+    }
+
+    /// Writes items, users, then the events of `events` (about `expected` of them), calling
+    /// `progress` after every batch.
+    ///
+    /// Each batch's store write runs beside the previous batch's apply and the taking of the next
+    /// batch (the store takes one write at a time, so its writes are the critical path of a bulk
+    /// load); the log keeps the order of the batches. A load of at least a million events into a
+    /// log holding no more defers the store's per-user event index until the last batch is
+    /// written, and builds it again even if a batch fails.
+    pub async fn load_batches(
+        self: &std::sync::Arc<Self>,
+        items: Vec<ItemRecord>,
+        users: Vec<UserRecord>,
+        events: impl EventBatches,
+        expected: usize,
         mut progress: impl FnMut(&Loaded) + Send,
     ) -> Result<Loaded, EngineError> {
         let mut out = Loaded::default();
@@ -101,33 +147,56 @@ impl Engine {
             self.put_users(batch).await?;
             progress(&out);
         }
-        let events = events.into_iter();
         // The size alone first: a small load never asks the store for its count.
-        let defer = events.len() >= DEFER_INDEX_EVENTS
-            && defers_index(events.len(), self.store.counts().await?.events);
+        let defer =
+            expected >= DEFER_INDEX_EVENTS && defers_index(expected, self.store.counts().await?.events);
         if defer {
             self.store.defer_event_index(true).await?;
         }
-        let mut written: Result<(), EngineError> = Ok(());
-        for batch in batches(events) {
-            match self.ingest(batch).await {
-                Ok(r) => {
-                    out.events += r.inserted;
-                    out.duplicates += r.duplicates;
-                    progress(&out);
-                }
-                Err(e) => {
-                    written = Err(e);
-                    break;
-                }
-            }
-        }
+        let written = self.ingest_batches(events, &mut out, &mut progress).await;
         // Built again after a failed batch too: the batches before it are stored.
         let rebuilt = if defer { self.store.defer_event_index(false).await } else { Ok(()) };
         written?;
         rebuilt?;
         self.save_state().await?;
         Ok(out)
+    }
+
+    /// Ingests `batches` in order, each one's store write beside the previous one's apply and the
+    /// taking of the next one. Stops at the first failed write; every batch started is finished
+    /// (stored and applied) before this returns.
+    async fn ingest_batches(
+        self: &std::sync::Arc<Self>,
+        mut batches: impl EventBatches,
+        out: &mut Loaded,
+        progress: &mut (impl FnMut(&Loaded) + Send),
+    ) -> Result<(), EngineError> {
+        let mut done = |task: Result<Result<Ingested, EngineError>, tokio::task::JoinError>| {
+            let ingested = task.map_err(EngineError::from).and_then(|r| r)?;
+            out.events += ingested.inserted;
+            out.duplicates += ingested.duplicates;
+            progress(out);
+            Ok::<(), EngineError>(())
+        };
+        let mut written = Ok(());
+        let mut applying = None;
+        let mut next = batches.next_batch().await;
+        while let Some(batch) = next.take() {
+            let (stored, task) = self.ingest_in_turn(batch);
+            let previous = applying.replace(task);
+            next = batches.next_batch().await;
+            let stored = stored.await.is_ok();
+            if let Some(previous) = previous {
+                written = written.and(done(previous.await));
+            }
+            if !stored || written.is_err() {
+                break;
+            }
+        }
+        match applying {
+            Some(last) => written.and(done(last.await)),
+            None => written,
+        }
     }
 }
 
@@ -150,5 +219,56 @@ mod tests {
         assert_eq!(cut.iter().map(Vec::len).collect::<Vec<_>>(), [BATCH, BATCH, 3]);
         assert!(cut.concat().into_iter().eq(0..2 * BATCH + 3));
         assert_eq!(batches(Vec::<u8>::new()).count(), 0);
+    }
+
+    /// Batches written one beside the other still land in the log in the order given, each
+    /// counted once, with progress after every batch; a re-sent id in a later batch is a duplicate.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_in_flight_keep_the_load_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = aisle_store::AnyStore::open(&format!("sqlite:{}", dir.path().join("a.db").display()))
+            .await
+            .expect("store");
+        let engine = Engine::open(store, crate::EngineConfig::default()).await.expect("engine");
+        let event = |n: usize| EventRecord {
+            // Every fifth event re-sends the id of the one 37 before it, from an earlier batch.
+            event_id: Some(if n % 5 == 4 && n >= 37 { format!("e{}", n - 37) } else { format!("e{n}") }),
+            user_id: format!("u{}", n % 13),
+            item_id: format!("i{}", n % 17),
+            kind: EventKind::View,
+            value: None,
+            ts_ms: 1_700_000_000_000 + n as i64,
+            session_id: None,
+            recommendation_id: None,
+        };
+        let all: Vec<EventRecord> = (0..300).map(event).collect();
+        let cut: Vec<Vec<EventRecord>> = all.chunks(7).map(<[EventRecord]>::to_vec).collect();
+        // Through a channel, as a file read on another thread hands them over.
+        let (send, received) = tokio::sync::mpsc::channel(2);
+        let sender = tokio::spawn(async move {
+            for batch in cut {
+                send.send(batch).await.expect("the load takes every batch");
+            }
+        });
+        let (mut out, mut seen) = (Loaded::default(), Vec::new());
+        engine
+            .ingest_batches(received, &mut out, &mut |l: &Loaded| seen.push(l.events + l.duplicates))
+            .await
+            .expect("load");
+        sender.await.expect("sender");
+        let resent = (37..300).filter(|n| n % 5 == 4).count();
+        assert_eq!((out.events, out.duplicates), (300 - resent, resent));
+        let expected: Vec<usize> = (1..=300usize.div_ceil(7)).map(|k| (k * 7).min(300)).collect();
+        assert_eq!(seen, expected, "progress after every batch, in order");
+        let log = engine.store.events_after(0, 1_000).await.expect("log");
+        let stored: Vec<&EventRecord> = log.iter().map(|e| &e.event).collect();
+        let fresh: Vec<&EventRecord> = all
+            .iter()
+            .filter(|e| {
+                all.iter().position(|f| f.event_id == e.event_id).is_some_and(|p| std::ptr::eq(&all[p], *e))
+            })
+            .collect();
+        assert_eq!(stored, fresh, "the log holds each first event once, in the load's order");
+        assert_eq!(engine.log.events(), fresh.len() as u64, "every batch was applied");
     }
 }

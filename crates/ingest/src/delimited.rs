@@ -242,7 +242,7 @@ fn decode<'a>(layout: &Layout, fields: Fields<'a>, line: u64) -> Result<Decoded<
 pub(crate) fn read(
     imp: &mut Importer,
     reader: impl BufRead,
-    sink: &mut Sink,
+    sink: &mut Sink<'_>,
     spec: Spec,
 ) -> Result<(), ImportError> {
     let input = sink.report.source.clone();
@@ -264,6 +264,7 @@ pub(crate) fn read(
         if let Err(bad) = decode(l, fields, line_no).and_then(|d| imp.accept(sink, d)) {
             imp.reject(sink, line_no, bad)?;
         }
+        imp.pass_on(sink)?;
     }
     if layout.is_none() && spec.header == Header::Yes {
         return Err(ImportError::MissingColumn { input, column: "user", header: String::new() });

@@ -32,7 +32,7 @@ pub struct Importer {
     user_attributes: Vec<Vec<String>>,
     event_ids: HashSet<Box<str>>,
     /// Session ids seen so far, across files.
-    sessions: IdMap,
+    sessions: Interner,
 }
 
 /// Decimal ids below this are also kept in a direct table (4 bytes each, 16 MiB at most).
@@ -166,18 +166,63 @@ struct RowKey {
 }
 
 /// The per-file state of an event import.
-pub(crate) struct Sink {
+pub(crate) struct Sink<'a> {
     pub report: ImportReport,
     pub events: Vec<Event>,
     /// Parallel to `events` when origins are kept.
     origins: Vec<Origin>,
     /// Keys of the events without an event id, for the duplicate check at the end.
     keys: Vec<RowKey>,
+    /// Set when the events are handed over as they come instead of kept.
+    stream: Option<Stream<'a>>,
 }
 
-impl Sink {
+/// The accepted events of a file read in batches ([`Importer::stream_events`]): the events, their
+/// origins (when [`crate::ImportOptions::origins`] is set; empty otherwise), and the id maps that
+/// name their users, items and sessions.
+#[derive(Debug)]
+pub struct Chunk<'a> {
+    /// Accepted events, in file order.
+    pub events: Vec<Event>,
+    /// Parallel to `events` when origins are kept.
+    pub origins: Vec<Origin>,
+    /// User ids by [`UserIdx`].
+    pub users: &'a IdMap,
+    /// Item ids by [`ItemIdx`].
+    pub items: &'a IdMap,
+    /// Session ids by [`Event::session`].
+    pub sessions: &'a IdMap,
+}
+
+/// The consumer of a streamed read, with what the read needs to hand over each event once.
+struct Stream<'a> {
+    batch: usize,
+    emit: &'a mut dyn FnMut(Chunk<'_>) -> Result<(), ImportError>,
+    /// The exact-duplicate check of rows without an event id, as they come: the first kept.
+    seen: HashSet<(u64, i64, u64), BuildHasherDefault<FastHasher>>,
+    /// Accepted events per item index, to count the ones on items the catalog lacks at the end
+    /// (a joined MovieLens row may describe its item after earlier rows used it).
+    per_item: Vec<u64>,
+}
+
+impl<'a> Sink<'a> {
     pub(crate) fn new(source: &str) -> Self {
-        Self { report: ImportReport::new(source), events: Vec::new(), origins: Vec::new(), keys: Vec::new() }
+        Self {
+            report: ImportReport::new(source),
+            events: Vec::new(),
+            origins: Vec::new(),
+            keys: Vec::new(),
+            stream: None,
+        }
+    }
+
+    fn streaming(
+        source: &str,
+        batch: usize,
+        emit: &'a mut dyn FnMut(Chunk<'_>) -> Result<(), ImportError>,
+    ) -> Self {
+        let stream = Stream { batch: batch.max(1), emit, seen: HashSet::default(), per_item: Vec::new() };
+        Self { stream: Some(stream), ..Self::new(source) }
     }
 
     /// Drops exact duplicates and counts events on items the catalog lacks.
@@ -239,7 +284,7 @@ impl Importer {
 
     /// Session ids seen so far, by [`crate::Event::session`].
     pub fn sessions(&self) -> &IdMap {
-        &self.sessions
+        &self.sessions.map
     }
 
     /// Item metadata loaded so far.
@@ -338,14 +383,70 @@ impl Importer {
         format: &EventFormat,
     ) -> Result<EventBatch, ImportError> {
         let mut sink = Sink::new(name);
-        match format {
-            EventFormat::Jsonl => jsonl::read(self, reader, &mut sink)?,
-            EventFormat::Parquet(_) => return Err(parquet_needs_a_file()),
-            EventFormat::Ml100k | EventFormat::Ml1m | EventFormat::MlLatest | EventFormat::Delimited(_) => {
-                delimited::read(self, reader, &mut sink, delimited::Spec::of(format)?)?
+        self.read_into(reader, &mut sink, format)?;
+        Ok(sink.finish(&self.catalog))
+    }
+
+    /// Reads the events of a file as [`Importer::read_events`] does, but hands them to `emit` in
+    /// batches of `batch` as they are read (the last one shorter) instead of holding the file:
+    /// memory stays one batch plus the id maps, and a consumer (a store) works while the rest is
+    /// read. Exact duplicate rows are found as they come (the first one kept, as in
+    /// [`Importer::read_events`]). An error of `emit` stops the read and is returned; so is a bad
+    /// row in strict mode (or a read error), once the events accepted before it are handed over.
+    /// `emit` should answer [`ImportError::Stopped`] when it can take no more.
+    pub fn stream_events(
+        &mut self,
+        path: &Path,
+        format: &EventFormat,
+        batch: usize,
+        mut emit: impl FnMut(Chunk<'_>) -> Result<(), ImportError>,
+    ) -> Result<ImportReport, ImportError> {
+        let name = path.display().to_string();
+        let mut sink = Sink::streaming(&name, batch, &mut emit);
+        let read = if let EventFormat::Parquet(columns) = format {
+            columnar::read_events(self, path, &mut sink, columns)
+        } else {
+            refuse_parquet(path, "--format parquet")?;
+            let file = File::open(path).map_err(|e| io_error(path, e))?;
+            self.read_into(BufReader::with_capacity(1 << 16, file), &mut sink, format)
+        };
+        match read {
+            Ok(()) => self.hand_over(&mut sink)?,
+            // The consumer's own error: nothing more can be handed over.
+            Err(e @ ImportError::Stopped { .. }) => return Err(e),
+            Err(e) => {
+                // The rows accepted before a fatal one (strict mode, a read error) are handed
+                // over; the read's error is the one to tell, whatever the consumer says.
+                let _handed = self.hand_over(&mut sink);
+                return Err(e);
             }
         }
-        Ok(sink.finish(&self.catalog))
+        let mut report = sink.report;
+        if !self.catalog.is_empty()
+            && let Some(stream) = &sink.stream
+        {
+            report.unknown_items = (stream.per_item.iter().enumerate())
+                .filter(|&(k, _)| !self.catalog.contains(ItemIdx(k as u32)))
+                .map(|(_, n)| n)
+                .sum();
+        }
+        Ok(report)
+    }
+
+    /// Reads every row of a text event file into `sink`.
+    fn read_into(
+        &mut self,
+        reader: impl BufRead,
+        sink: &mut Sink<'_>,
+        format: &EventFormat,
+    ) -> Result<(), ImportError> {
+        match format {
+            EventFormat::Jsonl => jsonl::read(self, reader, sink),
+            EventFormat::Parquet(_) => Err(parquet_needs_a_file()),
+            EventFormat::Ml100k | EventFormat::Ml1m | EventFormat::MlLatest | EventFormat::Delimited(_) => {
+                delimited::read(self, reader, sink, delimited::Spec::of(format)?)
+            }
+        }
     }
 
     /// Reads catalog items, giving items first seen here an index. An item already described is
@@ -395,13 +496,35 @@ impl Importer {
     }
 
     /// Counts a bad row, or fails in strict mode.
-    pub(crate) fn reject(&self, sink: &mut Sink, line: u64, bad: Bad) -> Result<(), ImportError> {
+    pub(crate) fn reject(&self, sink: &mut Sink<'_>, line: u64, bad: Bad) -> Result<(), ImportError> {
         sink.report.reject(line, bad, &self.opts)
+    }
+
+    /// Hands a streamed read's events over once a batch of them is ready (nothing otherwise).
+    pub(crate) fn pass_on(&self, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+        match &sink.stream {
+            Some(stream) if sink.events.len() >= stream.batch => self.hand_over(sink),
+            _ => Ok(()),
+        }
+    }
+
+    fn hand_over(&self, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+        let Some(stream) = &mut sink.stream else { return Ok(()) };
+        if sink.events.is_empty() {
+            return Ok(());
+        }
+        (stream.emit)(Chunk {
+            events: std::mem::take(&mut sink.events),
+            origins: std::mem::take(&mut sink.origins),
+            users: &self.users.map,
+            items: &self.items.map,
+            sessions: &self.sessions.map,
+        })
     }
 
     /// Checks a decoded event's value and time against the limits, then interns and keeps it
     /// unless it is a duplicate.
-    pub(crate) fn accept(&mut self, sink: &mut Sink, d: Decoded<'_>) -> Result<(), Bad> {
+    pub(crate) fn accept(&mut self, sink: &mut Sink<'_>, d: Decoded<'_>) -> Result<(), Bad> {
         crate::fields::check_event(&self.opts.limits, self.opts.now_ms, d.kind, d.value, d.ts)?;
         // The item a joined MovieLens row describes passes the one item validator before
         // anything of the row is kept (a record one door refuses cannot come in through another).
@@ -423,12 +546,28 @@ impl Importer {
         let user = UserIdx(self.users.get_or_insert(d.user));
         let item = ItemIdx(self.items.get_or_insert(d.item));
         if d.event_id.is_none() {
-            sink.keys.push(RowKey {
+            let key = RowKey {
                 pair: u64::from(user.0) << 32 | u64::from(item.0),
                 ts: d.ts,
                 kind_value: u64::from(d.value.to_bits()) << 8 | d.kind as u64,
                 index: sink.events.len() as u32,
-            });
+            };
+            match &mut sink.stream {
+                Some(stream) => {
+                    if !stream.seen.insert((key.pair, key.ts, key.kind_value)) {
+                        sink.report.duplicates += 1;
+                        return Ok(());
+                    }
+                }
+                None => sink.keys.push(key),
+            }
+        }
+        if let Some(stream) = &mut sink.stream {
+            let k = item.0 as usize;
+            if k >= stream.per_item.len() {
+                stream.per_item.resize(k + 1, 0);
+            }
+            stream.per_item[k] += 1;
         }
         if let Some(meta) = movie
             && !self.catalog.contains(item)
@@ -450,6 +589,31 @@ impl Importer {
 }
 
 /// Refuses a Parquet file given with a text format: its bytes would be read as rows of garbage.
+/// About how many events an event file holds, cheaply: a Parquet file's (or folder's) row count
+/// from its metadata, else the lines of a text file (a header and bad rows included). For sizing
+/// work before a streamed read ([`Importer::stream_events`]), never for counting what was read.
+pub fn rows_in(path: &Path, format: &EventFormat) -> Result<u64, ImportError> {
+    if let EventFormat::Parquet(_) = format {
+        let mut rows = 0;
+        for part in columnar::parts(path)? {
+            rows += columnar::Table::open(&part)?.rows();
+        }
+        return Ok(rows);
+    }
+    let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).map_err(|e| io_error(path, e))?;
+        if n == 0 {
+            // A last line without its newline counts too.
+            return Ok(lines + u64::from(last != b'\n'));
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        last = buf[n - 1];
+    }
+}
+
 fn refuse_parquet(path: &Path, flag: &str) -> Result<(), ImportError> {
     if columnar::is_parquet(path) {
         return Err(ImportError::InvalidOptions {

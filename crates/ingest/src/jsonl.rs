@@ -138,7 +138,7 @@ fn kind(v: &Option<Scalar<'_>>) -> Result<Option<aisle_core::EventKind>, Bad> {
 }
 
 /// Validates one parsed line and hands it to the importer.
-fn accept_event(imp: &mut Importer, sink: &mut Sink, e: &JsonEvent<'_>, line: u64) -> Result<(), Bad> {
+fn accept_event(imp: &mut Importer, sink: &mut Sink<'_>, e: &JsonEvent<'_>, line: u64) -> Result<(), Bad> {
     let (mut us, mut is, mut es, mut ss) = (String::new(), String::new(), String::new(), String::new());
     let missing = |f: &'static str| Bad::new(f, reason::MISSING, format!("no {f}"));
     let user = id("user_id", &e.user_id, &mut us)?.ok_or_else(|| missing("user_id"))?;
@@ -151,7 +151,7 @@ fn accept_event(imp: &mut Importer, sink: &mut Sink, e: &JsonEvent<'_>, line: u6
 }
 
 /// Reads every line of a JSONL event file into `sink`.
-pub(crate) fn read(imp: &mut Importer, reader: impl BufRead, sink: &mut Sink) -> Result<(), ImportError> {
+pub(crate) fn read(imp: &mut Importer, reader: impl BufRead, sink: &mut Sink<'_>) -> Result<(), ImportError> {
     let mut records = Records::new(reader, None, &sink.report.source.clone());
     loop {
         let outcome = match records.next_record()? {
@@ -165,6 +165,7 @@ pub(crate) fn read(imp: &mut Importer, reader: impl BufRead, sink: &mut Sink) ->
         if let Err((line_no, bad)) = outcome {
             imp.reject(sink, line_no, bad)?;
         }
+        imp.pass_on(sink)?;
     }
 }
 

@@ -38,6 +38,6 @@ pub use dense::read_dense_matrix;
 pub use events::{Event, EventBatch, Origin, to_interactions, to_sequences};
 pub use fields::MAX_ID_BYTES;
 pub use format::{Column, ColumnMap, DelimitedOptions, EventFormat, Header, ImportOptions, ItemFormat};
-pub use importer::Importer;
+pub use importer::{Chunk, Importer, rows_in};
 pub use lines::MAX_LINE_BYTES;
 pub use report::{ImportError, ImportReport, RowError};

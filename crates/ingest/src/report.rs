@@ -48,6 +48,12 @@ pub enum ImportError {
         /// What is wrong.
         reason: String,
     },
+    /// A streamed read's consumer stopped taking its events (its own error says why).
+    #[error("{input}: the read stopped: its events could not be taken in")]
+    Stopped {
+        /// The file.
+        input: String,
+    },
     /// The format options cannot work (e.g. a column named when the file has no header).
     #[error("invalid import options: {reason}")]
     InvalidOptions {

@@ -127,3 +127,40 @@ fn serve_refuses_to_listen_on_every_address_without_keys() {
     assert!(!status.unwrap().success());
     assert!(err.contains("auth.open"), "{err}");
 }
+
+/// `--strict` stops an import at the first bad row, naming its line and field; the rows before it
+/// are stored (nothing accepted is lost), and once the row is fixed a second run stores only the
+/// rows that were not stored yet.
+#[test]
+fn a_strict_import_stops_at_the_bad_row_and_a_fixed_rerun_stores_the_rest_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.csv");
+    let rows = |value: &str| {
+        format!(
+            "user_id,item_id,type,value\nu1,i1,view,\nu2,i2,purchase,3\nu3,i3,rating,{value}\nu4,i4,view,\n"
+        )
+    };
+    std::fs::write(&file, rows("lots")).unwrap();
+    let data = dir.path().join("data");
+    let import = || {
+        aisle(&[
+            "import",
+            "--strict",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--events",
+            file.to_str().unwrap(),
+        ])
+    };
+    let failed = import();
+    let said = text(&failed.stderr);
+    assert!(!failed.status.success(), "{said}");
+    assert!(said.contains("line 4") && said.contains("field value"), "{said}");
+    assert_eq!(event_count(&data), 2, "the two rows before the bad one are stored: {said}");
+    std::fs::write(&file, rows("4")).unwrap();
+    let fixed = import();
+    let said = text(&fixed.stderr);
+    assert!(fixed.status.success(), "{said}");
+    assert!(said.contains("2 new events (2 stored before)"), "{said}");
+    assert_eq!(event_count(&data), 4);
+}

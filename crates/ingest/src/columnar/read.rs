@@ -114,7 +114,7 @@ fn find(
 pub(crate) fn read_events(
     imp: &mut Importer,
     path: &Path,
-    sink: &mut Sink,
+    sink: &mut Sink<'_>,
     map: &ColumnMap,
 ) -> Result<(), ImportError> {
     each_part(path, |table| events_of(imp, table, sink, map))
@@ -134,7 +134,12 @@ fn each_part(
     Ok(())
 }
 
-fn events_of(imp: &mut Importer, table: &Table, sink: &mut Sink, map: &ColumnMap) -> Result<(), ImportError> {
+fn events_of(
+    imp: &mut Importer,
+    table: &Table,
+    sink: &mut Sink<'_>,
+    map: &ColumnMap,
+) -> Result<(), ImportError> {
     let need = |pos: Option<usize>, field| pos.ok_or_else(|| table.missing(field));
     let user = need(find(table, &map.user, "user", alias::USER)?, "user")?;
     let item = need(find(table, &map.item, "item", alias::ITEM)?, "item")?;
@@ -173,6 +178,7 @@ fn events_of(imp: &mut Importer, table: &Table, sink: &mut Sink, map: &ColumnMap
             if let Err(bad) = decoded.and_then(|d| d.accept(imp, sink)) {
                 imp.reject(sink, line, bad)?;
             }
+            imp.pass_on(sink)?;
         }
         Ok(())
     })
@@ -191,7 +197,7 @@ struct Row<'a> {
 }
 
 impl Row<'_> {
-    fn accept(self, imp: &mut Importer, sink: &mut Sink) -> Result<(), Bad> {
+    fn accept(self, imp: &mut Importer, sink: &mut Sink<'_>) -> Result<(), Bad> {
         imp.accept(
             sink,
             Decoded {

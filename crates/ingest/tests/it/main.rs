@@ -5,6 +5,7 @@ mod dedup;
 mod formats;
 mod items;
 mod parquet;
+mod stream;
 mod synth;
 mod truth;
 mod users;

@@ -233,3 +233,36 @@ fn a_folder_of_part_files_reads_as_one_file_in_path_order() {
     std::fs::create_dir_all(&empty).unwrap();
     assert!(matches!(read(&empty, ColumnMap::default()).1, Err(ImportError::Unreadable { .. })));
 }
+
+/// A Parquet file read in batches gives what the whole read gives, and `rows_in` reads its
+/// row count from the metadata.
+#[test]
+fn a_streamed_parquet_read_equals_the_whole_read() {
+    let path = data("events_pandas.parquet");
+    let format = EventFormat::Parquet(ColumnMap::default());
+    assert_eq!(aisle_ingest::rows_in(&path, &format).expect("rows"), 10);
+    let (whole_imp, whole) = read(&path, ColumnMap::default());
+    let whole = whole.expect("the file reads");
+    let mut imp = Importer::new(options());
+    let mut streamed = Vec::new();
+    let report = imp
+        .stream_events(&path, &format, 2, |chunk| {
+            assert!(chunk.events.len() <= 2);
+            for e in &chunk.events {
+                let session = e.session.map(|s| chunk.sessions.id(s).unwrap().to_owned());
+                let user = chunk.users.id(e.user.0).unwrap().to_owned();
+                streamed.push((
+                    user,
+                    chunk.items.id(e.item.0).unwrap().to_owned(),
+                    e.kind,
+                    e.value,
+                    e.ts,
+                    session,
+                ));
+            }
+            Ok(())
+        })
+        .expect("the file streams");
+    assert_eq!(streamed, rows(&whole_imp, &whole));
+    assert_eq!((report.rows, report.accepted, report.rejected, report.duplicates), (10, 5, 4, 1), "{report}");
+}

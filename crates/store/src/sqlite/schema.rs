@@ -228,12 +228,24 @@ const EVENTS_USER_INDEX: &str = "CREATE INDEX IF NOT EXISTS events_user_seq ON e
 
 /// Drops the per-user index on the event log for a bulk load (`defer`), or builds it again
 /// (sorting the log once). Each is one transaction; readers keep their snapshot meanwhile.
+///
+/// The build sorts on every core (`PRAGMA threads`: SQLite's sorter merges runs sorted by helper
+/// threads), then the writer goes back to sorting on its own thread.
 pub(super) fn defer_event_index(conn: &mut Connection, defer: bool) -> StoreResult<()> {
     let sql = if defer { "DROP INDEX IF EXISTS events_user_seq" } else { EVENTS_USER_INDEX };
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-    tx.execute_batch(sql).map_err(db)?;
-    tx.commit().map_err(db)
+    let helpers = std::thread::available_parallelism().map_or(1, usize::from).min(SORT_THREADS);
+    conn.pragma_update(None, "threads", helpers as i64).map_err(db)?;
+    let built = (|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        tx.execute_batch(sql).map_err(db)?;
+        tx.commit().map_err(db)
+    })();
+    conn.pragma_update(None, "threads", 0).map_err(db)?;
+    built
 }
+
+/// The most threads the index build sorts on.
+const SORT_THREADS: usize = 8;
 
 /// `PRAGMA data_version`: it changes, as seen from one connection, when another commits.
 pub(super) fn data_version(conn: &Connection) -> StoreResult<i64> {

@@ -19,7 +19,7 @@ macro_rules! store_conformance {
     ($fresh:path) => {
         $crate::conformance::store_conformance!(@tests $fresh;
             items_round_trip, users_round_trip, item_pagination, user_pagination, append_sequence,
-            idempotent_resend, events_without_id, events_after_paging, user_events_after_newest,
+            idempotent_resend, a_large_mixed_batch_has_every_fate_in_order, events_without_id, events_after_paging, user_events_after_newest,
             a_deferred_event_index_changes_no_answer, state_keeps_the_newest_by_name,
             delete_user_removes_only_theirs, model_versions_and_activation, model_artifact_round_trip,
             prune_models_keeps_newest_and_active, counts_of_everything, concurrent_appends,
@@ -328,6 +328,54 @@ pub async fn idempotent_resend<S: Store>(store: &S) {
     assert_eq!(log.len(), 7);
     let stored_b = log.iter().find(|e| e.seq == seqs[1]).expect("b stored");
     assert_eq!(stored_b.event, b);
+}
+
+/// A batch of hundreds of events, mixing events without an id, ids stored before, ids repeated
+/// far apart within the batch and new ids, gets each event's fate in input order: what a model of
+/// the rules (first event of an id wins, across batches and within one) predicts, with the
+/// inserted ones numbered in input order.
+pub async fn a_large_mixed_batch_has_every_fate_in_order<S: Store>(store: &S) {
+    let before: Vec<EventRecord> = (0..50).map(|n| event("u0", "i0", Some(&format!("old-{n}")), n)).collect();
+    let first = inserted_seqs(&append(store, before).await);
+    let id_of = |k: usize| -> Option<String> {
+        match k % 7 {
+            0 => None,
+            1 => Some(format!("old-{}", (k * 13) % 50)),
+            2 | 3 => Some(format!("rep-{}", k % 11)),
+            _ => Some(format!("new-{k}")),
+        }
+    };
+    let batch: Vec<EventRecord> =
+        (0..300).map(|k| event(&format!("u{}", k % 5), "i1", id_of(k).as_deref(), 100 + k)).collect();
+    let fates = append(store, batch.clone()).await;
+    assert_eq!(fates.len(), batch.len());
+    let mut seq_of: BTreeMap<String, u64> = (0..50).map(|n| (format!("old-{n}"), first[n])).collect();
+    let mut last = *first.last().expect("50 stored");
+    for (k, (e, fate)) in batch.iter().zip(&fates).enumerate() {
+        match e.event_id.as_ref().and_then(|id| seq_of.get(id)) {
+            Some(seq) => assert_eq!(*fate, Appended::Duplicate(*seq), "event {k}: {fates:?}"),
+            None => {
+                let Appended::Inserted(seq) = *fate else { panic!("event {k} not inserted: {fate:?}") };
+                assert!(seq > last, "event {k}: seq {seq} after {last}");
+                last = seq;
+                if let Some(id) = &e.event_id {
+                    seq_of.insert(id.clone(), seq);
+                }
+            }
+        }
+    }
+    let inserted: Vec<(u64, &EventRecord)> = fates
+        .iter()
+        .zip(&batch)
+        .filter(|(f, _)| matches!(f, Appended::Inserted(_)))
+        .map(|(f, e)| (f.seq(), e))
+        .collect();
+    let stored = all_events(store).await;
+    assert_eq!(stored.len(), 50 + inserted.len());
+    for ((seq, e), s) in inserted.iter().zip(&stored[50..]) {
+        assert_eq!((s.seq, &s.event), (*seq, *e));
+    }
+    assert_eq!(store.counts().await.expect("counts").events, stored.len() as u64);
 }
 
 /// Events without an id are never deduplicated, even when identical.
