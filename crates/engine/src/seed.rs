@@ -61,10 +61,13 @@ fn defers_index(load: usize, stored: u64) -> bool {
 /// `records` in batches of at most [`BATCH`], in order, each moved out once (no copy of the rest).
 fn batches<T>(records: impl IntoIterator<Item = T>) -> impl Iterator<Item = Vec<T>> {
     let mut rest = records.into_iter();
-    std::iter::from_fn(move || {
-        let batch: Vec<T> = rest.by_ref().take(BATCH).collect();
-        (!batch.is_empty()).then_some(batch)
-    })
+    std::iter::from_fn(move || next_batch_of(&mut rest))
+}
+
+/// The next at most [`BATCH`] records of `rest`, or `None` at its end.
+fn next_batch_of<T>(rest: &mut impl Iterator<Item = T>) -> Option<Vec<T>> {
+    let batch: Vec<T> = rest.take(BATCH).collect();
+    (!batch.is_empty()).then_some(batch)
 }
 
 /// Where a load's event batches come from, in order: an iterator ([`InOrder`]) or a channel
@@ -79,8 +82,7 @@ pub struct InOrder<I>(pub I);
 
 impl<I: Iterator<Item = EventRecord> + Send> EventBatches for InOrder<I> {
     async fn next_batch(&mut self) -> Option<Vec<EventRecord>> {
-        let batch: Vec<EventRecord> = self.0.by_ref().take(BATCH).collect();
-        (!batch.is_empty()).then_some(batch)
+        next_batch_of(&mut self.0)
     }
 }
 

@@ -42,6 +42,8 @@ pub(crate) struct Snapshot {
     pub side: SideInfo,
     /// Stored events left out because the bounds refuse them (an older aisle's data).
     pub skipped: u64,
+    /// Seconds spent reading it from the store (a training's `snapshot_seconds`).
+    pub read_seconds: f64,
 }
 
 const PAGE: usize = 50_000;
@@ -60,8 +62,23 @@ fn user_tokens(u: &UserRecord) -> Vec<String> {
 }
 
 impl Engine {
-    /// Reads catalog, users and the whole event log into a [`Snapshot`].
+    /// Reads catalog, users and the whole event log into a [`Snapshot`]; its time goes to the
+    /// `aisle_training_snapshot_seconds` histogram, the log and the version's `snapshot_seconds`
+    /// metric, since at a large log it is most of a training.
     pub(crate) async fn snapshot(&self) -> Result<Snapshot, EngineError> {
+        let started = std::time::Instant::now();
+        let mut snapshot = self.read_snapshot().await?;
+        snapshot.read_seconds = started.elapsed().as_secs_f64();
+        metrics::histogram!("aisle_training_snapshot_seconds").record(snapshot.read_seconds);
+        tracing::info!(
+            events = snapshot.events.len(),
+            seconds = snapshot.read_seconds,
+            "training snapshot read from the event log"
+        );
+        Ok(snapshot)
+    }
+
+    async fn read_snapshot(&self) -> Result<Snapshot, EngineError> {
         let mut catalog: Vec<Arc<ItemRecord>> = self.catalog.snapshot();
         catalog.sort_by(|a, b| a.id.cmp(&b.id));
         let mut items = IdMap::new();
@@ -120,7 +137,7 @@ impl Engine {
                 None => break,
             }
         }
-        Ok(Snapshot { users, items, events, seqs, baskets, last_seq, side, skipped })
+        Ok(Snapshot { users, items, events, seqs, baskets, last_seq, side, skipped, read_seconds: 0.0 })
     }
 }
 
@@ -398,6 +415,7 @@ pub(crate) fn fit_all(
     metrics.insert("fit_seconds".to_owned(), started.elapsed().as_secs_f64());
     metrics.insert("events".to_owned(), s.events.len() as f64);
     metrics.insert("skipped_events".to_owned(), s.skipped as f64);
+    metrics.insert("snapshot_seconds".to_owned(), s.read_seconds);
     let started = std::time::Instant::now();
     let similar = similar_lists(&model, t, &mut metrics);
     if !similar.is_empty() {

@@ -588,7 +588,6 @@ impl Importer {
     }
 }
 
-/// Refuses a Parquet file given with a text format: its bytes would be read as rows of garbage.
 /// About how many events an event file holds, cheaply: a Parquet file's (or folder's) row count
 /// from its metadata, else the lines of a text file (a header and bad rows included). For sizing
 /// work before a streamed read ([`Importer::stream_events`]), never for counting what was read.
@@ -614,6 +613,7 @@ pub fn rows_in(path: &Path, format: &EventFormat) -> Result<u64, ImportError> {
     }
 }
 
+/// Refuses a Parquet file given with a text format: its bytes would be read as rows of garbage.
 fn refuse_parquet(path: &Path, flag: &str) -> Result<(), ImportError> {
     if columnar::is_parquet(path) {
         return Err(ImportError::InvalidOptions {

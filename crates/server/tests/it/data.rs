@@ -151,6 +151,16 @@ async fn health_metrics_docs_and_dashboard_answer() {
     assert_eq!(r.body["serving_version"], 1);
     a.get("/v1/items/i1").await;
     a.post("/v1/events", json!({"user_id": "u1", "item_id": "i1", "type": "view"})).await;
+    // A training once the recorder is in place (`app` trained before the router installed it),
+    // so the training metrics are there whatever test ran first.
+    let request = aisle_engine::TrainRequest { model: None, force: true, candidate: false };
+    let trained = a.engine.train(&request).await.expect("a training");
+    let timed = |name: &str| trained.model.model.metrics.get(name).copied().unwrap_or(-1.0);
+    assert!(
+        timed("snapshot_seconds") >= 0.0 && timed("fit_seconds") >= 0.0,
+        "{:?}",
+        trained.model.model.metrics
+    );
     let m = a.get("/metrics").await.text;
     assert!(
         m.contains("aisle_http_request_duration_seconds_bucket{route=\"/v1/items/{id}\""),
@@ -158,9 +168,10 @@ async fn health_metrics_docs_and_dashboard_answer() {
     );
     assert!(!m.contains("route=\"/v1/items/i1\""));
     assert!(m.contains("aisle_events_ingested_total{type=\"view\"}"));
-    assert!(m.contains("aisle_serving_model_version 1"));
+    assert!(m.contains("aisle_serving_model_version 2"), "the forced training published");
     assert!(m.contains("aisle_catalog_items 200"));
     assert!(m.contains("aisle_training_duration_seconds"));
+    assert!(m.contains("aisle_training_snapshot_seconds"), "a training's read of the log is timed");
     let r = a.get("/docs/").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text.contains("swagger"), "the vendored docs UI is served");
