@@ -114,6 +114,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
             let tag = file_tag(path);
             let (loaded, read) = std::thread::scope(|scope| {
                 let reader = scope.spawn(|| {
+                    // Moved in, so that the channel closes (and the load ends) when the read does.
                     let batches = batches;
                     importer.stream_events(path, &format, LOAD_BATCH, |chunk| {
                         batches

@@ -44,7 +44,8 @@ pub fn shop_records(
     (items, users, events)
 }
 
-const BATCH: usize = 100_000;
+/// Records per batch of a load: what [`Engine::load_batches`] callers cut their events into too.
+pub const LOAD_BATCH: usize = 100_000;
 
 /// A load of at least this many events, and of at least as many as the log holds, defers the
 /// store's per-user event index ([`aisle_store::Store::defer_event_index`]).
@@ -58,15 +59,15 @@ fn defers_index(load: usize, stored: u64) -> bool {
     load >= DEFER_INDEX_EVENTS && load as u64 >= stored
 }
 
-/// `records` in batches of at most [`BATCH`], in order, each moved out once (no copy of the rest).
+/// `records` in batches of at most [`LOAD_BATCH`], in order, each moved out once (no copy of the rest).
 fn batches<T>(records: impl IntoIterator<Item = T>) -> impl Iterator<Item = Vec<T>> {
     let mut rest = records.into_iter();
     std::iter::from_fn(move || next_batch_of(&mut rest))
 }
 
-/// The next at most [`BATCH`] records of `rest`, or `None` at its end.
+/// The next at most [`LOAD_BATCH`] records of `rest`, or `None` at its end.
 fn next_batch_of<T>(rest: &mut impl Iterator<Item = T>) -> Option<Vec<T>> {
-    let batch: Vec<T> = rest.take(BATCH).collect();
+    let batch: Vec<T> = rest.take(LOAD_BATCH).collect();
     (!batch.is_empty()).then_some(batch)
 }
 
@@ -91,9 +92,6 @@ impl EventBatches for tokio::sync::mpsc::Receiver<Vec<EventRecord>> {
         self.recv().await
     }
 }
-
-/// Events in batches of this many: what [`Engine::load_batches`] callers cut their input into.
-pub const LOAD_BATCH: usize = BATCH;
 
 impl Engine {
     /// Writes items, users and events in batches (events in order).
@@ -217,9 +215,9 @@ mod tests {
 
     #[test]
     fn batches_keep_every_record_in_order() {
-        let cut: Vec<Vec<usize>> = batches(0..2 * BATCH + 3).collect();
-        assert_eq!(cut.iter().map(Vec::len).collect::<Vec<_>>(), [BATCH, BATCH, 3]);
-        assert!(cut.concat().into_iter().eq(0..2 * BATCH + 3));
+        let cut: Vec<Vec<usize>> = batches(0..2 * LOAD_BATCH + 3).collect();
+        assert_eq!(cut.iter().map(Vec::len).collect::<Vec<_>>(), [LOAD_BATCH, LOAD_BATCH, 3]);
+        assert!(cut.concat().into_iter().eq(0..2 * LOAD_BATCH + 3));
         assert_eq!(batches(Vec::<u8>::new()).count(), 0);
     }
 

@@ -232,14 +232,17 @@ const EVENTS_USER_INDEX: &str = "CREATE INDEX IF NOT EXISTS events_user_seq ON e
 /// The build sorts on every core (`PRAGMA threads`: SQLite's sorter merges runs sorted by helper
 /// threads), then the writer goes back to sorting on its own thread.
 pub(super) fn defer_event_index(conn: &mut Connection, defer: bool) -> StoreResult<()> {
-    let sql = if defer { "DROP INDEX IF EXISTS events_user_seq" } else { EVENTS_USER_INDEX };
-    let helpers = std::thread::available_parallelism().map_or(1, usize::from).min(SORT_THREADS);
-    conn.pragma_update(None, "threads", helpers as i64).map_err(db)?;
-    let built = (|| {
+    let in_one = |conn: &mut Connection, sql: &str| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         tx.execute_batch(sql).map_err(db)?;
         tx.commit().map_err(db)
-    })();
+    };
+    if defer {
+        return in_one(conn, "DROP INDEX IF EXISTS events_user_seq");
+    }
+    let helpers = std::thread::available_parallelism().map_or(1, usize::from).min(SORT_THREADS);
+    conn.pragma_update(None, "threads", helpers as i64).map_err(db)?;
+    let built = in_one(conn, EVENTS_USER_INDEX);
     conn.pragma_update(None, "threads", 0).map_err(db)?;
     built
 }
