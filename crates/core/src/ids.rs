@@ -55,6 +55,12 @@ impl IdMap {
         idx
     }
 
+    /// Makes room for `additional` more ids without growing on the way.
+    pub fn reserve(&mut self, additional: usize) {
+        self.index.reserve(additional);
+        self.ids.reserve(additional);
+    }
+
     /// The index of `id`, if known.
     pub fn get(&self, id: &str) -> Option<u32> {
         self.index.get(id).copied()

@@ -1,11 +1,12 @@
 //! Training jobs and model versions: one job at a time, on a schedule or on demand; the gate;
 //! publication by atomic swap; activation of any stored version (rollback); pruning.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use aisle_core::models::registry::ModelSpec;
-use aisle_store::{ModelRecord, NewModel, Store};
+use aisle_store::{ModelRecord, NewModel, Store, Tombstone};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ModelChoice, ModelConfig};
@@ -110,6 +111,9 @@ impl Drop for Slot {
 #[derive(Debug, Default)]
 pub(crate) struct Training {
     status: Mutex<TrainingStatus>,
+    /// The tombstones (user → `at_seq`) the last training's read applied to the kept training
+    /// snapshot; `None` when some of its writes failed (then it may still hold any of them).
+    applied: Mutex<Option<HashMap<String, u64>>>,
 }
 
 impl Training {
@@ -130,6 +134,23 @@ impl Training {
         }
         t.running_since_ms = Some(now_ms);
         Ok(())
+    }
+
+    /// Notes the tombstones a read applied to the kept training snapshot.
+    pub(crate) fn applied(&self, tombs: Option<HashMap<String, u64>>) {
+        *self.applied.lock().unwrap_or_else(PoisonError::into_inner) = tombs;
+    }
+
+    /// The `at_seq` below which tombstones may be pruned: below `oldest` (no kept version needs
+    /// them), and below every tombstone the kept training snapshot has not had applied yet (it
+    /// may hold that user's events; the next read drops them).
+    pub(crate) fn prune_bound(&self, oldest: u64, stones: &[Tombstone]) -> u64 {
+        let applied = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
+        stones
+            .iter()
+            .filter(|t| applied.as_ref().and_then(|a| a.get(&t.user_id)) != Some(&t.at_seq))
+            .map(|t| t.at_seq)
+            .fold(oldest, u64::min)
     }
 
     /// Frees the slot.
@@ -458,8 +479,9 @@ impl Engine {
         self.store.prune_models(self.config.training.keep_versions).await?;
         let oldest = self.store.models().await?.iter().map(|m| m.model.trained_on_seq).min();
         if let Some(oldest) = oldest {
-            self.store.prune_deleted_users(oldest).await?;
-            self.log.forgotten.prune(oldest);
+            let below = self.training.prune_bound(oldest, &self.store.deleted_users().await?);
+            self.store.prune_deleted_users(below).await?;
+            self.log.forgotten.prune(below);
         }
         Ok(())
     }

@@ -26,6 +26,7 @@ mod history;
 pub mod impact;
 mod jobs;
 mod kafka;
+mod kept;
 mod log;
 mod popular;
 mod published;

@@ -27,7 +27,7 @@ use aisle_store::{ItemRecord, Store, UserRecord};
 use crate::config::TrainingConfig;
 use crate::gate::{Comparison, MIN_GATE_EVENTS};
 use crate::published::{ARTIFACT_FORMAT, Artifact, Published, Rows, kind_bit};
-use crate::{Engine, EngineError, now_ms};
+use crate::{Engine, EngineError};
 
 /// The data of one training run, in dense indexes.
 pub(crate) struct Snapshot {
@@ -62,9 +62,9 @@ fn user_tokens(u: &UserRecord) -> Vec<String> {
 }
 
 impl Engine {
-    /// Reads catalog, users and the whole event log into a [`Snapshot`]; its time goes to the
-    /// `aisle_training_snapshot_seconds` histogram, the log and the version's `snapshot_seconds`
-    /// metric, since at a large log it is most of a training.
+    /// Reads catalog, users and the events (the kept training snapshot and the log after it, see
+    /// `kept/`) into a [`Snapshot`]; its time goes to the `aisle_training_snapshot_seconds`
+    /// histogram, the log and the version's `snapshot_seconds` metric.
     pub(crate) async fn snapshot(&self) -> Result<Snapshot, EngineError> {
         let started = std::time::Instant::now();
         let mut snapshot = self.read_snapshot().await?;
@@ -73,7 +73,7 @@ impl Engine {
         tracing::info!(
             events = snapshot.events.len(),
             seconds = snapshot.read_seconds,
-            "training snapshot read from the event log"
+            "training snapshot read"
         );
         Ok(snapshot)
     }
@@ -81,40 +81,9 @@ impl Engine {
     async fn read_snapshot(&self) -> Result<Snapshot, EngineError> {
         let mut catalog: Vec<Arc<ItemRecord>> = self.catalog.snapshot();
         catalog.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut items = IdMap::new();
-        for r in &catalog {
-            items.get_or_insert(&r.id);
-        }
-        let mut users = IdMap::new();
-        let mut sessions = IdMap::new();
-        let (mut events, mut seqs, mut baskets, mut last_seq, mut skipped) =
-            (Vec::new(), Vec::new(), Vec::new(), 0, 0);
-        let now = now_ms();
-        loop {
-            let page = self.store.events_after(last_seq, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            last_seq = last.seq;
-            for s in page {
-                // What the API refuses today (a value out of its kind's range, a time beyond the
-                // clock skew, a bad id) may have been stored before: never trained on.
-                if let Err(why) = self.config.events.check(&s.event, Some(now)) {
-                    skipped += 1;
-                    tracing::debug!(seq = s.seq, %why, "training skips a stored event");
-                    continue;
-                }
-                seqs.push(s.seq);
-                let e = s.event;
-                let user = UserIdx(users.get_or_insert(&e.user_id));
-                let item = ItemIdx(items.get_or_insert(&e.item_id));
-                let session = e.session_id.as_ref().map(|sid| sessions.get_or_insert(sid));
-                baskets.push(match session {
-                    Some(s) => u64::from(s) | 1 << 63,
-                    None => u64::from(user.0) << 24 | (e.ts_ms.div_euclid(86_400_000) as u64 & 0xFF_FFFF),
-                });
-                let value = e.value.unwrap_or(1.0);
-                events.push(Event { user, item, kind: e.kind, value, ts: e.ts_ms, session });
-            }
-        }
+        let ids = catalog.iter().map(|r| r.id.clone()).collect();
+        let mut snapshot = self.read_kept(ids, crate::kept::SEGMENT_EVENTS).await?.snapshot;
+        let (users, items, skipped) = (&snapshot.users, &snapshot.items, snapshot.skipped);
         if skipped > 0 {
             metrics::counter!("aisle_training_skipped_events_total").increment(skipped);
             tracing::warn!(skipped, "training skipped stored events the event bounds refuse");
@@ -137,7 +106,8 @@ impl Engine {
                 None => break,
             }
         }
-        Ok(Snapshot { users, items, events, seqs, baskets, last_seq, side, skipped, read_seconds: 0.0 })
+        snapshot.side = side;
+        Ok(snapshot)
     }
 }
 
