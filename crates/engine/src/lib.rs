@@ -105,8 +105,9 @@ pub struct EngineStats {
 /// 3. the event log's apply lock (`log.rs`), held while what the store wrote is applied;
 /// 4. std locks: the catalog's records, then the leaves, one at a time (every other std lock:
 ///    the log's tail, the history cache's, popularity's, the tombstones', serving's health and
-///    similar-items LRU, the training status, the fence; a version's category index takes its
-///    `categories` then its `blocks`, see `published.rs`).
+///    similar-items LRU, the training status, the tombstones the last training read applied, the
+///    fence; a version's category index takes its `categories` then its `blocks`, see
+///    `published.rs`).
 ///
 /// A task takes a lock only after the ones above it in this list, never the other way round;
 /// the swap lock and the apply lock are never held together, and a std lock is released before

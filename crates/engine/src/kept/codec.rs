@@ -151,9 +151,11 @@ impl<'a> Reader<'a> {
         let ts = self.ts.wrapping_add((z >> 1) as i64 ^ -((z & 1) as i64));
         let session = self.index(self.ends.2)?;
         let blank = !self.blank.is_empty() && self.blank.binary_search(&user).is_ok();
+        // An event without a value is kept with 1 (what training reads), whatever the bounds.
+        let absent = value == 1.0 && kind != EventKind::Rating;
         let fits = seq <= self.head.last_seq
             && !blank
-            && self.limits.check_value(kind, Some(value)).is_ok()
+            && (absent || self.limits.check_value(kind, Some(value)).is_ok())
             && self.limits.check_time(ts, None).is_ok();
         (self.seq, self.ts) = (seq, ts);
         fits.then_some(Row { seq, user, item, kind, value, ts, session })

@@ -256,3 +256,18 @@ fn a_segment_reads_back_whole_and_no_damage_to_its_bytes_panics_a_read() {
     }
     assert!(refused > 0 && taken + refused == 3 * body.len());
 }
+
+#[test]
+fn events_without_a_value_read_back_under_bounds_below_one() {
+    // A value bound under 1: an event without a value is kept as 1 and still reads back.
+    let limits = EventLimits { max_value: 0.5, ..EventLimits::default() };
+    let mut b = Build::new(catalog().iter(), limits, now_ms(), HashMap::new(), 1 << 20);
+    let mut e = event("v", 1, 3);
+    (e.kind, e.value) = (EventKind::View, None);
+    assert!(b.add_page(vec![aisle_store::StoredEvent { seq: 1, event: e }]).is_empty());
+    let body = b.finish().1.open.expect("a segment to write").1;
+    let mut b = Build::new(catalog().iter(), limits, now_ms(), HashMap::new(), 1 << 20);
+    b.load(body).expect("reads back");
+    let read = b.finish().0;
+    assert_eq!((read.kept_events, read.snapshot.events[0].value), (1, 1.0));
+}
