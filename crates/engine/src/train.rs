@@ -46,7 +46,8 @@ pub(crate) struct Snapshot {
     pub read_seconds: f64,
 }
 
-const PAGE: usize = 50_000;
+/// Events or users per read of the store.
+pub(crate) const PAGE: usize = 50_000;
 
 /// `key=value` tokens of a user's attributes (what the hybrid model's user features are).
 fn user_tokens(u: &UserRecord) -> Vec<String> {

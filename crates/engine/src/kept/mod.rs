@@ -266,9 +266,8 @@ impl Build {
         }
         Reader::new(&head, bytes, &self.limits).check()?;
         self.generation = Some(head.generation);
-        let (new_users, new_items, _) = head.counts;
-        self.users.extend(&head.new_users, new_users as usize);
-        self.items.extend(&head.new_items, new_items as usize);
+        self.users.extend(&head.new_users);
+        self.items.extend(&head.new_items);
         self.sessions.extend(&head.new_sessions);
         for id in head.new_users.split_terminator('\n') {
             let tomb = match id.is_empty() || self.tombs.is_empty() {
@@ -443,7 +442,6 @@ impl Build {
             true => blanked(users.split_terminator('\n'), |j| self.blank(u as usize + j)),
             false => users.to_owned(),
         };
-        let (users, items, sessions) = self.kept_lens();
         let head = Header {
             format: FORMAT,
             settings: self.settings.clone(),
@@ -456,7 +454,6 @@ impl Build {
             new_users,
             new_items: self.items.names.from(i).to_owned(),
             new_sessions: self.sessions.names.from(s).to_owned(),
-            counts: (users - u, items - i, sessions - s),
             skipped: o.skipped,
             rows: o.rows.len,
         };

@@ -5,10 +5,8 @@ use std::collections::HashMap;
 use aisle_store::{StateRecord, Store};
 
 use super::{Build, Built, Write, segment_name};
+use crate::train::PAGE;
 use crate::{Engine, EngineError, now_ms};
-
-/// Events per read of the log.
-const PAGE: usize = 50_000;
 
 /// What the writes of one read did.
 struct Writes {
