@@ -200,6 +200,25 @@ impl Model {
     }
 }
 
+impl Model {
+    /// A vector for an unseen user with `history` (item, value) pairs, in the space of the user
+    /// vectors [`Model::factors`] gives: what [`Recommender::score_history`] scores from. `None` for
+    /// the models without one vector per user to fold into (iALS, BPR and the hybrid have one);
+    /// an error for an item the model does not know.
+    pub fn fold_in(&self, history: &[(ItemIdx, f32)]) -> Result<Option<Vec<f32>>, ModelError> {
+        use crate::models::latent::LatentModel;
+        for &(item, _) in history {
+            crate::recommender::check_item(self, item)?;
+        }
+        Ok(match self {
+            Model::Ials(m) => Some(m.fold_in(history)),
+            Model::Bpr(m) => Some(m.fold_in(history)),
+            Model::Hybrid(m) => Some(m.fold_in(history)),
+            _ => None,
+        })
+    }
+}
+
 /// A model name the CLI and config accept.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown model {given:?}; known: {}", ModelSpec::NAMES.join(", "))]
@@ -450,6 +469,38 @@ impl Recommender for Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fold_in_vector_scores_what_score_history_scores() {
+        let triples: Vec<(u32, u32, f32)> =
+            (0..12u32).flat_map(|u| (0..3u32).map(move |j| (u, (u + 2 * j) % 9, 1.0 + j as f32))).collect();
+        let entries = triples.iter().map(|&(u, i, value)| crate::Interaction {
+            user: UserIdx(u),
+            item: ItemIdx(i),
+            value,
+            ts: 0,
+        });
+        let data = Interactions::new(12, 9, crate::Feedback::Implicit, entries.collect()).unwrap();
+        let history = [(ItemIdx(1), 2.0), (ItemIdx(4), 1.0)];
+        for name in ["ials", "bpr"] {
+            let model = name.parse::<ModelSpec>().unwrap().fit(&data, &FitContext::seeded(3)).unwrap();
+            let v = model.fold_in(&history).unwrap().expect("a factor model folds in");
+            let f = model.factors().unwrap();
+            let mut scores = vec![0f32; 9];
+            model.score_history(&history, &mut scores).unwrap();
+            for (i, s) in scores.iter().enumerate() {
+                let dot: f32 = v.iter().zip(&f.items[i * f.dim..(i + 1) * f.dim]).map(|(a, b)| a * b).sum();
+                let bias = f.item_bias.get(i).copied().unwrap_or(0.0);
+                assert!(
+                    (dot + bias - s).abs() <= 1e-4 * (1.0 + s.abs()),
+                    "{name} item {i}: {dot} + {bias} vs {s}"
+                );
+            }
+            assert!(model.fold_in(&[(ItemIdx(9), 1.0)]).is_err(), "{name}: an unknown item is refused");
+        }
+        let knn = "item-knn".parse::<ModelSpec>().unwrap().fit(&data, &FitContext::seeded(3)).unwrap();
+        assert_eq!(knn.fold_in(&history).unwrap(), None);
+    }
 
     #[test]
     fn every_name_parses_and_validates() {
