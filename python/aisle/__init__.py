@@ -5,19 +5,36 @@
 >>> model.fit(user_items)                       # a users × items csr_matrix
 >>> ids, scores = model.recommend(0, user_items[0], N=10)
 
-The models follow the conventions of the ``implicit`` package (``aisle.ALS``, ``aisle.BPR``,
-``aisle.EASE``, ``aisle.ItemKNN``). Errors are ``aisle.AisleError`` subclasses carrying the
-messages the ``aisle`` command prints.
+The implicit-feedback models follow the conventions of the ``implicit`` package (``aisle.ALS``,
+``aisle.BPR``, ``aisle.EASE``, ``aisle.ItemKNN``), the rating models those of Surprise
+(``aisle.SVD``, ``aisle.SVDpp``, ``aisle.BaselineOnly``, ``aisle.KNNBaseline``, fitted on a
+DataFrame of user, item, rating; ``aisle.accuracy.rmse``), and the hybrid those of LightFM
+(``aisle.LightFM``, with user and item feature matrices). Errors are ``aisle.AisleError``
+subclasses carrying the messages the ``aisle`` command prints.
 """
 
 from ._aisle import MODELS, AisleError, DataError, FitError, ModelError, ParamError
+from . import accuracy, evaluation
+from .evaluation import evaluate
 from .implicit import ALS, BPR, EASE, ItemKNN, RecommenderBase
+from .lightfm import LightFM
+from .surprise import SVD, BaselineOnly, KNNBaseline, Prediction, RatingModel, SVDpp
 
 __all__ = [
     "ALS",
     "BPR",
+    "SVD",
+    "BaselineOnly",
+    "KNNBaseline",
+    "Prediction",
+    "RatingModel",
+    "SVDpp",
+    "accuracy",
+    "evaluate",
+    "evaluation",
     "EASE",
     "ItemKNN",
+    "LightFM",
     "MODELS",
     "AisleError",
     "DataError",

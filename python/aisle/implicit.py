@@ -24,7 +24,7 @@ import scipy.sparse
 
 from . import _aisle
 
-__all__ = ["ALS", "BPR", "EASE", "ItemKNN", "RecommenderBase"]
+__all__ = ["ALS", "BPR", "EASE", "ItemKNN", "Pickled", "RecommenderBase"]
 
 Ids = Union[int, Sequence[int], np.ndarray]
 Progress = Callable[[str, int, int, Optional[float]], Optional[bool]]
@@ -85,7 +85,30 @@ def _progress_bar(show: bool, callback: Optional[Progress]) -> Tuple[Optional[Pr
     return report, close
 
 
-class RecommenderBase:
+class Pickled:
+    """Pickling of a model that holds a fitted ``_aisle.Fitted`` in ``_fitted``: its bytes, checked
+    when read back; cached arrays (``_factors``) are rebuilt on use."""
+
+    _fitted: Optional["_aisle.Fitted"]
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_fitted"] = None if self._fitted is None else self._fitted.to_bytes()
+        if "_factors" in state:
+            state["_factors"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        fitted = state.get("_fitted")
+        state["_fitted"] = None if fitted is None else _aisle.model_from_bytes(fitted)
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in getattr(self, "params", {}).items())
+        return f"{type(self).__name__}({params})"
+
+
+class RecommenderBase(Pickled):
     """A model fitted on a users × items matrix of implicit feedback.
 
     ``aisle_params`` sets any parameter of the underlying aisle model by name (the names
@@ -250,17 +273,6 @@ class RecommenderBase:
 
     # Saving --------------------------------------------------------------------------------
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_fitted"] = None if self._fitted is None else self._fitted.to_bytes()
-        state["_factors"] = None
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        fitted = state.get("_fitted")
-        state["_fitted"] = None if fitted is None else _aisle.model_from_bytes(fitted)
-        self.__dict__.update(state)
-
     def save(self, path: str) -> None:
         """Writes the fitted model to ``path`` (``load`` reads it back, bit for bit)."""
         header = json.dumps({"class": type(self).__name__, "random_state": self.random_state, "params": self.params})
@@ -281,10 +293,6 @@ class RecommenderBase:
         RecommenderBase.__init__(model, meta.get("random_state"), **meta.get("params", {}))
         model._fitted = _aisle.model_from_bytes(body)
         return model
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"{type(self).__name__}({params})"
 
 
 class ALS(RecommenderBase):

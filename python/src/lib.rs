@@ -1,17 +1,19 @@
 //! `aisle._aisle`: the extension module under the `aisle` Python package.
 //!
-//! It exposes the core's models through one generic class, `Fitted`, and one function, `fit`;
-//! the Python package (`python/aisle/`) puts implicit's conventions on top. Every
-//! fit and every batch of scoring runs with the GIL released, in parallel on rayon's pool, and
-//! every array that comes in is checked (shapes, indexes in range, finite values) before any of it
-//! reaches a model: a bad argument is a Python exception, never a panic.
+//! It exposes the core's models through one generic class, `Fitted`, and the functions `fit`,
+//! `split` and `evaluate`; the Python package (`python/aisle/`) puts implicit's, Surprise's and
+//! LightFM's conventions on top. Every fit and every batch of scoring runs with the GIL released,
+//! in parallel on rayon's pool, and every array that comes in is checked (shapes, indexes in
+//! range, finite values) before any of it reaches a model: a bad argument is a Python exception,
+//! never a panic.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aisle_core::models::registry::{Model, ModelSpec};
 use aisle_core::{
-    Control, Feedback, FitContext, Interactions, ItemIdx, Observer, Progress, Recommender, Scored, UserIdx,
+    Control, Feedback, FitContext, Interactions, ItemAttributes, ItemIdx, Observer, Progress, Recommender,
+    Scored, SideInfo, UserIdx,
 };
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyException, PyValueError};
@@ -127,11 +129,51 @@ impl Rows {
     }
 }
 
+/// The structure of a rows × features matrix (which features each row has), from the `indptr`
+/// and `indices` of its CSR form, checked like [`Rows`].
+type Structure<'py> = (PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, i64>);
+
+/// Each row's feature columns, checked: `n_rows` rows, columns non-negative and below 2³².
+fn feature_rows(what: &str, (indptr, indices): &Structure<'_>, n_rows: usize) -> PyResult<Vec<Vec<u32>>> {
+    let bad = |reason: String| PyValueError::new_err(format!("{what}: {reason}"));
+    let (ptr, idx) = (indptr.as_slice()?, indices.as_slice()?);
+    if ptr.len() != n_rows + 1 {
+        return Err(bad(format!("{} rows for {n_rows}", ptr.len().saturating_sub(1))));
+    }
+    if ptr.first() != Some(&0) || ptr.last().map(|&e| e as usize) != Some(idx.len()) {
+        return Err(bad("indptr must start at 0 and end at the number of entries".into()));
+    }
+    if ptr.windows(2).any(|w| w[0] > w[1]) {
+        return Err(bad("indptr must not decrease".into()));
+    }
+    let cols = indexes("feature", idx, u32::MAX as usize)?;
+    Ok(ptr.windows(2).map(|w| cols[w[0] as usize..w[1] as usize].to_vec()).collect())
+}
+
+/// Side information from feature matrices: feature `j` of an item is its tag `f{j}`, of a user
+/// the attribute `feature={j}` (the hybrid model reads both as present-or-absent features).
+fn side_info(items: Option<Vec<Vec<u32>>>, users: Option<Vec<Vec<u32>>>) -> SideInfo {
+    let items = items.unwrap_or_default().into_iter().map(|cols| {
+        Some(ItemAttributes {
+            tags: cols.iter().map(|c| format!("f{c}")).collect(),
+            ..ItemAttributes::default()
+        })
+    });
+    let users = users.unwrap_or_default().into_iter();
+    SideInfo {
+        items: items.collect(),
+        users: users.map(|cols| cols.iter().map(|c| format!("feature={c}")).collect()).collect(),
+    }
+}
+
 /// Fits `model` (a name `aisle eval --models` takes) with `params` (a JSON object of parameter
 /// names and values, each set on its defaults) on a users × items CSR matrix, with the GIL
 /// released.
 #[pyfunction]
-#[pyo3(signature = (model, params, n_items, explicit, indptr, indices, values, seed, progress=None))]
+#[pyo3(signature = (
+    model, params, n_items, explicit, indptr, indices, values, seed, progress=None, item_features=None,
+    user_features=None
+))]
 #[expect(clippy::too_many_arguments, reason = "one Python call carries a whole CSR matrix")]
 fn fit(
     py: Python<'_>,
@@ -144,6 +186,8 @@ fn fit(
     values: PyReadonlyArray1<'_, f32>,
     seed: u64,
     progress: Option<Py<PyAny>>,
+    item_features: Option<Structure<'_>>,
+    user_features: Option<Structure<'_>>,
 ) -> PyResult<Fitted> {
     let mut spec: ModelSpec = model.parse().map_err(|e| ParamError::new_err(format!("{e}")))?;
     let params: serde_json::Map<String, serde_json::Value> =
@@ -156,18 +200,112 @@ fn fit(
         return Err(DataError::new_err(format!("{n_items} items; at most {}", u32::MAX)));
     }
     let rows = Rows::read(&indptr, &indices, &values, n_items)?;
+    let n_users = rows.len();
+    let items = item_features.map(|f| feature_rows("item_features", &f, n_items)).transpose()?;
+    let users = user_features.map(|f| feature_rows("user_features", &f, n_users)).transpose()?;
     let feedback = if explicit { Feedback::Explicit } else { Feedback::Implicit };
     let observer = PyProgress { callback: progress, last: Mutex::new(None), error: Mutex::new(None) };
     let fitted = py.detach(|| {
         let data = Interactions::from_csr(n_items, feedback, rows.indptr, rows.indices, rows.values)
             .map_err(|e| DataError::new_err(e.to_string()))?;
-        spec.fit(&data, &FitContext::seeded(seed).with_observer(&observer))
+        let side = side_info(items, users);
+        spec.fit(&data, &FitContext::seeded(seed).with_observer(&observer).with_side(&side))
             .map_err(|e| FitError::new_err(e.to_string()))
     });
     if let Some(e) = observer.error.into_inner().unwrap_or_else(|e| e.into_inner()) {
         return Err(e);
     }
     Ok(Fitted { model: fitted? })
+}
+
+/// A users × items CSR matrix as its three arrays.
+type Csr<'py> = (PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, f32>);
+
+/// Ranking metrics of `fitted` on `test` with `train`'s items excluded, full catalog (what
+/// `aisle eval` reports), as JSON: precision, recall, F1, NDCG, MAP, MRR, hit rate, AUC, coverage
+/// and novelty at `k`, and how many users were evaluated and skipped.
+#[pyfunction]
+#[pyo3(signature = (fitted, train, test, k=10, relevance_threshold=None))]
+fn evaluate(
+    py: Python<'_>,
+    fitted: &Fitted,
+    train: Csr<'_>,
+    test: Csr<'_>,
+    k: usize,
+    relevance_threshold: Option<f32>,
+) -> PyResult<String> {
+    let n_items = fitted.model.n_items();
+    if k == 0 || k > n_items {
+        return Err(PyValueError::new_err(format!("k must be in 1..={n_items}, not {k}")));
+    }
+    let (train, test) =
+        (Rows::read(&train.0, &train.1, &train.2, n_items)?, Rows::read(&test.0, &test.1, &test.2, n_items)?);
+    if relevance_threshold.is_some_and(|t| !t.is_finite()) {
+        return Err(PyValueError::new_err("relevance_threshold must be finite"));
+    }
+    let opts = aisle_core::eval::ranking::RankingOptions {
+        k,
+        relevance_threshold,
+        candidates: aisle_core::eval::ranking::Candidates::FullCatalog,
+    };
+    let metrics = py.detach(|| {
+        let matrix = |r: Rows| {
+            Interactions::from_csr(n_items, Feedback::Implicit, r.indptr, r.indices, r.values)
+                .map_err(|e| DataError::new_err(e.to_string()))
+        };
+        let (train, test) = (matrix(train)?, matrix(test)?);
+        aisle_core::eval::ranking::evaluate_ranking(&fitted.model, &train, &test, &opts)
+            .map_err(|e| ModelError::new_err(e.to_string()))
+    })?;
+    serde_json::to_string(&metrics).map_err(|e| ModelError::new_err(e.to_string()))
+}
+
+/// The arrays of a matrix's CSR form.
+type CsrOut<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f32>>);
+
+fn csr_out<'py>(py: Python<'py>, m: &Interactions) -> CsrOut<'py> {
+    let mut indptr = Vec::with_capacity(m.n_users() + 1);
+    let (mut indices, mut values) = (Vec::with_capacity(m.nnz()), Vec::with_capacity(m.nnz()));
+    indptr.push(0i64);
+    for u in 0..m.n_users() {
+        for (i, v) in m.user(UserIdx(u as u32)).iter() {
+            indices.push(i64::from(i));
+            values.push(v);
+        }
+        indptr.push(indices.len() as i64);
+    }
+    (PyArray1::from_vec(py, indptr), PyArray1::from_vec(py, indices), PyArray1::from_vec(py, values))
+}
+
+/// Splits a users × items matrix as `aisle eval` does: `strategy` is a JSON object such as
+/// `{"kind": "random", "test_ratio": 0.2}`, `{"kind": "leave_k_out", "k": 1}`, `{"kind":
+/// "cold_items", "test_ratio": 0.1}` or `{"kind": "k_fold", "folds": 5}`. One (train, test) pair
+/// per fold. The splits by time need timestamps, which a matrix does not have: they are refused.
+#[pyfunction]
+fn split<'py>(
+    py: Python<'py>,
+    matrix: Csr<'py>,
+    n_items: usize,
+    strategy: &str,
+    seed: u64,
+) -> PyResult<Vec<(CsrOut<'py>, CsrOut<'py>)>> {
+    use aisle_core::eval::SplitStrategy;
+    let strategy: SplitStrategy =
+        serde_json::from_str(strategy).map_err(|e| PyValueError::new_err(format!("split strategy: {e}")))?;
+    if matches!(strategy, SplitStrategy::TimeGlobal { .. } | SplitStrategy::LastK { .. }) {
+        return Err(PyValueError::new_err("a split by time needs timestamps, which a matrix does not carry"));
+    }
+    if n_items > u32::MAX as usize {
+        return Err(DataError::new_err(format!("{n_items} items; at most {}", u32::MAX)));
+    }
+    let rows = Rows::read(&matrix.0, &matrix.1, &matrix.2, n_items)?;
+    let folds = py.detach(|| {
+        let data =
+            Interactions::from_csr(n_items, Feedback::Implicit, rows.indptr, rows.indices, rows.values)
+                .map_err(|e| DataError::new_err(e.to_string()))?;
+        aisle_core::eval::split(&data, &strategy, seed).map_err(|e| PyValueError::new_err(e.to_string()))
+    })?;
+    Ok(folds.iter().map(|f| (csr_out(py, &f.train), csr_out(py, &f.test))).collect())
 }
 
 /// Reads a model [`Fitted::to_bytes`] wrote, checked as outside data.
@@ -205,6 +343,20 @@ enum Who {
 }
 
 impl Fitted {
+    /// `(users[j], items[j])` pairs, checked: known indexes, as many users as items.
+    fn pairs(
+        &self,
+        users: &PyReadonlyArray1<'_, i64>,
+        items: &PyReadonlyArray1<'_, i64>,
+    ) -> PyResult<(Vec<u32>, Vec<u32>)> {
+        let users = indexes("user", users.as_slice()?, self.model.n_users())?;
+        let items = indexes("item", items.as_slice()?, self.model.n_items())?;
+        if users.len() != items.len() {
+            return Err(PyValueError::new_err("users and items must be as long"));
+        }
+        Ok((users, items))
+    }
+
     /// The best `n` of `subset` (or of the catalog) for row `r`, skipping the items `skip` marks
     /// and those in `liked` (sorted).
     #[expect(clippy::too_many_arguments, reason = "a row of a batch and what it skips")]
@@ -425,6 +577,38 @@ impl Fitted {
         Ok(v.map(|v| PyArray1::from_vec(py, v)))
     }
 
+    /// Ranking scores of `(users[j], items[j])` pairs, as `score_user` gives them (any model);
+    /// consecutive pairs of one user are scored together.
+    fn score<'py>(
+        &self,
+        py: Python<'py>,
+        users: PyReadonlyArray1<'py, i64>,
+        items: PyReadonlyArray1<'py, i64>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let (users, items) = self.pairs(&users, &items)?;
+        let items: Vec<ItemIdx> = items.into_iter().map(ItemIdx).collect();
+        let out = py.detach(|| {
+            // Runs of one user: (user, start, end).
+            let mut runs = Vec::new();
+            for (k, &u) in users.iter().enumerate() {
+                match runs.last_mut() {
+                    Some((last, _, end)) if *last == u => *end = k + 1,
+                    _ => runs.push((u, k, k + 1)),
+                }
+            }
+            let scored: Result<Vec<Vec<f32>>, aisle_core::ModelError> = runs
+                .par_iter()
+                .map(|&(u, start, end)| {
+                    let mut out = vec![0f32; end - start];
+                    self.model.score_user_items(UserIdx(u), &items[start..end], &mut out)?;
+                    Ok(out)
+                })
+                .collect();
+            scored.map(|parts| parts.concat())
+        });
+        Ok(PyArray1::from_vec(py, out.map_err(|e| ModelError::new_err(e.to_string()))?))
+    }
+
     /// Predicted ratings of `(users[j], items[j])` pairs (the rating models).
     fn predict<'py>(
         &self,
@@ -432,11 +616,7 @@ impl Fitted {
         users: PyReadonlyArray1<'py, i64>,
         items: PyReadonlyArray1<'py, i64>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let users = indexes("user", users.as_slice()?, self.model.n_users())?;
-        let items = indexes("item", items.as_slice()?, self.model.n_items())?;
-        if users.len() != items.len() {
-            return Err(PyValueError::new_err("users and items must be as long"));
-        }
+        let (users, items) = self.pairs(&users, &items)?;
         let out = py.detach(|| {
             users
                 .par_iter()
@@ -463,6 +643,8 @@ fn _aisle(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Fitted>()?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(model_from_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(split, m)?)?;
     m.add("AisleError", py.get_type::<AisleError>())?;
     m.add("ParamError", py.get_type::<ParamError>())?;
     m.add("DataError", py.get_type::<DataError>())?;

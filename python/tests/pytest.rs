@@ -1,6 +1,6 @@
 //! The Python package's pytest suite (`python/tests/test_*.py`), run by `cargo test`.
 //!
-//! It makes a virtual environment in `target/pytest/venv` (once), installs numpy, scipy, pytest
+//! It makes a virtual environment in `target/pytest/venv` (once), installs numpy, scipy, pandas, pytest
 //! and maturin into it from PyPI, installs `./python` with pip (the command the README gives
 //! users, built with cargo's dev profile into the workspace's `target/`, which cargo does not
 //! lock while tests run: the core is built once for both), then runs pytest. Without a Python 3 with
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// What the suite needs besides the package itself.
-const REQUIREMENTS: [&str; 4] = ["numpy>=1.21", "scipy>=1.7", "pytest>=7", "maturin>=1.9,<2"];
+const REQUIREMENTS: [&str; 5] = ["numpy>=1.21", "scipy>=1.7", "pandas>=1.3", "pytest>=7", "maturin>=1.9,<2"];
 
 fn run(what: &str, cmd: &mut Command) -> Result<Output, String> {
     let out = cmd.output().map_err(|e| format!("{what}: cannot start: {e}"))?;

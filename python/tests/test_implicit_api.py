@@ -117,7 +117,7 @@ def test_factors_score_what_recommend_scores(matrix):
     with pytest.raises(AttributeError):
         knn = aisle.ItemKNN()
         knn.fit(matrix, show_progress=False)
-        knn.user_factors
+        _ = knn.user_factors
 
 
 def test_a_new_user_is_folded_in_without_a_refit(matrix):
