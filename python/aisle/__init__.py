@@ -9,12 +9,14 @@ The implicit-feedback models follow the conventions of the ``implicit`` package 
 ``aisle.BPR``, ``aisle.EASE``, ``aisle.ItemKNN``), the rating models those of Surprise
 (``aisle.SVD``, ``aisle.SVDpp``, ``aisle.BaselineOnly``, ``aisle.KNNBaseline``, fitted on a
 DataFrame of user, item, rating; ``aisle.accuracy.rmse``), and the hybrid those of LightFM
-(``aisle.LightFM``, with user and item feature matrices). Errors are ``aisle.AisleError``
+(``aisle.LightFM``, with user and item feature matrices). ``aisle.Client`` talks to a running
+server, one typed method per operation of its OpenAPI document. Errors are ``aisle.AisleError``
 subclasses carrying the messages the ``aisle`` command prints.
 """
 
 from ._aisle import MODELS, AisleError, DataError, FitError, ModelError, ParamError
 from . import accuracy, evaluation
+from .client import ApiError, Client
 from .evaluation import evaluate
 from .implicit import ALS, BPR, EASE, ItemKNN, RecommenderBase
 from .lightfm import LightFM
@@ -22,7 +24,9 @@ from .surprise import SVD, BaselineOnly, KNNBaseline, Prediction, RatingModel, S
 
 __all__ = [
     "ALS",
+    "ApiError",
     "BPR",
+    "Client",
     "SVD",
     "BaselineOnly",
     "KNNBaseline",

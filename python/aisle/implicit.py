@@ -288,7 +288,12 @@ class RecommenderBase(Pickled):
             raise _aisle.ModelError(f"{path} is not an aisle model file")
         header, _, body = blob[len(_FORMAT) :].partition(b"\n")
         meta = json.loads(header)
-        kind = {c.__name__: c for c in (ALS, BPR, EASE, ItemKNN)}.get(meta.get("class"), cls)
+        kinds, todo = {}, [RecommenderBase]
+        while todo:  # every subclass, LightFM's too
+            for sub in todo.pop().__subclasses__():
+                kinds[sub.__name__] = sub
+                todo.append(sub)
+        kind = kinds.get(meta.get("class"), cls)
         model = kind.__new__(kind)
         RecommenderBase.__init__(model, meta.get("random_state"), **meta.get("params", {}))
         model._fitted = _aisle.model_from_bytes(body)

@@ -196,8 +196,9 @@ fn fit(
     for (name, value) in &params {
         spec.set(name, &value.to_string()).map_err(|e| ParamError::new_err(e.to_string()))?;
     }
-    if n_items > u32::MAX as usize {
-        return Err(DataError::new_err(format!("{n_items} items; at most {}", u32::MAX)));
+    // Item indexes go back to Python as int32, as implicit's do.
+    if n_items > i32::MAX as usize {
+        return Err(DataError::new_err(format!("{n_items} items; at most {}", i32::MAX)));
     }
     let rows = Rows::read(&indptr, &indices, &values, n_items)?;
     let n_users = rows.len();

@@ -3,9 +3,11 @@
 //! It makes a virtual environment in `target/pytest/venv` (once), installs numpy, scipy, pandas, pytest
 //! and maturin into it from PyPI, installs `./python` with pip (the command the README gives
 //! users, built with cargo's dev profile into the workspace's `target/`, which cargo does not
-//! lock while tests run: the core is built once for both), then runs pytest. Without a Python 3 with
+//! lock while tests run; cargo builds the package's dependencies again for it, since it unifies
+//! their features for this one package, not the workspace), then runs pytest. Without a Python 3 with
 //! `venv`, or without the package registry, it skips locally and fails under `CI`: a green CI that
-//! skipped would be a lie. `AISLE_PYTHON` names the interpreter (default `python3`).
+//! skipped would be a lie. `AISLE_PYTHON` names the interpreter (default `python3`). The client's
+//! tests run `target/debug/aisle` (`AISLE_BIN`), which `cargo test --workspace` builds.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -54,6 +56,14 @@ fn with_venv_path(python: &Path) -> std::ffi::OsString {
     std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&rest))).unwrap_or(rest)
 }
 
+/// The `aisle` binary `cargo test --workspace` builds (for the CLI's tests), which the client's
+/// tests serve with; None when it is not built (`cargo test -p aisle-python` alone), and then
+/// those tests skip, except under `CI`.
+fn server_binary(package: &Path) -> Option<PathBuf> {
+    let binary = package.join("..").join("target").join("debug").join("aisle");
+    binary.exists().then_some(binary)
+}
+
 #[test]
 #[expect(clippy::print_stderr, reason = "the test says that it skipped, and why")]
 fn the_python_package_passes_its_pytest_suite() {
@@ -85,6 +95,7 @@ fn the_python_package_passes_its_pytest_suite() {
         Command::new(&python)
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
             .arg(package.join("tests"))
+            .envs(server_binary(package).map(|b| ("AISLE_BIN", b)))
             .current_dir(&target),
     );
     if let Err(e) = tests {

@@ -87,3 +87,12 @@ def test_bad_features_and_parameters_raise_clear_errors(matrix):
         model.predict(np.array([1, 2]), np.array([1]))
     with pytest.raises(aisle.ModelError, match="user 90"):
         model.predict(90, [1])
+
+
+def test_a_saved_hybrid_loads_back_as_itself(matrix, tmp_path):
+    model = aisle.LightFM(no_components=8, random_state=4).fit(matrix, item_features=group_features(N_ITEMS, True))
+    path = tmp_path / "hybrid.aisle"
+    model.save(str(path))
+    loaded = aisle.RecommenderBase.load(str(path))
+    assert type(loaded) is aisle.LightFM
+    np.testing.assert_array_equal(loaded.predict(3, np.arange(N_ITEMS)), model.predict(3, np.arange(N_ITEMS)))
