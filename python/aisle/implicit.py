@@ -54,6 +54,19 @@ def _ids(values: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(values, dtype=np.int64).reshape(-1))
 
 
+def _seed(random_state: Optional[int]) -> int:
+    """A fit's seed: ``random_state``, or 42 when it is None (fits are deterministic)."""
+    return 42 if random_state is None else int(random_state)
+
+
+def _one_or_all(single: bool, ids: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """A batch's rows as they are, or a single query's one row without its padding."""
+    if not single:
+        return ids, scores
+    found = ids[0] >= 0
+    return ids[0][found], scores[0][found]
+
+
 def _progress_bar(show: bool, callback: Optional[Progress]) -> Tuple[Optional[Progress], Callable[[], None]]:
     """A progress callable for a fit: the user's callback, and a tqdm bar when tqdm is installed."""
     bar = None
@@ -136,7 +149,6 @@ class RecommenderBase(Pickled):
         m = _csr(user_items)
         indptr, indices, data = _parts(m)
         report, close = _progress_bar(show_progress, callback)
-        seed = 42 if self.random_state is None else int(self.random_state)
         try:
             self._fitted = _aisle.fit(
                 self._model,
@@ -146,7 +158,7 @@ class RecommenderBase(Pickled):
                 indptr,
                 indices,
                 data,
-                seed,
+                _seed(self.random_state),
                 report,
             )
         finally:
@@ -203,10 +215,7 @@ class RecommenderBase(Pickled):
             None if filter_items is None else _ids(filter_items),
             None if items is None else _ids(items),
         )
-        if single:
-            found = ids[0] >= 0
-            return ids[0][found], scores[0][found]
-        return ids, scores
+        return _one_or_all(single, ids, scores)
 
     def similar_items(
         self,
@@ -232,10 +241,7 @@ class RecommenderBase(Pickled):
             keep[wanted] = True
             skip = np.flatnonzero(~keep).astype(np.int64)
         ids, scores = self.fitted.similar_items(query, int(N), skip)
-        if single:
-            found = ids[0] >= 0
-            return ids[0][found], scores[0][found]
-        return ids, scores
+        return _one_or_all(single, ids, scores)
 
     def recalculate_user(self, userid: Ids, user_items: Any) -> np.ndarray:
         """The factor vector of the user with the history in ``user_items`` (one row, or one per

@@ -26,7 +26,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from . import _aisle
-from .implicit import RecommenderBase, _csr, _ids, _parts, _progress_bar
+from .implicit import RecommenderBase, _csr, _ids, _parts, _progress_bar, _seed
 
 
 def _features(matrix: Any, rows: int, name: str) -> Optional[Tuple[np.ndarray, np.ndarray]]:
@@ -95,7 +95,6 @@ class LightFM(RecommenderBase):
         if users is not None:
             params.update(user_identity=False, user_features=True, min_df=1)
         report, close = _progress_bar(verbose, callback)
-        seed = 42 if self.random_state is None else int(self.random_state)
         try:
             self._fitted = _aisle.fit(
                 self._model,
@@ -105,7 +104,7 @@ class LightFM(RecommenderBase):
                 indptr,
                 indices,
                 data,
-                seed,
+                _seed(self.random_state),
                 report,
                 items,
                 users,

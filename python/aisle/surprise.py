@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse
 
 from . import _aisle
-from .implicit import Pickled
+from .implicit import Pickled, _seed
 
 __all__ = ["SVD", "SVDpp", "BaselineOnly", "KNNBaseline", "Prediction", "RatingModel", "rmse", "mae"]
 
@@ -114,7 +114,6 @@ class RatingModel(Pickled):
         self.global_mean = float(values.mean()) if len(values) else 0.0
         low, high = self.rating_scale or ((float(values.min()), float(values.max())) if len(values) else (0, 0))
         self._scale = (float(low), float(high))
-        seed = 42 if self.random_state is None else int(self.random_state)
         self._fitted = _aisle.fit(
             self._model,
             json.dumps(self.params),
@@ -123,7 +122,7 @@ class RatingModel(Pickled):
             np.ascontiguousarray(m.indptr, dtype=np.int64),
             np.ascontiguousarray(m.indices, dtype=np.int64),
             np.ascontiguousarray(m.data, dtype=np.float32),
-            seed,
+            _seed(self.random_state),
             None,
         )
         factors = self._fitted.factors()

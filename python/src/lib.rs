@@ -105,18 +105,19 @@ impl Rows {
         if idx.len() != val.len() {
             return Err(bad("indices and data differ in length"));
         }
-        if ptr.first() != Some(&0) || ptr.last().map(|&e| e as usize) != Some(idx.len()) {
-            return Err(bad("indptr must start at 0 and end at the number of entries"));
-        }
-        if ptr.windows(2).any(|w| w[0] > w[1]) {
-            return Err(bad("indptr must not decrease"));
-        }
+        check_indptr(ptr, idx.len()).map_err(bad)?;
         let indices = indexes("item", idx, n_cols)?;
         if let Some(k) = val.iter().position(|v| !v.is_finite()) {
             return Err(bad(&format!("value {} at entry {k} is not finite", val[k])));
         }
         let indptr = ptr.iter().map(|&p| p as usize).collect();
         Ok(Self { indptr, indices, values: val.to_vec() })
+    }
+
+    /// The matrix of these rows, over `n_items` items.
+    fn into_matrix(self, n_items: usize, feedback: Feedback) -> PyResult<Interactions> {
+        Interactions::from_csr(n_items, feedback, self.indptr, self.indices, self.values)
+            .map_err(|e| DataError::new_err(e.to_string()))
     }
 
     fn len(&self) -> usize {
@@ -127,6 +128,18 @@ impl Rows {
         let span = self.indptr[r]..self.indptr[r + 1];
         self.indices[span.clone()].iter().zip(&self.values[span]).map(|(&i, &v)| (ItemIdx(i), v))
     }
+}
+
+/// Checks a CSR `indptr` over `n_entries` entries: from 0 to `n_entries`, never decreasing (so
+/// every offset is a valid index into the entries).
+fn check_indptr(ptr: &[i64], n_entries: usize) -> Result<(), &'static str> {
+    if ptr.first() != Some(&0) || ptr.last().map(|&e| e as usize) != Some(n_entries) {
+        return Err("indptr must start at 0 and end at the number of entries");
+    }
+    if ptr.windows(2).any(|w| w[0] > w[1]) {
+        return Err("indptr must not decrease");
+    }
+    Ok(())
 }
 
 /// The structure of a rows × features matrix (which features each row has), from the `indptr`
@@ -140,12 +153,7 @@ fn feature_rows(what: &str, (indptr, indices): &Structure<'_>, n_rows: usize) ->
     if ptr.len() != n_rows + 1 {
         return Err(bad(format!("{} rows for {n_rows}", ptr.len().saturating_sub(1))));
     }
-    if ptr.first() != Some(&0) || ptr.last().map(|&e| e as usize) != Some(idx.len()) {
-        return Err(bad("indptr must start at 0 and end at the number of entries".into()));
-    }
-    if ptr.windows(2).any(|w| w[0] > w[1]) {
-        return Err(bad("indptr must not decrease".into()));
-    }
+    check_indptr(ptr, idx.len()).map_err(|reason| bad(reason.to_owned()))?;
     let cols = indexes("feature", idx, u32::MAX as usize)?;
     Ok(ptr.windows(2).map(|w| cols[w[0] as usize..w[1] as usize].to_vec()).collect())
 }
@@ -207,8 +215,7 @@ fn fit(
     let feedback = if explicit { Feedback::Explicit } else { Feedback::Implicit };
     let observer = PyProgress { callback: progress, last: Mutex::new(None), error: Mutex::new(None) };
     let fitted = py.detach(|| {
-        let data = Interactions::from_csr(n_items, feedback, rows.indptr, rows.indices, rows.values)
-            .map_err(|e| DataError::new_err(e.to_string()))?;
+        let data = rows.into_matrix(n_items, feedback)?;
         let side = side_info(items, users);
         spec.fit(&data, &FitContext::seeded(seed).with_observer(&observer).with_side(&side))
             .map_err(|e| FitError::new_err(e.to_string()))
@@ -250,11 +257,8 @@ fn evaluate(
         candidates: aisle_core::eval::ranking::Candidates::FullCatalog,
     };
     let metrics = py.detach(|| {
-        let matrix = |r: Rows| {
-            Interactions::from_csr(n_items, Feedback::Implicit, r.indptr, r.indices, r.values)
-                .map_err(|e| DataError::new_err(e.to_string()))
-        };
-        let (train, test) = (matrix(train)?, matrix(test)?);
+        let (train, test) =
+            (train.into_matrix(n_items, Feedback::Implicit)?, test.into_matrix(n_items, Feedback::Implicit)?);
         aisle_core::eval::ranking::evaluate_ranking(&fitted.model, &train, &test, &opts)
             .map_err(|e| ModelError::new_err(e.to_string()))
     })?;
@@ -301,9 +305,7 @@ fn split<'py>(
     }
     let rows = Rows::read(&matrix.0, &matrix.1, &matrix.2, n_items)?;
     let folds = py.detach(|| {
-        let data =
-            Interactions::from_csr(n_items, Feedback::Implicit, rows.indptr, rows.indices, rows.values)
-                .map_err(|e| DataError::new_err(e.to_string()))?;
+        let data = rows.into_matrix(n_items, Feedback::Implicit)?;
         aisle_core::eval::split(&data, &strategy, seed).map_err(|e| PyValueError::new_err(e.to_string()))
     })?;
     Ok(folds.iter().map(|f| (csr_out(py, &f.train), csr_out(py, &f.test))).collect())
